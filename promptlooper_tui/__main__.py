@@ -1,0 +1,5 @@
+"""`python -m promptlooper_tui` is the `promptlooper` command."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,593 @@
+"""The `promptlooper` command: parse, call the Workbench, print. Exit codes are an API:
+0 ok; 1 the operation ran but failed; 2 bad input (never a traceback)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+from .domain.errors import BadInput, EndpointError, PromptLooperError, StorageError
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .service import Workbench
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+Handler = Callable[[argparse.Namespace, "Workbench"], Awaitable[int]]
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .domain.errors import ValidationError
+    from .engine.loader import load_experiment_file
+
+    failed = 0
+    for path in args.files:
+        try:
+            loaded = load_experiment_file(path)
+        except ValidationError as exc:
+            failed += 1
+            count = len(exc.issues)
+            sys.stderr.write(f"{path}: {count} problem{'s' * (count != 1)}\n{exc}\n")
+        else:
+            spec = loaded.spec
+            sys.stdout.write(
+                f"{path}: ok ({spec.name}: {len(spec.parameter_space())} swept parameters, "
+                f"{len(spec.pipeline)} stages, {len(spec.items)} items, "
+                f"{len(spec.scorers)} scorers)\n"
+            )
+    return EXIT_BAD_INPUT if failed else EXIT_OK
+
+
+async def cmd_run(args: argparse.Namespace, wb: Workbench) -> int:
+    from .cli_output import print_json, print_plan
+    from .service import SweepOverrides
+
+    loaded = wb.validate_file(args.file)
+    imported = await wb.import_experiment(loaded)
+    overrides = SweepOverrides(
+        strategy=args.strategy,
+        samples=args.samples,
+        repeats=args.repeats,
+        concurrency=args.concurrency,
+        max_tokens=args.max_tokens,
+        seed=args.seed,
+        no_cache=args.no_cache,
+    )
+    if args.dry_run:
+        plan = await wb.plan(imported.id, overrides)
+        print_json(plan) if args.json else print_plan(plan)
+        return EXIT_OK
+    sweep_id = await wb.create_sweep(imported.id, overrides)
+    if not args.json:
+        sys.stderr.write(
+            f"Sweep {sweep_id}: {loaded.spec.name} v{imported.version}"
+            f"{' (new version)' if imported.created and imported.version > 1 else ''}\n"
+        )
+    return await _follow_sweep(args, wb, sweep_id)
+
+
+async def cmd_resume(args: argparse.Namespace, wb: Workbench) -> int:
+    sweep_id = await wb.resolve_sweep(args.sweep)
+    return await _follow_sweep(
+        args, wb, sweep_id, retry_failed=args.retry_failed, max_tokens=args.max_tokens
+    )
+
+
+async def _follow_sweep(
+    args: argparse.Namespace,
+    wb: Workbench,
+    sweep_id: str,
+    *,
+    retry_failed: bool = False,
+    max_tokens: int | None = None,
+) -> int:
+    """Run a sweep with progress on stderr; Ctrl-C stops it cleanly, leaving it resumable."""
+    from .cli_output import SweepProgress, cancel_quietly, print_json, print_summary
+
+    progress = SweepProgress(wb.bus, sweep_id)
+    follower = asyncio.create_task(progress.follow())
+    task = await wb.start_sweep(sweep_id, retry_failed=retry_failed, max_tokens=max_tokens)
+    interrupted = False
+    loop = asyncio.get_running_loop()
+
+    def on_interrupt() -> None:
+        nonlocal interrupted
+        if interrupted:  # a second Ctrl-C: stop waiting for anything
+            task.cancel()
+            return
+        interrupted = True
+        sys.stderr.write("\nStopping: cancelling runs in flight (Ctrl-C again to force)...\n")
+        runner = wb.runner(sweep_id)
+        if runner is not None:
+            runner.stop()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+        loop.add_signal_handler(signal.SIGTERM, on_interrupt)
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+        progress.finish()
+        await cancel_quietly(follower)
+    summary = await wb.sweep_summary(sweep_id, top=args.top)
+    if args.json:
+        print_json(summary)
+    else:
+        print_summary(summary)
+    if summary.status == "stopped":
+        sys.stderr.write(
+            f"Sweep {sweep_id} stopped; finished runs are saved. "
+            f"Resume with: promptlooper resume {sweep_id}\n"
+        )
+        return EXIT_FAILED
+    if summary.status == "failed":
+        record = await wb.get_sweep(sweep_id)
+        sys.stderr.write(
+            f"Sweep {sweep_id} failed: {record.error}\n"
+            f"Fix the cause, then: promptlooper resume {sweep_id} --retry-failed\n"
+        )
+        return EXIT_FAILED
+    if summary.status == "budget_exhausted":
+        sys.stderr.write(
+            f"Token budget reached; runs in flight finished. Raise it and continue with: "
+            f"promptlooper resume {sweep_id} --max-tokens N\n"
+        )
+    if summary.runs.completed == 0 and summary.runs.failed > 0:
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+async def cmd_experiments_list(args: argparse.Namespace, wb: Workbench) -> int:
+    from .cli_output import print_json, table
+
+    experiments = await wb.list_experiments()
+    if args.json:
+        print_json(experiments)
+        return EXIT_OK
+    table(
+        ["id", "name", "version", "latest sweep", "status", "best", "runs", "tokens"],
+        [
+            [e.id, e.name, e.version, e.latest_sweep_id, e.latest_sweep_status, e.best_score,
+             e.runs, e.tokens]
+            for e in experiments
+        ],
+    )
+    return EXIT_OK
+
+
+async def cmd_experiments_show(args: argparse.Namespace, wb: Workbench) -> int:
+    from .cli_output import print_json
+
+    detail = await wb.get_experiment(args.experiment, version=args.version)
+    if args.json:
+        print_json(detail)
+        return EXIT_OK
+    sys.stdout.write(
+        f"{detail.name} ({detail.id}) version {detail.version} of {detail.versions}\n"
+        f"{detail.description}\n"
+        f"latest sweep: {detail.latest_sweep_id or '-'} ({detail.latest_sweep_status or '-'}), "
+        f"best score {detail.best_score if detail.best_score is not None else '-'}\n\n"
+        f"{detail.spec_yaml}"
+    )
+    return EXIT_OK
+
+
+async def cmd_sweeps_list(args: argparse.Namespace, wb: Workbench) -> int:
+    from .cli_output import print_json, table
+
+    sweeps = await wb.list_sweeps(args.experiment)
+    if args.json:
+        print_json(sweeps)
+        return EXIT_OK
+    table(
+        ["id", "experiment", "v", "strategy", "status", "done", "failed", "planned", "tokens",
+         "created"],
+        [
+            [s.id, s.experiment, s.experiment_version, s.strategy,
+             s.status + (" (resumable)" if s.resumable else ""), s.runs_completed,
+             s.runs_failed, s.planned_runs, s.tokens, s.created_at[:19]]
+            for s in sweeps
+        ],
+    )
+    return EXIT_OK
+
+
+async def cmd_sweeps_show(args: argparse.Namespace, wb: Workbench) -> int:
+    from .cli_output import print_json, print_summary
+
+    summary = await wb.sweep_summary(args.sweep, top=args.top)
+    print_json(summary) if args.json else print_summary(summary)
+    return EXIT_OK
+
+
+async def cmd_runs_list(args: argparse.Namespace, wb: Workbench) -> int:
+    from .cli_output import format_config, print_json, table
+
+    page = await wb.list_runs(
+        experiment=args.experiment,
+        sweep=args.sweep,
+        status=args.status,
+        min_score=args.min_score,
+        max_score=args.max_score,
+        limit=args.limit,
+        offset=args.offset,
+    )
+    if args.json:
+        print_json(page)
+        return EXIT_OK
+    table(
+        ["run", "config", "item", "rep", "status", "score", "tokens", "ms", "cached"],
+        [
+            [r.id, format_config(r.config), r.item_index, r.repeat, r.status, r.score,
+             r.tokens_in + r.tokens_out, round(r.latency_ms), f"{r.cached_calls}/{r.calls}"]
+            for r in page.items
+        ],
+    )
+    shown = len(page.items)
+    sys.stdout.write(f"{args.offset + 1 if shown else 0}-{args.offset + shown} of {page.total}\n")
+    return EXIT_OK
+
+
+async def cmd_runs_show(args: argparse.Namespace, wb: Workbench) -> int:
+    from .cli_output import format_config, print_json
+
+    run = await wb.get_run(args.run)
+    if args.json:
+        print_json(run)
+        return EXIT_OK
+    out = sys.stdout
+    out.write(
+        f"run {run.id} ({run.status}) in sweep {run.sweep_id}\n"
+        f"config: {format_config(run.config)}\nitem {run.item_index}, repeat {run.repeat}: "
+        f"{run.item}\nscore: {run.score}  tokens: {run.tokens_in} in / {run.tokens_out} out  "
+        f"latency: {run.latency_ms:.0f} ms  cached calls: {run.cached_calls}/{run.calls}\n"
+    )
+    if run.error:
+        out.write(f"error: {run.error}\n")
+    for stage in run.stages:
+        out.write(f"\n== stage {stage.index}: {stage.name}{' (cached)' if stage.cached else ''}\n")
+        for message in stage.messages:
+            out.write(f"[{message['role']}] {message['content']}\n")
+        out.write(f"--> {stage.output if stage.output is not None else '(no output)'}\n")
+        if stage.error:
+            out.write(f"error: {stage.error}\n")
+    out.write("\nscores:\n")
+    for score in run.scores:
+        value = "-" if score.value is None else f"{score.value:.3f}"
+        extra = f"  error: {score.error}" if score.error else ""
+        extra += f"  note: {score.note}" if score.note else ""
+        out.write(f"  {score.scorer} ({score.kind}, weight {score.weight:g}): {value}{extra}\n")
+    return EXIT_OK
+
+
+async def cmd_score(args: argparse.Namespace, wb: Workbench) -> int:
+    from .cli_output import print_json
+
+    run = await wb.add_score(args.run, args.value, scorer=args.scorer, note=args.note)
+    if args.json:
+        print_json(run)
+    else:
+        sys.stdout.write(f"scored {run.id}: {args.value:g} ({args.scorer}); run score {run.score}\n")
+    return EXIT_OK
+
+
+async def cmd_leaderboard(args: argparse.Namespace, wb: Workbench) -> int:
+    from .cli_output import print_json, print_leaderboard
+
+    entries = await wb.leaderboard(args.experiment, top=args.top, sweep=args.sweep)
+    if args.json:
+        print_json({"entries": [e.model_dump(mode="json") for e in entries]})
+    else:
+        print_leaderboard(entries)
+    return EXIT_OK
+
+
+async def cmd_cache_stats(args: argparse.Namespace, wb: Workbench) -> int:
+    from .cli_output import print_json
+
+    stats = await wb.cache_stats()
+    if args.json:
+        print_json(stats)
+    else:
+        sys.stdout.write(
+            f"entries: {stats.entries}\nbytes:   {stats.bytes}\nhits:    {stats.hits}\n"
+            f"misses:  {stats.misses}\nhit rate: {stats.hit_rate:.1%}\n"
+        )
+    return EXIT_OK
+
+
+async def cmd_cache_clear(args: argparse.Namespace, wb: Workbench) -> int:
+    removed = await wb.cache_clear()
+    sys.stdout.write(f"removed {removed} cache entries\n")
+    return EXIT_OK
+
+
+async def cmd_endpoints_add(args: argparse.Namespace, wb: Workbench) -> int:
+    from .cli_output import print_json
+
+    api_key = None
+    if args.api_key_stdin:
+        api_key = sys.stdin.readline().strip()
+        if not api_key:
+            raise BadInput("--api-key-stdin: no key on standard input")
+    pricing = dict(_parse_price(p) for p in args.price or [])
+    record = await wb.add_endpoint(
+        args.name, args.base_url, api_key=api_key, api_key_env=args.api_key_env, pricing=pricing
+    )
+    if args.json:
+        print_json(record)
+    else:
+        key = "encrypted key" if api_key else (f"key from ${args.api_key_env}" if args.api_key_env else "no key")
+        sys.stdout.write(f"endpoint {record.name}: {record.base_url} ({key})\n")
+    return EXIT_OK
+
+
+async def cmd_endpoints_list(args: argparse.Namespace, wb: Workbench) -> int:
+    from .cli_output import print_json, table
+
+    endpoints = await wb.list_endpoints()
+    if args.json:
+        print_json(endpoints)
+        return EXIT_OK
+    table(
+        ["name", "base url", "api key", "pricing"],
+        [
+            [e.name, e.base_url,
+             ("$" + e.api_key_env) if e.api_key_env else ("stored" if e.has_api_key else "-"),
+             ", ".join(f"{m}={i:g}/{o:g}" for m, (i, o) in e.pricing.items()) or "-"]
+            for e in endpoints
+        ],
+    )
+    return EXIT_OK
+
+
+async def cmd_endpoints_test(args: argparse.Namespace, wb: Workbench) -> int:
+    from .cli_output import print_json
+
+    result = await wb.test_endpoint(args.name)
+    if args.json:
+        print_json(result)
+    elif result.ok:
+        sys.stdout.write(
+            f"{args.name}: ok in {result.latency_ms:.0f} ms; models: {', '.join(result.models) or '(none)'}\n"
+        )
+    else:
+        sys.stderr.write(f"{args.name}: {result.error}\n")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+async def cmd_endpoints_remove(args: argparse.Namespace, wb: Workbench) -> int:
+    await wb.remove_endpoint(args.name)
+    sys.stdout.write(f"removed endpoint {args.name}\n")
+    return EXIT_OK
+
+
+def cmd_simulate_endpoint(args: argparse.Namespace) -> int:
+    from .engine.adapters.simulated import SimulatorOptions, run_simulated_endpoint
+
+    for name in ("fail_rate", "rate_limit_rate", "cut_rate", "malformed_rate"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            raise BadInput(f"--{name.replace('_', '-')} must be between 0 and 1")
+    options = SimulatorOptions(
+        latency_ms=args.latency_ms,
+        fail_rate=args.fail_rate,
+        rate_limit_rate=args.rate_limit_rate,
+        retry_after=args.retry_after,
+        cut_rate=args.cut_rate,
+        malformed_rate=args.malformed_rate,
+        api_key=args.api_key,
+        seed=args.seed,
+    )
+    run_simulated_endpoint(args.host, args.port, options)
+    return EXIT_OK
+
+
+def _parse_price(text: str) -> tuple[str, tuple[float, float]]:
+    model, _, prices = text.partition("=")
+    try:
+        price_in, price_out = (float(p) for p in prices.split(","))
+    except ValueError:
+        raise BadInput(
+            f"--price {text!r}: expected MODEL=IN,OUT (prices per million tokens)"
+        ) from None
+    return model, (price_in, price_out)
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--home", default=argparse.SUPPRESS,
+        help="data directory (default $PROMPTLOOPER_HOME, else ~/.local/share/promptlooper)",
+    )
+    json_flag = argparse.ArgumentParser(add_help=False)
+    json_flag.add_argument("--json", action="store_true", help="print one JSON document")
+
+    parser = argparse.ArgumentParser(
+        prog="promptlooper",
+        description="Sweep prompt variants x models x parameters against any OpenAI-compatible "
+        "endpoint; cache, score, rank and export.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"promptlooper {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = commands.add_parser("validate", parents=[common], help="check experiment files")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(sync_handler=cmd_validate)
+
+    p = commands.add_parser("run", parents=[common, json_flag], help="run a sweep headless")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--strategy", choices=["grid", "random", "guided", "racing"])
+    p.add_argument("--samples", type=_positive, help="configs to try (random, guided, racing)")
+    p.add_argument("--repeats", type=_positive, help="runs per config per item")
+    p.add_argument("--concurrency", type=_positive, help="most LLM calls at once")
+    p.add_argument("--max-tokens", type=_positive, help="token budget for the sweep")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--no-cache", action="store_true", help="make every call afresh")
+    p.add_argument("--dry-run", action="store_true", help="show the plan; spend nothing")
+    p.add_argument("--top", type=_positive, default=10, help="leaderboard rows (default 10)")
+    p.set_defaults(handler=cmd_run)
+
+    p = commands.add_parser("resume", parents=[common, json_flag], help="finish an interrupted sweep")
+    p.add_argument("sweep", metavar="SWEEP_ID")
+    p.add_argument("--retry-failed", action="store_true", help="run failed runs again")
+    p.add_argument("--max-tokens", type=_positive, help="a new token budget for the sweep")
+    p.add_argument("--top", type=_positive, default=10)
+    p.set_defaults(handler=cmd_resume)
+
+    group = commands.add_parser("experiments", help="list and show experiments")
+    sub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = sub.add_parser("list", parents=[common, json_flag])
+    p.set_defaults(handler=cmd_experiments_list)
+    p = sub.add_parser("show", parents=[common, json_flag])
+    p.add_argument("experiment", metavar="ID")
+    p.add_argument("--version", type=_positive)
+    p.set_defaults(handler=cmd_experiments_show)
+
+    group = commands.add_parser("sweeps", help="list and show sweeps")
+    sub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = sub.add_parser("list", parents=[common, json_flag])
+    p.add_argument("--experiment", metavar="ID")
+    p.set_defaults(handler=cmd_sweeps_list)
+    p = sub.add_parser("show", parents=[common, json_flag])
+    p.add_argument("sweep", metavar="SWEEP_ID")
+    p.add_argument("--top", type=_positive, default=10)
+    p.set_defaults(handler=cmd_sweeps_show)
+
+    group = commands.add_parser("runs", help="list and show runs")
+    sub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = sub.add_parser("list", parents=[common, json_flag])
+    p.add_argument("--experiment", metavar="ID")
+    p.add_argument("--sweep", metavar="SWEEP_ID")
+    p.add_argument("--status", choices=["completed", "failed"])
+    p.add_argument("--min-score", type=_fraction)
+    p.add_argument("--max-score", type=_fraction)
+    p.add_argument("--limit", type=_positive, default=50)
+    p.add_argument("--offset", type=int, default=0)
+    p.set_defaults(handler=cmd_runs_list)
+    p = sub.add_parser("show", parents=[common, json_flag])
+    p.add_argument("run", metavar="RUN_ID")
+    p.set_defaults(handler=cmd_runs_show)
+
+    p = commands.add_parser("score", parents=[common, json_flag], help="rate a run (0..1)")
+    p.add_argument("run", metavar="RUN_ID")
+    p.add_argument("value", type=_fraction, metavar="VALUE")
+    p.add_argument("--scorer", default="human")
+    p.add_argument("--note")
+    p.set_defaults(handler=cmd_score)
+
+    p = commands.add_parser("leaderboard", parents=[common, json_flag], help="ranked configs")
+    p.add_argument("experiment", metavar="EXPERIMENT")
+    p.add_argument("--top", type=_positive, default=10)
+    p.add_argument("--sweep", metavar="SWEEP_ID", help="a sweep other than the latest")
+    p.set_defaults(handler=cmd_leaderboard)
+
+    group = commands.add_parser("endpoints", help="manage OpenAI-compatible endpoints")
+    sub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = sub.add_parser("add", parents=[common, json_flag])
+    p.add_argument("name")
+    p.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8080/v1")
+    key = p.add_mutually_exclusive_group()
+    key.add_argument("--api-key-env", metavar="VAR", help="read the key from this variable")
+    key.add_argument("--api-key-stdin", action="store_true", help="read the key from stdin; stored encrypted")
+    p.add_argument("--price", action="append", metavar="MODEL=IN,OUT",
+                   help="price per million input/output tokens (repeatable; MODEL may be *)")
+    p.set_defaults(handler=cmd_endpoints_add)
+    p = sub.add_parser("list", parents=[common, json_flag])
+    p.set_defaults(handler=cmd_endpoints_list)
+    p = sub.add_parser("test", parents=[common, json_flag])
+    p.add_argument("name")
+    p.set_defaults(handler=cmd_endpoints_test)
+    p = sub.add_parser("remove", parents=[common])
+    p.add_argument("name")
+    p.set_defaults(handler=cmd_endpoints_remove)
+
+    group = commands.add_parser("cache", help="cache statistics and clearing")
+    sub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = sub.add_parser("stats", parents=[common, json_flag])
+    p.set_defaults(handler=cmd_cache_stats)
+    p = sub.add_parser("clear", parents=[common])
+    p.set_defaults(handler=cmd_cache_clear)
+
+    p = commands.add_parser(
+        "simulate-endpoint", help="serve the built-in simulated OpenAI-compatible endpoint"
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--latency-ms", type=float, default=0.0)
+    p.add_argument("--fail-rate", type=_fraction, default=0.0, help="share of HTTP 500 answers")
+    p.add_argument("--rate-limit-rate", type=_fraction, default=0.0, help="share of HTTP 429s")
+    p.add_argument("--retry-after", type=float, default=1.0, help="Retry-After of 429s (s)")
+    p.add_argument("--cut-rate", type=_fraction, default=0.0, help="share of cut streams")
+    p.add_argument("--malformed-rate", type=_fraction, default=0.0, help="share of bad JSON")
+    p.add_argument("--api-key", help="require this bearer token")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(sync_handler=cmd_simulate_endpoint)
+    return parser
+
+
+# -- entry point -------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    try:
+        if hasattr(args, "sync_handler"):
+            return int(args.sync_handler(args))
+        settings = Settings.resolve(getattr(args, "home", None))
+        return asyncio.run(_with_workbench(args.handler, args, settings))
+    except BadInput as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_BAD_INPUT
+    except (EndpointError, StorageError, PromptLooperError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+
+
+async def _with_workbench(handler: Handler, args: argparse.Namespace, settings: Settings) -> int:
+    from .service import open_workbench
+
+    async with open_workbench(settings) as wb:
+        return await handler(args, wb)

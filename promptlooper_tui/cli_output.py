@@ -1,0 +1,197 @@
+"""How the CLI prints: JSON documents, aligned tables, and sweep progress on stderr."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from pydantic import BaseModel
+
+from .domain.events import Event
+from .domain.records import LeaderboardEntry, SweepPlan, SweepSummary
+from .engine.events import EventBus
+
+
+def print_json(value: Any, out: TextIO = sys.stdout) -> None:
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    elif isinstance(value, list):
+        value = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
+    out.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO = sys.stdout) -> None:
+    """A plain aligned table; numbers right-aligned. Prints '(none)' for no rows."""
+    if not rows:
+        out.write("(none)\n")
+        return
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    numeric = [all(_is_number(row[i]) for row in rows) for i in range(len(headers))]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    out.write(line(list(headers)) + "\n")
+    out.write(line(["-" * w for w in widths]) + "\n")
+    for row in cells:
+        out.write(line(row) + "\n")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e6 else f"{value:.3e}"
+    return str(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) or value is None
+
+
+def format_config(config: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in config.items()) or "(fixed)"
+
+
+def print_leaderboard(entries: list[LeaderboardEntry], out: TextIO = sys.stdout) -> None:
+    table(
+        ["#", "config", "score", "95% CI", "n", "tied", "tokens", "cost", "p50 ms"],
+        [
+            [
+                e.rank,
+                format_config(e.config) + (" (dropped)" if e.dropped else ""),
+                e.score,
+                f"{e.ci_low:.3f}-{e.ci_high:.3f}",
+                e.n,
+                "yes" if e.tied_with_leader else "no",
+                e.tokens,
+                round(e.cost, 6),
+                e.p50_latency_ms,
+            ]
+            for e in entries
+        ],
+        out,
+    )
+
+
+def print_summary(summary: SweepSummary, out: TextIO = sys.stdout) -> None:
+    runs, calls = summary.runs, summary.calls
+    out.write(
+        f"Sweep {summary.sweep_id} of {summary.experiment} v{summary.experiment_version}: "
+        f"{summary.status}\n"
+        f"  runs: {runs.completed} completed, {runs.failed} failed, {runs.cached} fully cached "
+        f"(of {runs.total})\n"
+        f"  calls: {calls.requested} requested, {calls.cache_hits} from cache\n"
+        f"  tokens: {summary.tokens.input} in, {summary.tokens.output} out; "
+        f"cost {summary.cost:.6f}\n\n"
+    )
+    print_leaderboard(summary.leaderboard, out)
+
+
+def print_plan(plan: SweepPlan, out: TextIO = sys.stdout) -> None:
+    out.write(
+        f"configs:          {plan.configs}\n"
+        f"runs:             {plan.runs}\n"
+        f"LLM calls:        {plan.calls}\n"
+        f"already cached:   {plan.cached_calls}\n"
+        f"estimated tokens: {plan.estimated_tokens} (upper bound: prompt + max_tokens per call)\n"
+        f"estimated cost:   {plan.estimated_cost:.6f}\n"
+    )
+
+
+class SweepProgress:
+    """Follows a sweep's events and draws progress on stderr: a redrawn bar on a terminal,
+    a plain line every few seconds otherwise."""
+
+    def __init__(self, bus: EventBus, sweep_id: str, *, out: TextIO = sys.stderr) -> None:
+        self._subscription = bus.subscribe(accept=lambda e: e.sweep_id == sweep_id)
+        self._out = out
+        self._tty = out.isatty()
+        self.total = 0
+        self.done = self.failed = self.cached = self.tokens = 0
+        self._before = 0
+        self._started = time.monotonic()
+        self._last_draw = 0.0
+
+    async def follow(self) -> None:
+        interval = 0.1 if self._tty else 5.0
+        try:
+            while True:
+                event = await self._subscription.get()
+                self._take(event)
+                for more in self._subscription.drain():
+                    self._take(more)
+                now = time.monotonic()
+                if now - self._last_draw >= interval:
+                    self._draw(now)
+        finally:
+            self._subscription.close()
+
+    def _take(self, event: Event) -> None:
+        data = event.data
+        if event.type == "sweep.started":
+            self.total = int(data.get("expected_runs", 0))
+            self._before = int(data.get("finished_before", 0))
+        elif event.type == "run.completed":
+            self.done += 1
+            self.cached += bool(data.get("cached"))
+            self.tokens += int(data.get("paid_tokens", 0))
+        elif event.type == "run.failed":
+            self.failed += 1
+            self.tokens += int(data.get("paid_tokens", 0))
+
+    def _draw(self, now: float) -> None:
+        self._last_draw = now
+        finished = self.done + self.failed
+        total = max(self.total, finished + self._before)
+        so_far = finished + self._before
+        elapsed = now - self._started
+        rate = finished / elapsed if elapsed > 0 else 0.0
+        eta = (total - so_far) / rate if rate > 0 else None
+        counts = (
+            f"{so_far}/{total} runs · {self.cached} cached · {self.failed} failed · "
+            f"{_tokens(self.tokens)} tokens · ETA {_duration(eta)}"
+        )
+        if self._tty:
+            width = 24
+            filled = int(width * so_far / total) if total else 0
+            bar = "█" * filled + "░" * (width - filled)
+            self._out.write(f"\r\x1b[2K{bar} {counts}")
+        else:
+            self._out.write(counts + "\n")
+        self._out.flush()
+
+    def finish(self) -> None:
+        self._draw(time.monotonic())
+        if self._tty:
+            self._out.write("\n")
+        self._out.flush()
+
+
+async def cancel_quietly(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+
+
+def _tokens(count: int) -> str:
+    return f"{count / 1000:.1f}k" if count >= 10_000 else str(count)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -1,0 +1,195 @@
+"""What the Workbench returns: plain pydantic records every front-end serialises the same way."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SweepState = Literal[
+    "running", "paused", "stopped", "completed", "budget_exhausted", "failed", "interrupted"
+]
+#: States from which `resume` can finish a sweep.
+RESUMABLE = frozenset({"paused", "stopped", "budget_exhausted", "interrupted", "failed"})
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class EndpointRecord(Record):
+    name: str
+    base_url: str
+    api_key_env: str | None = None
+    has_api_key: bool = False
+    pricing: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    created_at: str = ""
+
+
+class ConnectionResult(Record):
+    name: str
+    ok: bool
+    latency_ms: float | None
+    models: list[str]
+    error: str | None
+
+
+class ExperimentRecord(Record):
+    id: str
+    name: str
+    version: int
+    description: str = ""
+    created_at: str
+    versions: int = 1
+    latest_sweep_id: str | None = None
+    latest_sweep_status: str | None = None
+    best_score: float | None = None
+    runs: int = 0
+    tokens: int = 0
+
+
+class ExperimentDetail(ExperimentRecord):
+    spec_yaml: str
+    spec: dict[str, Any]
+
+
+class ImportResult(Record):
+    id: str
+    name: str
+    version: int
+    created: bool
+
+
+class LeaderboardEntry(Record):
+    rank: int
+    config: dict[str, Any]
+    score: float
+    ci_low: float
+    ci_high: float
+    n: int
+    tied_with_leader: bool
+    p_value: float | None = None
+    tokens: int = 0
+    cost: float = 0.0
+    p50_latency_ms: float | None = None
+    dropped: bool = False
+
+
+class RunCounts(Record):
+    total: int
+    completed: int
+    failed: int
+    cached: int
+
+
+class CallCounts(Record):
+    requested: int
+    cache_hits: int
+
+
+class TokenCounts(Record):
+    input: int
+    output: int
+
+
+class SweepSummary(Record):
+    """The `run --json` object (DESIGN.md section 3)."""
+
+    sweep_id: str
+    experiment: str
+    experiment_version: int
+    status: str
+    runs: RunCounts
+    calls: CallCounts
+    tokens: TokenCounts
+    cost: float
+    leaderboard: list[LeaderboardEntry]
+
+
+class SweepRecord(Record):
+    id: str
+    experiment_id: str
+    experiment: str
+    experiment_version: int
+    strategy: str
+    status: str
+    resumable: bool
+    error: str | None = None
+    runs_completed: int = 0
+    runs_failed: int = 0
+    planned_runs: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+    created_at: str
+    finished_at: str | None = None
+
+
+class RunRecord(Record):
+    id: str
+    sweep_id: str
+    experiment_id: str
+    config: dict[str, Any]
+    item_index: int
+    repeat: int
+    status: str
+    score: float | None
+    error: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    latency_ms: float = 0.0
+    calls: int = 0
+    cached_calls: int = 0
+    finished_at: str
+
+
+class StageRecord(Record):
+    index: int
+    name: str
+    messages: list[dict[str, str]]
+    output: str | None
+    tokens_in: int
+    tokens_out: int
+    latency_ms: float
+    cached: bool
+    error: str | None = None
+
+
+class ScoreRecord(Record):
+    scorer: str
+    kind: Literal["auto", "human"]
+    value: float | None
+    weight: float
+    error: str | None = None
+    note: str | None = None
+    created_at: str
+
+
+class RunDetail(RunRecord):
+    item: dict[str, Any]
+    stages: list[StageRecord]
+    scores: list[ScoreRecord]
+
+
+class RunPage(Record):
+    items: list[RunRecord]
+    total: int
+
+
+class SweepPlan(Record):
+    """The `--dry-run` plan: what a sweep would do, spending nothing."""
+
+    configs: int
+    runs: int
+    calls: int
+    cached_calls: int
+    estimated_tokens: int
+    estimated_cost: float
+
+
+class CacheStats(Record):
+    hits: int
+    misses: int
+    hit_rate: float
+    entries: int
+    bytes: int

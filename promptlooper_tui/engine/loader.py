@@ -1,0 +1,504 @@
+"""Load and validate experiment files: every problem at once, with file, field path and line.
+
+Validation runs in three passes over one parse of the YAML: the document's shape (pydantic,
+unknown keys are errors), the experiment's meaning (parameter ranges, prompt names, scorer
+fields, JSON Schemas), and a trial render of every template against the dataset, so a Jinja
+syntax error or an unknown variable is caught before any token is spent.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+from jinja2 import TemplateSyntaxError, UndefinedError
+from jinja2.exceptions import SecurityError
+
+from ..domain.errors import Issue, ValidationError
+from ..domain.experiment import (
+    API_PARAMETERS,
+    CategoricalParameter,
+    DatasetFile,
+    EmbeddingScorerSpec,
+    ExperimentSpec,
+    FormatScorerSpec,
+    InlineEndpoint,
+    KeywordScorerSpec,
+    LlmJudgeScorerSpec,
+    RangeParameter,
+    StageSpec,
+    SweepSettings,
+    parse_parameter,
+)
+from .templates import PipelineTemplates, compile_template
+
+try:  # the C loader is ~10x faster; fall back where libyaml is missing
+    _YamlLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
+except AttributeError:  # pragma: no cover
+    _YamlLoader = yaml.SafeLoader
+
+#: Trial renders stop after this many dataset items: enough to catch a missing field.
+_TRIAL_ITEMS = 200
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class LoadedExperiment:
+    """A valid experiment: the spec (dataset inlined) and the text it came from."""
+
+    spec: ExperimentSpec
+    text: str
+    source: str
+
+
+def load_experiment_file(path: str | Path) -> LoadedExperiment:
+    """Read and validate one experiment file; raises ValidationError naming every problem."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValidationError([Issue("file not found", source=str(path))]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError([Issue(f"cannot read file: {exc}", source=str(path))]) from None
+    return load_experiment_text(text, source=str(path), base_dir=file.parent)
+
+
+def load_experiment_text(
+    text: str, *, source: str = "<experiment>", base_dir: Path | None = None
+) -> LoadedExperiment:
+    """Validate experiment YAML text. Relative dataset files resolve against `base_dir`."""
+    data, lines = _parse_yaml(text, source)
+    issues = _Checker(data, lines, source, base_dir or Path.cwd()).run()
+    if issues:
+        raise ValidationError(issues)
+    spec = ExperimentSpec.model_validate(data)
+    return LoadedExperiment(spec=spec, text=text, source=source)
+
+
+def _parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[Path_, int]]:
+    loader = _YamlLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise ValidationError([Issue("the file is empty", source=source, line=1)])
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or str(exc)
+        raise ValidationError(
+            [Issue(f"invalid YAML: {problem}", source=source, line=line)]
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ValidationError([Issue(f"invalid YAML: {exc}", source=source)]) from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise ValidationError(
+            [Issue("expected a mapping of keys (name:, parameters:, ...)", source=source, line=1)]
+        )
+    lines: dict[Path_, int] = {}
+    _index_lines(node, (), lines)
+    return data, lines
+
+
+def _index_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            _index_lines(value_node, (*path, key), lines)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, child in enumerate(node.value):
+            _index_lines(child, (*path, index), lines)
+
+
+def format_path(path: Path_) -> str:
+    """('scorers', 0, 'weight') -> 'scorers[0].weight'."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class _Checker:
+    def __init__(
+        self, data: dict[str, Any], lines: dict[Path_, int], source: str, base_dir: Path
+    ) -> None:
+        self.data = data
+        self.lines = lines
+        self.source = source
+        self.base_dir = base_dir
+        self.issues: list[Issue] = []
+
+    def add(self, path: Path_, message: str) -> None:
+        line = None
+        probe = path
+        while line is None:
+            line = self.lines.get(probe)
+            if not probe:
+                break
+            probe = probe[:-1]
+        self.issues.append(Issue(message, format_path(path), line, self.source))
+
+    def run(self) -> list[Issue]:
+        self._check_shape()
+        self._check_raw_parts()
+        if not self.issues:
+            self._resolve_dataset()
+        if not self.issues:
+            spec = ExperimentSpec.model_validate(self.data)
+            self._check_meaning(spec)
+            if not self.issues:
+                self._check_templates(spec)
+        return sorted(self.issues, key=lambda issue: issue.line or 0)
+
+    # -- pass 1: shape -------------------------------------------------------------------------
+
+    def _check_shape(self) -> None:
+        try:
+            ExperimentSpec.model_validate(self.data)
+        except pydantic.ValidationError as exc:
+            seen: set[tuple[str, str]] = set()
+            for error in exc.errors():
+                reported = self._explain(error)
+                if reported is None:
+                    continue
+                path, message = reported
+                if (format_path(path), message) not in seen:
+                    seen.add((format_path(path), message))
+                    self.add(path, message)
+
+    def _explain(self, error: Any) -> tuple[Path_, str] | None:
+        path, plausible = self._data_path(tuple(error["loc"]))
+        if not plausible:
+            return None
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            key = str(path[-1])
+            return path, f"unknown key {key!r}" + _suggest(key, self._known_keys(path[:-1]))
+        if kind == "missing":
+            return path, f"required key {str(path[-1])!r} is missing"
+        if kind == "union_tag_invalid":
+            return path + ("type",), f"unknown scorer type; expected one of {_SCORER_TYPES}"
+        if kind == "union_tag_not_found":
+            return path, f"scorer needs a `type:`; one of {_SCORER_TYPES}"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        return path, f"{message} (got {_short(error.get('input'))})"
+
+    def _data_path(self, loc: Path_) -> tuple[Path_, bool]:
+        """Strip pydantic's union-branch tags from `loc`; say if the branch fits the data."""
+        path: list[str | int] = []
+        node: Any = self.data
+        for position, part in enumerate(loc):
+            last = position == len(loc) - 1
+            if isinstance(node, dict) and part in node:
+                path.append(part)
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                path.append(part)
+                node = node[part]
+            elif (
+                isinstance(part, str)
+                and _is_branch_tag(part)
+                and not (last and part in _MODEL_KEYS)
+            ):
+                if not _branch_fits(part, node):
+                    return tuple(path), False
+            else:
+                path.append(part)
+        return tuple(path), True
+
+    def _known_keys(self, parent: Path_) -> list[str]:
+        model = _model_at(parent, self.data)
+        return list(model.model_fields) if model else []
+
+    # -- pass 2: meaning -----------------------------------------------------------------------
+
+    def _resolve_dataset(self) -> None:
+        dataset = self.data.get("dataset")
+        if isinstance(dataset, dict):
+            file = self.base_dir / str(dataset.get("file", ""))
+            try:
+                self.data["dataset"] = _read_dataset(file)
+            except DatasetReadError as exc:
+                self.add(("dataset", "file"), str(exc))
+                self.data["dataset"] = []
+                return
+        if not self.data.get("dataset") and not self.issues:
+            self.add(("dataset",), "the dataset is empty; add at least one item")
+
+    def _check_raw_parts(self) -> None:
+        """Checks that need only parts of the document, so they run even when its shape is off."""
+        parameters = self.data.get("parameters")
+        prompts = self.data.get("prompts")
+        prompt_names = list(prompts) if isinstance(prompts, dict) else []
+        if isinstance(parameters, dict):
+            for name, raw in parameters.items():
+                self._check_parameter(str(name), raw, prompt_names)
+        if isinstance(prompts, dict):
+            for name, text in prompts.items():
+                if isinstance(text, str):
+                    self._compiles(("prompts", name), text)
+        pipeline = self.data.get("pipeline")
+        for index, stage in enumerate(pipeline if isinstance(pipeline, list) else []):
+            for field in ("system", "user"):
+                text = stage.get(field) if isinstance(stage, dict) else None
+                if isinstance(text, str):
+                    self._compiles(("pipeline", index, field), text)
+
+    def _check_meaning(self, spec: ExperimentSpec) -> None:
+        stage_models = [stage.params.get("model") for stage in spec.pipeline]
+        if "model" not in spec.parameters and not all(stage_models):
+            self.add(("parameters",), "no `model` parameter: say which model(s) to call")
+        for index, stage in enumerate(spec.pipeline):
+            unknown = sorted(set(stage.params) - API_PARAMETERS)
+            for key in unknown:
+                self.add(
+                    ("pipeline", index, "params", key),
+                    f"stage params may only override API parameters ({', '.join(sorted(API_PARAMETERS))})",
+                )
+        names = [stage.name for stage in spec.pipeline]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                self.add(("pipeline", index, "name"), f"duplicate stage name {name!r}")
+        for index, scorer in enumerate(spec.scorers):
+            self._check_scorer(index, scorer, spec)
+        sweep = spec.sweep
+        if sweep.strategy in ("random", "guided") and sweep.samples is None:
+            self.add(("sweep", "samples"), f"strategy {sweep.strategy!r} needs `samples:`")
+
+    def _check_parameter(self, name: str, raw: Any, prompt_names: list[str]) -> None:
+        path: Path_ = ("parameters", name)
+        try:
+            parsed = parse_parameter(raw)
+        except pydantic.ValidationError as exc:
+            for error in exc.errors():
+                self.add((*path, *error["loc"]), str(error["msg"]).removeprefix("Value error, "))
+            return
+        if isinstance(parsed, CategoricalParameter) and not parsed.values:
+            self.add(path, "an empty list; give at least one value")
+        if name == "prompt":
+            choices = parsed.values if isinstance(parsed, CategoricalParameter) else [parsed]
+            for position, choice in enumerate(choices):
+                if choice not in prompt_names:
+                    where = (*path, position) if isinstance(parsed, CategoricalParameter) else path
+                    known = ", ".join(prompt_names) or "none defined"
+                    self.add(where, f"unknown prompt {choice!r} (prompts: {known})")
+        if isinstance(parsed, RangeParameter) and name in ("model", "prompt", "stop"):
+            self.add(path, f"{name} cannot be a numeric range; give a list")
+
+    def _check_scorer(self, index: int, scorer: Any, spec: ExperimentSpec) -> None:
+        path: Path_ = ("scorers", index)
+        items = spec.items
+        if isinstance(scorer, KeywordScorerSpec) and scorer.required_present_from:
+            field = scorer.required_present_from
+            missing = [i for i, item in enumerate(items) if field not in item]
+            if missing:
+                self.add(
+                    (*path, "required_present_from"),
+                    f"dataset items {_few(missing)} have no field {field!r}",
+                )
+        if isinstance(scorer, FormatScorerSpec) and scorer.schema_ is not None:
+            import jsonschema
+
+            try:
+                jsonschema.validators.validator_for(scorer.schema_).check_schema(scorer.schema_)
+            except jsonschema.SchemaError as exc:
+                self.add((*path, "schema"), f"not a valid JSON Schema: {exc.message}")
+        if isinstance(scorer, EmbeddingScorerSpec):
+            missing = [i for i, item in enumerate(items) if scorer.reference_field not in item]
+            if missing:
+                self.add(
+                    (*path, "reference_field"),
+                    f"dataset items {_few(missing)} have no field {scorer.reference_field!r}",
+                )
+        if isinstance(scorer, LlmJudgeScorerSpec):
+            try:
+                template = compile_template(scorer.prompt)
+                for item in items[:_TRIAL_ITEMS]:
+                    template.render(output="(output)", item=item, reference=item.get("reference"))
+            except TemplateSyntaxError as exc:
+                self.add(
+                    (*path, "prompt"), f"template syntax error (line {exc.lineno}): {exc.message}"
+                )
+            except (UndefinedError, SecurityError, TypeError) as exc:
+                self.add((*path, "prompt"), f"template error: {exc}")
+
+    # -- pass 3: templates ---------------------------------------------------------------------
+
+    def _check_templates(self, spec: ExperimentSpec) -> None:
+        templates = PipelineTemplates(spec)
+        fixed = spec.fixed_parameters()
+        for params in _representative_params(spec, fixed):
+            outputs: dict[str, str] = {}
+            for index, stage in enumerate(spec.pipeline):
+                stage_params = {**params, **stage.params}
+                for item_index, item in enumerate(spec.items[:_TRIAL_ITEMS]):
+                    try:
+                        templates.render_stage(index, stage_params, item, outputs)
+                    except (UndefinedError, SecurityError, KeyError, TypeError) as exc:
+                        field = "user" if stage.system is None else _failing_field(stage)
+                        self.add(
+                            ("pipeline", index, field),
+                            f"template error: {_undefined_message(exc)} "
+                            f"(dataset item {item_index}, params {_short(params)})",
+                        )
+                        return
+                outputs[stage.name] = f"(output of stage {stage.name})"
+
+    def _compiles(self, path: Path_, text: str) -> bool:
+        try:
+            compile_template(text)
+        except TemplateSyntaxError as exc:
+            self.add(path, f"template syntax error (template line {exc.lineno}): {exc.message}")
+            return False
+        return True
+
+
+_SCORER_TYPES = "keyword, format, embedding, llm_judge, human"
+
+
+def _failing_field(stage: StageSpec) -> str:
+    """Which of a stage's two templates fails (the system one renders first)."""
+    try:
+        compile_template(stage.system or "").render()
+    except Exception:
+        return "system"
+    return "user"
+
+
+def _representative_params(spec: ExperimentSpec, fixed: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """One params dict per prompt choice (others at their first value): enough to render all."""
+    space = spec.parameter_space()
+    base = dict(fixed)
+    for name, parameter in space.items():
+        if isinstance(parameter, CategoricalParameter):
+            base[name] = parameter.values[0]
+        else:
+            base[name] = parameter.grid_values()[0]
+    prompt = space.get("prompt")
+    if isinstance(prompt, CategoricalParameter):
+        for value in prompt.values:
+            yield {**base, "prompt": value}
+    else:
+        yield base
+
+
+def _undefined_message(exc: Exception) -> str:
+    text = str(exc)
+    if isinstance(exc, UndefinedError):
+        return f"unknown variable or field: {text}"
+    return text
+
+
+def _is_branch_tag(part: str) -> bool:
+    return part in _BRANCH_MODELS or part.startswith(("list[", "dict[")) or part in _SCALAR_TAGS
+
+
+#: Keys of our models that could be mistaken for pydantic's union-branch tags.
+_MODEL_KEYS = {"format", "embedding", "keyword"}
+_SCALAR_TAGS = {"str", "int", "float", "bool", "none", "literal['grid','random','guided','racing']"}
+_BRANCH_MODELS = {
+    "InlineEndpoint": InlineEndpoint,
+    "DatasetFile": DatasetFile,
+    "keyword": KeywordScorerSpec,
+    "format": FormatScorerSpec,
+    "embedding": EmbeddingScorerSpec,
+    "llm_judge": LlmJudgeScorerSpec,
+}
+
+
+def _branch_fits(tag: str, node: Any) -> bool:
+    if tag.startswith("list["):
+        return isinstance(node, list)
+    if tag.startswith("dict[") or tag in _BRANCH_MODELS:
+        return isinstance(node, dict)
+    return not isinstance(node, dict | list)
+
+
+def _model_at(path: Path_, data: dict[str, Any]) -> type[pydantic.BaseModel] | None:
+    if path == ():
+        return ExperimentSpec
+    if path == ("sweep",):
+        return SweepSettings
+    if path in (("endpoint",),):
+        return InlineEndpoint
+    if path == ("dataset",):
+        return DatasetFile
+    if len(path) == 2 and path[0] == "pipeline":
+        return StageSpec
+    if len(path) == 2 and path[0] == "scorers" and isinstance(path[1], int):
+        try:
+            kind = data["scorers"][path[1]].get("type")
+        except (KeyError, IndexError, AttributeError):
+            return None
+        return _BRANCH_MODELS.get(str(kind))
+    return None
+
+
+def _suggest(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" (expected one of: {', '.join(known)})" if known else ""
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _few(indices: list[int]) -> str:
+    shown = ", ".join(str(i) for i in indices[:5])
+    return shown + (f" and {len(indices) - 5} more" if len(indices) > 5 else "")
+
+
+class DatasetReadError(Exception):
+    pass
+
+
+def _read_dataset(file: Path) -> list[dict[str, Any]]:
+    """Read a .jsonl, .json or .csv dataset file into rows."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetReadError(f"dataset file not found: {file}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetReadError(f"cannot read dataset file {file}: {exc}") from None
+    suffix = file.suffix.lower()
+    if suffix == ".csv":
+        return [dict(row) for row in csv.DictReader(text.splitlines())]
+    if suffix == ".json":
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DatasetReadError(
+                f"{file}: invalid JSON at line {exc.lineno}: {exc.msg}"
+            ) from None
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise DatasetReadError(f"{file}: expected a JSON list of objects")
+        return rows
+    if suffix == ".jsonl":
+        rows = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetReadError(f"{file}:{number}: invalid JSON: {exc.msg}") from None
+            if not isinstance(row, dict):
+                raise DatasetReadError(f"{file}:{number}: expected a JSON object per line")
+            rows.append(row)
+        return rows
+    raise DatasetReadError(f"unsupported dataset file type {suffix!r}; use .jsonl, .json or .csv")

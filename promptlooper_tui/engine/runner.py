@@ -1,0 +1,754 @@
+"""The sweep runner: asks the strategy for batches, runs them through the pipeline, scores and
+persists every run as it finishes, and reports progress on the event bus.
+
+Crash safety: a batch's plan is committed before its runs start, each finished run is committed
+with its stage results and scores in one unit, and every LLM answer is in the cache before the
+run goes on. Resuming replays the stored batches, skips finished runs, and finds every call that
+had returned in the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from jinja2 import TemplateError
+
+from ..domain.errors import EndpointError
+from ..domain.experiment import (
+    API_PARAMETERS,
+    ExperimentSpec,
+    HumanScorerSpec,
+    SweepSettings,
+)
+from ..store.database import Database, Statement
+from .adapters.openai import OpenAIClient
+from .budget import TokenBudget
+from .cache import CachedValue, CallCache, cache_key, canonical_json
+from .concurrency import AdaptiveLimiter
+from .endpoints import EndpointPool, ResolvedEndpoint
+from .events import EventBus
+from .scorers import ScoreContext, Scorer, ScorerError, build_scorer
+from .strategies import Batch, config_key, make_strategy
+from .templates import PipelineTemplates
+from .tokens import estimate_tokens
+
+log = logging.getLogger(__name__)
+
+#: A sweep whose first this-many runs all fail is aborted (scaled up with concurrency).
+_ABORT_AFTER_FAILURES = 10
+#: Output tokens assumed for a stage without max_tokens when estimating budget use.
+_DEFAULT_OUTPUT_ESTIMATE = 512
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def run_id_for(sweep_id: str, key: str, item_index: int, repeat: int) -> str:
+    """Deterministic, so a resumed sweep recognises the runs it already finished."""
+    digest = hashlib.sha256(f"{sweep_id}:{key}:{item_index}:{repeat}".encode()).hexdigest()
+    return "run_" + digest[:16]
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """Everything the runner needs to (re)start one sweep."""
+
+    sweep_id: str
+    experiment_id: str
+    experiment_name: str
+    experiment_version: int
+    spec: ExperimentSpec
+    settings: SweepSettings
+    read_cache: bool = True
+    #: With --no-cache, only entries this sweep wrote count as hits (on resume).
+    fresh_since: str = ""
+    retry_failed: bool = False
+
+
+@dataclass
+class SweepCounters:
+    """Live counts for this invocation (the store holds the sweep's totals)."""
+
+    runs_done: int = 0
+    runs_failed: int = 0
+    runs_cached: int = 0
+    runs_running: int = 0
+    calls: int = 0
+    cache_hits: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _RunMeter:
+    """One run's LLM use, stages and judge/embedding calls alike.
+
+    `tokens_*`, `cost` and `latency_ms` are what the run costs without a cache (comparable
+    across configs however much was cached); `paid_*` is what this execution really spent.
+    """
+
+    calls: int = 0
+    cached_calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    latency_ms: float = 0.0
+    paid_in: int = 0
+    paid_out: int = 0
+    paid_cost: float = 0.0
+
+    @property
+    def paid(self) -> int:
+        return self.paid_in + self.paid_out
+
+
+class _History:
+    """Mean score per (config, item) over completed runs; what adaptive strategies look at."""
+
+    def __init__(self) -> None:
+        self._sums: dict[str, dict[int, list[float]]] = defaultdict(dict)
+        self._keys: set[str] = set()
+
+    def add_config(self, key: str) -> None:
+        self._keys.add(key)
+
+    def add(self, key: str, item_index: int, score: float | None) -> None:
+        self._keys.add(key)
+        if score is None:
+            return
+        total = self._sums[key].setdefault(item_index, [0.0, 0.0])
+        total[0] += score
+        total[1] += 1
+
+    def item_scores(self, key: str) -> Mapping[int, float]:
+        return {item: s / n for item, (s, n) in self._sums.get(key, {}).items() if n}
+
+    def config_keys(self) -> set[str]:
+        return self._keys
+
+
+class LLMGateway:
+    """Every LLM call of a sweep: cache first, then the endpoint; charges the run's meter."""
+
+    def __init__(
+        self, cache: CallCache, pool: EndpointPool, job: SweepJob, limiter: AdaptiveLimiter
+    ) -> None:
+        self._cache = cache
+        self._pool = pool
+        self._job = job
+        self.limiter = limiter
+
+    async def chat(
+        self,
+        endpoint: ResolvedEndpoint,
+        messages: list[dict[str, str]],
+        params: dict[str, Any],
+        repeat: int,
+        meter: _RunMeter,
+    ) -> tuple[str, CachedValue, bool]:
+        model = str(params.get("model", ""))
+        key = cache_key(
+            base_url=endpoint.cache_identity,
+            model=model,
+            messages=messages,
+            params=params,
+            repeat=repeat,
+        )
+        client = await self._pool.client(endpoint)
+
+        async def call() -> CachedValue:
+            result = await client.chat(
+                messages, params, stream=self._job.settings.stream, limiter=self.limiter
+            )
+            return CachedValue(
+                {
+                    "text": result.text,
+                    "finish_reason": result.finish_reason,
+                    "latency_ms": round(result.latency_ms, 2),
+                },
+                result.tokens_in,
+                result.tokens_out,
+            )
+
+        entry, hit = await self._cache.get_or_call(
+            key, "chat", call, read=self._job.read_cache, fresh_since=self._job.fresh_since
+        )
+        self._charge(meter, endpoint, model, entry, hit)
+        return key, entry, hit
+
+    async def embed(
+        self, endpoint: ResolvedEndpoint, model: str, texts: list[str], meter: _RunMeter
+    ) -> list[list[float]]:
+        key = cache_key(
+            base_url=endpoint.cache_identity, model=model, kind="embedding", inputs=texts
+        )
+        client = await self._pool.client(endpoint)
+
+        async def call() -> CachedValue:
+            result = await client.embed(model, texts, limiter=self.limiter)
+            return CachedValue({"vectors": result.vectors}, result.tokens_in, 0)
+
+        entry, hit = await self._cache.get_or_call(
+            key, "embedding", call, read=self._job.read_cache, fresh_since=self._job.fresh_since
+        )
+        self._charge(meter, endpoint, model, entry, hit)
+        vectors: list[list[float]] = entry.value["vectors"]
+        return vectors
+
+    @staticmethod
+    def _charge(
+        meter: _RunMeter, endpoint: ResolvedEndpoint, model: str, entry: CachedValue, hit: bool
+    ) -> None:
+        cost = endpoint.cost(model, entry.tokens_in, entry.tokens_out)
+        meter.calls += 1
+        meter.tokens_in += entry.tokens_in
+        meter.tokens_out += entry.tokens_out
+        meter.cost += cost
+        meter.latency_ms += float(entry.value.get("latency_ms", 0.0))
+        if hit:
+            meter.cached_calls += 1
+        else:
+            meter.paid_in += entry.tokens_in
+            meter.paid_out += entry.tokens_out
+            meter.paid_cost += cost
+
+
+class RunLLM:
+    """What a scorer sees of the LLM: calls charged to the run being scored."""
+
+    def __init__(
+        self, gateway: LLMGateway, pool: EndpointPool, default: ResolvedEndpoint, repeat: int,
+        meter: _RunMeter,
+    ) -> None:
+        self._gateway = gateway
+        self._pool = pool
+        self._default = default
+        self._repeat = repeat
+        self._meter = meter
+
+    async def _endpoint(self, ref: Any) -> ResolvedEndpoint:
+        return self._default if ref is None else await self._pool.resolve(ref)
+
+    async def chat(
+        self, endpoint: Any, messages: list[dict[str, str]], params: dict[str, Any]
+    ) -> str:
+        resolved = await self._endpoint(endpoint)
+        _, entry, _ = await self._gateway.chat(resolved, messages, params, self._repeat, self._meter)
+        return str(entry.value["text"])
+
+    async def embed(self, endpoint: Any, model: str, texts: list[str]) -> list[list[float]]:
+        resolved = await self._endpoint(endpoint)
+        return await self._gateway.embed(resolved, model, texts, self._meter)
+
+
+@dataclass
+class _Planned:
+    config: dict[str, Any]
+    key: str
+    config_id: int
+    item_index: int
+    repeat: int
+
+
+class SweepRunner:
+    """Runs one sweep to an end state. Control it with pause(), resume() and stop()."""
+
+    def __init__(
+        self,
+        job: SweepJob,
+        *,
+        db: Database,
+        cache: CallCache,
+        pool: EndpointPool,
+        bus: EventBus,
+    ) -> None:
+        self.job = job
+        self._db = db
+        self._cache = cache
+        self._pool = pool
+        self._bus = bus
+        spec = job.spec
+        self._templates = PipelineTemplates(spec)
+        self._fixed = spec.fixed_parameters()
+        self._space = spec.parameter_space()
+        self._items = spec.items
+        self._scorers: list[tuple[str, Scorer]] = [
+            (spec.scorer_name(i), build_scorer(s))
+            for i, s in enumerate(spec.scorers)
+            if not isinstance(s, HumanScorerSpec)
+        ]
+        self.limiter = AdaptiveLimiter(job.settings.max_concurrency)
+        self.counters = SweepCounters()
+        self._history = _History()
+        self._budget = TokenBudget(job.settings.max_tokens)
+        self._running = asyncio.Event()
+        self._running.set()
+        self._stopping = False
+        self._budget_hit = False
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._consecutive_failures = 0
+        self._abort: str | None = None
+        self.expected_runs = 0
+        self.status = "running"
+
+    # -- control -------------------------------------------------------------------------------
+
+    async def pause(self) -> None:
+        if self.status != "running":
+            return
+        self._running.clear()
+        self.status = "paused"
+        await self._set_status("paused")
+        self._publish("sweep.paused")
+
+    async def resume(self) -> None:
+        if self.status != "paused":
+            return
+        self.status = "running"
+        await self._set_status("running")
+        self._running.set()
+        self._publish("sweep.resumed")
+
+    def stop(self) -> None:
+        """Stop dispatching and cancel runs in flight; the sweep stays resumable."""
+        self._stopping = True
+        self._running.set()
+        for task in list(self._inflight):
+            task.cancel()
+
+    # -- the sweep -----------------------------------------------------------------------------
+
+    async def run(self) -> str:
+        """Run to an end state and return it: completed, stopped, budget_exhausted or failed."""
+        job = self.job
+        try:
+            self._endpoint = await self._pool.resolve(job.spec.endpoint)
+            self._gateway = LLMGateway(self._cache, self._pool, job, self.limiter)
+            done = await self._load_progress()
+            await self._set_status("running", owner=True)
+            stored = await self._stored_batches()
+            strategy = make_strategy(self._space, job.settings, len(self._items))
+            n_configs, n_items = strategy.plan_size()
+            self.expected_runs = n_configs * n_items * job.settings.repeats
+            finished_before = sum(
+                1 for s in done.values() if s == "completed" or not job.retry_failed
+            )
+            self._publish(
+                "sweep.started",
+                strategy=job.settings.strategy,
+                expected_runs=self.expected_runs,
+                finished_before=finished_before,
+            )
+            number = 0
+            while not self._stopping and not self._budget_hit and self._abort is None:
+                batch = stored.get(number)
+                if batch is None:
+                    batch = strategy.next_batch(number, self._history)
+                    if batch is None:
+                        break
+                    await self._store_batch(number, batch)
+                await self._run_batch(batch, done)
+                number += 1
+        except asyncio.CancelledError:
+            self._stopping = True
+        except Exception as exc:
+            log.exception("sweep %s failed", job.sweep_id)
+            return await self._finish("failed", error=_describe(exc))
+        if self._abort is not None:
+            return await self._finish("failed", error=self._abort)
+        if self._stopping:
+            return await self._finish("stopped")
+        if self._budget_hit:
+            return await self._finish("budget_exhausted")
+        return await self._finish("completed")
+
+    async def _load_progress(self) -> dict[tuple[str, int, int], str]:
+        """Finished runs of this sweep (for resume) and the tokens it has already used."""
+        rows = await self._db.fetchall(
+            "SELECT c.key, r.item_index, r.repeat, r.status, r.score FROM runs r "
+            "JOIN configs c ON c.id = r.config_id WHERE r.sweep_id = ?",
+            (self.job.sweep_id,),
+        )
+        done: dict[tuple[str, int, int], str] = {}
+        for row in rows:
+            done[(row["key"], row["item_index"], row["repeat"])] = row["status"]
+            if row["status"] == "completed":
+                self._history.add(row["key"], row["item_index"], row["score"])
+        sweep = await self._db.fetchone(
+            "SELECT tokens_in + tokens_out AS used FROM sweeps WHERE id = ?", (self.job.sweep_id,)
+        )
+        self._budget.used = int(sweep["used"]) if sweep else 0
+        return done
+
+    async def _stored_batches(self) -> dict[int, Batch]:
+        rows = await self._db.fetchall(
+            "SELECT number, plan FROM sweep_batches WHERE sweep_id = ? ORDER BY number",
+            (self.job.sweep_id,),
+        )
+        batches = {}
+        for row in rows:
+            plan = json.loads(row["plan"])
+            batches[row["number"]] = Batch(configs=plan["configs"], items=plan["items"])
+            for config in plan["configs"]:
+                self._history.add_config(config_key(config))
+        return batches
+
+    async def _store_batch(self, number: int, batch: Batch) -> None:
+        sweep_id = self.job.sweep_id
+        statements: list[Statement] = [
+            (
+                "INSERT OR IGNORE INTO configs (sweep_id, key, params) VALUES (?, ?, ?)",
+                (sweep_id, config_key(c), canonical_json(c)),
+            )
+            for c in batch.configs
+        ]
+        statements += [
+            ("UPDATE configs SET dropped = 1 WHERE sweep_id = ? AND key = ?", (sweep_id, config_key(c)))
+            for c in batch.dropped
+        ]
+        planned = len(batch.configs) * len(batch.items) * self.job.settings.repeats
+        statements.append(
+            (
+                "INSERT INTO sweep_batches (sweep_id, number, plan) VALUES (?, ?, ?)",
+                (sweep_id, number, canonical_json({"configs": batch.configs, "items": batch.items})),
+            )
+        )
+        statements.append(
+            (
+                "UPDATE sweeps SET planned_runs = planned_runs + ?, updated_at = ? WHERE id = ?",
+                (planned, now_iso(), sweep_id),
+            )
+        )
+        await self._db.write(statements)
+        for config in batch.configs:
+            self._history.add_config(config_key(config))
+
+    async def _config_ids(self, batch: Batch) -> dict[str, int]:
+        keys = [config_key(c) for c in batch.configs]
+        ids: dict[str, int] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            rows = await self._db.fetchall(
+                f"SELECT key, id FROM configs WHERE sweep_id = ? AND key IN ({','.join('?' * len(chunk))})",
+                (self.job.sweep_id, *chunk),
+            )
+            ids.update({row["key"]: row["id"] for row in rows})
+        return ids
+
+    def _pending(
+        self, batch: Batch, ids: dict[str, int], done: dict[tuple[str, int, int], str]
+    ) -> Iterator[_Planned]:
+        retry = self.job.retry_failed
+        for config in batch.configs:
+            key = config_key(config)
+            for item_index in batch.items:
+                for repeat in range(self.job.settings.repeats):
+                    status = done.get((key, item_index, repeat))
+                    if status == "completed" or (status == "failed" and not retry):
+                        continue
+                    yield _Planned(config, key, ids[key], item_index, repeat)
+
+    async def _run_batch(self, batch: Batch, done: dict[tuple[str, int, int], str]) -> None:
+        ids = await self._config_ids(batch)
+        pending = self._pending(batch, ids, done)
+        workers = max(self.job.settings.max_concurrency, 16)
+        await asyncio.gather(*(self._worker(pending) for _ in range(workers)))
+
+    async def _worker(self, pending: Iterator[_Planned]) -> None:
+        for planned in pending:
+            await self._running.wait()
+            if self._stopping or self._budget_hit or self._abort is not None:
+                return
+            estimate = self._budget.estimate(self._prior_estimate(planned))
+            if not self._budget.try_reserve(estimate):
+                self._budget_hit = True
+                return
+            task = asyncio.current_task()
+            assert task is not None
+            self._inflight.add(task)
+            try:
+                actual = await self._execute(planned)
+            except asyncio.CancelledError:
+                if self._stopping:
+                    self._budget.settle(estimate, 0)
+                    return
+                raise
+            finally:
+                self._inflight.discard(task)
+            self._budget.settle(estimate, actual)
+
+    def _prior_estimate(self, planned: _Planned) -> int:
+        params = {**self._fixed, **planned.config}
+        item = self._items[planned.item_index]
+        try:
+            first = self._templates.render_stage(0, {**params, **self.job.spec.pipeline[0].params}, item, {})
+        except (TemplateError, KeyError, TypeError):
+            first = []
+        prompt = sum(estimate_tokens(m["content"]) for m in first)
+        total = 0
+        for stage in self.job.spec.pipeline:
+            output = int({**params, **stage.params}.get("max_tokens") or _DEFAULT_OUTPUT_ESTIMATE)
+            total += prompt + output
+            prompt = output + prompt // 2
+        return total
+
+    # -- one run -------------------------------------------------------------------------------
+
+    async def _execute(self, planned: _Planned) -> int:
+        """Run one (config, item, repeat) through the pipeline, score it and commit it.
+
+        Returns the tokens it really spent (cache hits are free).
+        """
+        job = self.job
+        run_id = run_id_for(job.sweep_id, planned.key, planned.item_index, planned.repeat)
+        item = self._items[planned.item_index]
+        params = {**self._fixed, **planned.config}
+        meter = _RunMeter()
+        counters = self.counters
+        counters.runs_running += 1
+        self._publish("run.started", run_id=run_id, config=planned.config,
+                      item_index=planned.item_index, repeat=planned.repeat)
+        stages: list[dict[str, Any]] = []
+        outputs: dict[str, str] = {}
+        error: str | None = None
+        try:
+            for index, stage in enumerate(job.spec.pipeline):
+                stage_params = {**params, **stage.params}
+                request = {k: v for k, v in stage_params.items() if k in API_PARAMETERS}
+                messages: list[dict[str, str]] = []
+                try:
+                    messages = self._templates.render_stage(index, stage_params, item, outputs)
+                    _, entry, hit = await self._gateway.chat(
+                        self._endpoint, messages, request, planned.repeat, meter
+                    )
+                except (TemplateError, KeyError, TypeError) as exc:
+                    error = f"stage {stage.name}: template error: {exc}"
+                except EndpointError as exc:
+                    error = f"stage {stage.name}: {exc}"
+                if error is not None:
+                    stages.append(_stage_row(index, stage.name, messages, None, None, False, error))
+                    break
+                text = str(entry.value["text"])
+                outputs[stage.name] = text
+                stages.append(_stage_row(index, stage.name, messages, text, entry, hit, None))
+        finally:
+            counters.runs_running -= 1
+        scores: list[tuple[str, float | None, float, str | None]] = []
+        if error is None:
+            scores = await self._score(item, outputs, params, planned.repeat, meter)
+        latency_ms = round(meter.latency_ms, 2)
+        run_score = _weighted(scores)
+        status = "failed" if error else "completed"
+        await self._db.write(
+            self._run_statements(run_id, planned, status, run_score, error, meter, latency_ms,
+                                 stages, scores)
+        )
+        self._account(meter, status)
+        if status == "completed":
+            self._history.add(planned.key, planned.item_index, run_score)
+            self._consecutive_failures = 0
+        else:
+            self._note_failure(error)
+        self._publish(
+            f"run.{status}",
+            run_id=run_id,
+            config=planned.config,
+            item_index=planned.item_index,
+            repeat=planned.repeat,
+            score=run_score,
+            error=error,
+            tokens=meter.tokens_in + meter.tokens_out,
+            paid_tokens=meter.paid,
+            cost=meter.cost,
+            cached=meter.calls > 0 and meter.calls == meter.cached_calls,
+            latency_ms=latency_ms,
+            scores={name: value for name, value, _, _ in scores},
+        )
+        return meter.paid
+
+    async def _score(
+        self,
+        item: Mapping[str, Any],
+        outputs: dict[str, str],
+        params: dict[str, Any],
+        repeat: int,
+        meter: _RunMeter,
+    ) -> list[tuple[str, float | None, float, str | None]]:
+        final = outputs[self.job.spec.pipeline[-1].name]
+        context = ScoreContext(
+            item=item,
+            params=params,
+            stage_outputs=outputs,
+            llm=RunLLM(self._gateway, self._pool, self._endpoint, repeat, meter),
+        )
+        results = []
+        for name, scorer in self._scorers:
+            try:
+                value = float(await scorer.score(item.get("input"), final, context))
+                results.append((name, min(1.0, max(0.0, value)), scorer.weight, None))
+            except (ScorerError, EndpointError) as exc:
+                results.append((name, None, scorer.weight, str(exc)))
+            except Exception as exc:
+                log.warning("scorer %s failed", name, exc_info=True)
+                results.append((name, None, scorer.weight, f"scorer crashed: {_describe(exc)}"))
+        return results
+
+    def _run_statements(
+        self,
+        run_id: str,
+        planned: _Planned,
+        status: str,
+        score: float | None,
+        error: str | None,
+        meter: _RunMeter,
+        latency_ms: float,
+        stages: list[dict[str, Any]],
+        scores: list[tuple[str, float | None, float, str | None]],
+    ) -> list[Statement]:
+        job = self.job
+        finished = now_iso()
+        statements: list[Statement] = [
+            ("DELETE FROM stage_results WHERE run_id = ?", (run_id,)),
+            ("DELETE FROM scores WHERE run_id = ? AND kind = 'auto'", (run_id,)),
+            (
+                "INSERT INTO runs (id, sweep_id, config_id, experiment_id, item_index, repeat, "
+                "status, score, error, tokens_in, tokens_out, cost, latency_ms, calls, "
+                "cached_calls, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(id) DO UPDATE SET status = excluded.status, score = excluded.score, "
+                "error = excluded.error, tokens_in = excluded.tokens_in, "
+                "tokens_out = excluded.tokens_out, cost = excluded.cost, "
+                "latency_ms = excluded.latency_ms, calls = excluded.calls, "
+                "cached_calls = excluded.cached_calls, finished_at = excluded.finished_at",
+                (
+                    run_id, job.sweep_id, planned.config_id, job.experiment_id,
+                    planned.item_index, planned.repeat, status, score, error, meter.tokens_in,
+                    meter.tokens_out, meter.cost, latency_ms, meter.calls, meter.cached_calls,
+                    finished,
+                ),
+            ),
+        ]
+        statements += [
+            (
+                "INSERT INTO stage_results (run_id, stage_index, name, messages, output, "
+                "tokens_in, tokens_out, latency_ms, cached, error) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (run_id, *stage.values()),
+            )
+            for stage in stages
+        ]
+        statements += [
+            (
+                "INSERT INTO scores (run_id, scorer, kind, value, weight, error, created_at) "
+                "VALUES (?, ?, 'auto', ?, ?, ?, ?)",
+                (run_id, name, value, weight, err, finished),
+            )
+            for name, value, weight, err in scores
+        ]
+        statements.append(
+            (
+                "UPDATE sweeps SET tokens_in = tokens_in + ?, tokens_out = tokens_out + ?, "
+                "cost = cost + ?, updated_at = ? WHERE id = ?",
+                (meter.paid_in, meter.paid_out, meter.paid_cost, finished, job.sweep_id),
+            )
+        )
+        statements.append(
+            (
+                "UPDATE cache_counters SET hits = hits + ?, misses = misses + ? WHERE id = 1",
+                (meter.cached_calls, meter.calls - meter.cached_calls),
+            )
+        )
+        return statements
+
+    def _note_failure(self, error: str | None) -> None:
+        """Give up on a sweep whose runs keep failing in a row (endpoint down, wrong model
+        name) instead of failing every remaining run one by one; it stays resumable."""
+        self._consecutive_failures += 1
+        limit = max(_ABORT_AFTER_FAILURES, 2 * self.job.settings.max_concurrency)
+        if self._consecutive_failures >= limit:
+            self._abort = f"aborted after {self._consecutive_failures} failed runs in a row; last error: {error}"
+
+    def _account(self, meter: _RunMeter, status: str) -> None:
+        counters = self.counters
+        counters.calls += meter.calls
+        counters.cache_hits += meter.cached_calls
+        counters.tokens_in += meter.paid_in
+        counters.tokens_out += meter.paid_out
+        counters.cost += meter.paid_cost
+        if status == "completed":
+            counters.runs_done += 1
+            if meter.calls and meter.calls == meter.cached_calls:
+                counters.runs_cached += 1
+        else:
+            counters.runs_failed += 1
+
+    # -- status --------------------------------------------------------------------------------
+
+    async def _set_status(self, status: str, *, owner: bool = False, error: str | None = None) -> None:
+        finished = now_iso() if status in ("completed", "stopped", "budget_exhausted", "failed") else None
+        await self._db.execute(
+            "UPDATE sweeps SET status = ?, error = ?, updated_at = ?, finished_at = ?, "
+            "owner_pid = CASE WHEN ? THEN ? ELSE owner_pid END WHERE id = ?",
+            (status, error, now_iso(), finished, owner, os.getpid(), self.job.sweep_id),
+        )
+
+    async def _finish(self, status: str, error: str | None = None) -> str:
+        # Runs cancelled by stop() are gone; the ones that finished are committed already.
+        self.status = status
+        await self._set_status(status, error=error)
+        event = {"completed": "sweep.completed", "stopped": "sweep.stopped",
+                 "budget_exhausted": "sweep.budget_exhausted", "failed": "sweep.stopped"}[status]
+        self._publish(event, status=status, error=error)
+        return status
+
+    def _publish(self, type: str, run_id: str | None = None, **data: Any) -> None:
+        self._bus.publish(
+            type, self.job.experiment_id, sweep_id=self.job.sweep_id, run_id=run_id, data=data
+        )
+
+
+def _stage_row(
+    index: int,
+    name: str,
+    messages: list[dict[str, str]],
+    output: str | None,
+    entry: CachedValue | None,
+    hit: bool,
+    error: str | None,
+) -> dict[str, Any]:
+    return {
+        "stage_index": index,
+        "name": name,
+        "messages": json.dumps(messages, ensure_ascii=False),
+        "output": output,
+        "tokens_in": 0 if entry is None else entry.tokens_in,
+        "tokens_out": 0 if entry is None else entry.tokens_out,
+        "latency_ms": 0.0 if entry is None else float(entry.value.get("latency_ms", 0.0)),
+        "cached": int(hit),
+        "error": error,
+    }
+
+
+def _weighted(scores: list[tuple[str, float | None, float, str | None]]) -> float | None:
+    """Weighted mean of the scores that were produced; None when no scorer produced one."""
+    total = weight_sum = 0.0
+    for _, value, weight, _ in scores:
+        if value is not None:
+            total += value * weight
+            weight_sum += weight
+    return round(total / weight_sum, 6) if weight_sum else None
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,727 @@
+"""The Workbench: every user operation, once. The CLI, TUI, daemon and MCP server are thin
+wrappers over these methods."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .domain.errors import BadInput, Conflict, NotFound
+from .domain.experiment import ExperimentSpec, HumanScorerSpec, SweepSettings
+from .domain.records import (
+    RESUMABLE,
+    CacheStats,
+    CallCounts,
+    ConnectionResult,
+    EndpointRecord,
+    ExperimentDetail,
+    ExperimentRecord,
+    ImportResult,
+    LeaderboardEntry,
+    RunCounts,
+    RunDetail,
+    RunPage,
+    RunRecord,
+    ScoreRecord,
+    StageRecord,
+    SweepPlan,
+    SweepRecord,
+    SweepSummary,
+    TokenCounts,
+)
+from .engine.cache import CallCache, canonical_json
+from .engine.endpoints import EndpointPool, ResolvedEndpoint
+from .engine.events import EventBus
+from .engine.loader import LoadedExperiment, load_experiment_file, load_experiment_text
+from .engine.planning import plan_sweep
+from .engine.ranking import leaderboard
+from .engine.runner import SweepCounters, SweepJob, SweepRunner, now_iso
+from .keystore import SecretBox
+from .settings import Settings
+from .store.database import Database
+
+_ACTIVE_STATES = ("running", "paused")
+
+
+class SweepOverrides(BaseModel):
+    """Per-sweep changes to the experiment's `sweep:` settings (CLI flags, API body)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: str | None = None
+    samples: int | None = Field(default=None, ge=1)
+    repeats: int | None = Field(default=None, ge=1)
+    concurrency: int | None = Field(default=None, ge=1, le=1024)
+    max_tokens: int | None = Field(default=None, ge=1)
+    seed: int | None = None
+    no_cache: bool = False
+
+    def apply(self, base: SweepSettings) -> SweepSettings:
+        update = {
+            "strategy": self.strategy,
+            "samples": self.samples,
+            "repeats": self.repeats,
+            "max_concurrency": self.concurrency,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+        }
+        merged = base.model_dump() | {k: v for k, v in update.items() if v is not None}
+        try:
+            settings = SweepSettings.model_validate(merged)
+        except Exception as exc:
+            raise BadInput(f"invalid sweep settings: {exc}") from None
+        if settings.strategy in ("random", "guided") and settings.samples is None:
+            raise BadInput(f"strategy {settings.strategy!r} needs a number of samples (--samples N)")
+        return settings
+
+
+class Workbench:
+    """Open with `async with open_workbench(settings) as wb:`."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        self.bus = EventBus()
+        self.cache = CallCache(db)
+        self.secrets = SecretBox(settings.secret_key_path)
+        self.endpoints = EndpointPool(self._resolve_stored_endpoint)
+        self._runners: dict[str, SweepRunner] = {}
+        self._tasks: dict[str, asyncio.Task[str]] = {}
+        #: Counters of sweeps this process ran, kept for their summaries.
+        self._counters: dict[str, SweepCounters] = {}
+
+    async def close(self) -> None:
+        for runner in self._runners.values():
+            runner.stop()
+        if self._tasks:
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await self.endpoints.aclose()
+        await self.db.close()
+
+    # -- experiments ---------------------------------------------------------------------------
+
+    @staticmethod
+    def validate_file(path: str | Path) -> LoadedExperiment:
+        return load_experiment_file(path)
+
+    @staticmethod
+    def validate_text(text: str, source: str = "<experiment>") -> LoadedExperiment:
+        return load_experiment_text(text, source=source)
+
+    async def import_experiment(self, loaded: LoadedExperiment) -> ImportResult:
+        """Store an experiment: a new name makes version 1, changed content a new version."""
+        spec = loaded.spec
+        spec_json = canonical_json(spec.model_dump(mode="json", by_alias=True))
+        content_hash = hashlib.sha256(spec_json.encode()).hexdigest()
+        row = await self.db.fetchone("SELECT id FROM experiments WHERE name = ?", (spec.name,))
+        if row is None:
+            experiment_id = "exp_" + uuid.uuid4().hex[:10]
+            await self.db.write(
+                [
+                    (
+                        "INSERT INTO experiments (id, name, created_at) VALUES (?, ?, ?)",
+                        (experiment_id, spec.name, now_iso()),
+                    ),
+                    _version_insert(experiment_id, 1, loaded, spec_json, content_hash),
+                ]
+            )
+            return ImportResult(id=experiment_id, name=spec.name, version=1, created=True)
+        experiment_id = row["id"]
+        latest = await self.db.fetchone(
+            "SELECT version, content_hash FROM experiment_versions WHERE experiment_id = ? "
+            "ORDER BY version DESC LIMIT 1",
+            (experiment_id,),
+        )
+        assert latest is not None
+        if latest["content_hash"] == content_hash:
+            return ImportResult(
+                id=experiment_id, name=spec.name, version=latest["version"], created=False
+            )
+        version = latest["version"] + 1
+        await self.db.write([_version_insert(experiment_id, version, loaded, spec_json, content_hash)])
+        return ImportResult(id=experiment_id, name=spec.name, version=version, created=True)
+
+    async def import_file(self, path: str | Path) -> ImportResult:
+        return await self.import_experiment(load_experiment_file(path))
+
+    async def import_text(self, text: str, source: str = "<experiment>") -> ImportResult:
+        return await self.import_experiment(load_experiment_text(text, source=source))
+
+    async def resolve_experiment(self, ref: str) -> str:
+        """An experiment id from an id or a name."""
+        row = await self.db.fetchone(
+            "SELECT id FROM experiments WHERE id = ? OR name = ?", (ref, ref)
+        )
+        if row is None:
+            raise NotFound(f"no experiment with id or name {ref!r}")
+        return str(row["id"])
+
+    async def list_experiments(self) -> list[ExperimentRecord]:
+        rows = await self.db.fetchall(_EXPERIMENT_SUMMARY + " ORDER BY e.name")
+        return [_experiment_record(row) for row in rows]
+
+    async def get_experiment(self, ref: str, version: int | None = None) -> ExperimentDetail:
+        experiment_id = await self.resolve_experiment(ref)
+        row = await self.db.fetchone(_EXPERIMENT_SUMMARY + " WHERE e.id = ?", (experiment_id,))
+        assert row is not None
+        wanted = version or row["version"]
+        spec_row = await self.db.fetchone(
+            "SELECT spec_yaml, spec_json FROM experiment_versions "
+            "WHERE experiment_id = ? AND version = ?",
+            (experiment_id, wanted),
+        )
+        if spec_row is None:
+            raise NotFound(f"experiment {row['name']!r} has no version {wanted}")
+        record = _experiment_record(row)
+        return ExperimentDetail(
+            **(record.model_dump() | {"version": wanted}),
+            spec_yaml=spec_row["spec_yaml"],
+            spec=json.loads(spec_row["spec_json"]),
+        )
+
+    async def _spec(self, experiment_id: str, version: int) -> ExperimentSpec:
+        row = await self.db.fetchone(
+            "SELECT spec_json FROM experiment_versions WHERE experiment_id = ? AND version = ?",
+            (experiment_id, version),
+        )
+        if row is None:
+            raise NotFound(f"experiment {experiment_id} has no version {version}")
+        return ExperimentSpec.model_validate(json.loads(row["spec_json"]))
+
+    # -- sweeps --------------------------------------------------------------------------------
+
+    async def plan(self, ref: str, overrides: SweepOverrides | None = None) -> SweepPlan:
+        """What a sweep would do, spending nothing: configs, runs, calls, cached calls, cost."""
+        overrides = overrides or SweepOverrides()
+        experiment = await self.get_experiment(ref)
+        spec = await self._spec(experiment.id, experiment.version)
+        settings = overrides.apply(spec.sweep)
+        endpoint = await self.endpoints.resolve(spec.endpoint)
+        return await plan_sweep(spec, settings, endpoint, self.cache, read_cache=not overrides.no_cache)
+
+    async def create_sweep(self, ref: str, overrides: SweepOverrides | None = None) -> str:
+        """Record a new sweep of the experiment's latest version; `start_sweep` runs it."""
+        overrides = overrides or SweepOverrides()
+        experiment = await self.get_experiment(ref)
+        spec = await self._spec(experiment.id, experiment.version)
+        settings = overrides.apply(spec.sweep)
+        sweep_id = "sw_" + uuid.uuid4().hex[:10]
+        stored = settings.model_dump() | {"no_cache": overrides.no_cache}
+        created = now_iso()
+        await self.db.execute(
+            "INSERT INTO sweeps (id, experiment_id, experiment_version, settings, status, "
+            "owner_pid, created_at, updated_at) VALUES (?, ?, ?, ?, 'running', ?, ?, ?)",
+            (sweep_id, experiment.id, experiment.version, json.dumps(stored), os.getpid(),
+             created, created),
+        )
+        return sweep_id
+
+    async def start_sweep(
+        self, sweep_ref: str, *, retry_failed: bool = False, max_tokens: int | None = None
+    ) -> asyncio.Task[str]:
+        """Run (or resume) a sweep in the background; the task's result is its end status."""
+        sweep_id = await self.resolve_sweep(sweep_ref)
+        if sweep_id in self._runners:
+            raise Conflict(f"sweep {sweep_id} is already running")
+        job = await self._job(sweep_id, retry_failed=retry_failed, max_tokens=max_tokens)
+        runner = SweepRunner(job, db=self.db, cache=self.cache, pool=self.endpoints, bus=self.bus)
+        self._runners[sweep_id] = runner
+        task = asyncio.create_task(runner.run(), name=f"sweep-{sweep_id}")
+        self._tasks[sweep_id] = task
+
+        def forget(_: asyncio.Task[str]) -> None:
+            self._counters[sweep_id] = runner.counters
+            self._runners.pop(sweep_id, None)
+            self._tasks.pop(sweep_id, None)
+
+        task.add_done_callback(forget)
+        return task
+
+    async def run_sweep(
+        self, sweep_ref: str, *, retry_failed: bool = False, max_tokens: int | None = None
+    ) -> SweepSummary:
+        """Run (or resume) a sweep to its end and return its summary."""
+        task = await self.start_sweep(sweep_ref, retry_failed=retry_failed, max_tokens=max_tokens)
+        await asyncio.shield(task)
+        return await self.sweep_summary(sweep_ref)
+
+    async def _job(
+        self, sweep_id: str, *, retry_failed: bool, max_tokens: int | None
+    ) -> SweepJob:
+        row = await self.db.fetchone(
+            "SELECT s.*, e.name FROM sweeps s JOIN experiments e ON e.id = s.experiment_id "
+            "WHERE s.id = ?",
+            (sweep_id,),
+        )
+        assert row is not None
+        state = _effective_status(row["status"], row["owner_pid"], sweep_id in self._runners)
+        if state == "completed":
+            raise Conflict(f"sweep {sweep_id} is already completed; nothing to resume")
+        if state in _ACTIVE_STATES and row["owner_pid"] != os.getpid():
+            raise Conflict(
+                f"sweep {sweep_id} is {state} in another process (pid {row['owner_pid']})"
+            )
+        stored = json.loads(row["settings"])
+        no_cache = bool(stored.pop("no_cache", False))
+        if max_tokens is not None:
+            stored["max_tokens"] = max_tokens
+        return SweepJob(
+            sweep_id=sweep_id,
+            experiment_id=row["experiment_id"],
+            experiment_name=row["name"],
+            experiment_version=row["experiment_version"],
+            spec=await self._spec(row["experiment_id"], row["experiment_version"]),
+            settings=SweepSettings.model_validate(stored),
+            read_cache=True,
+            fresh_since=row["created_at"] if no_cache else "",
+            retry_failed=retry_failed,
+        )
+
+    def runner(self, sweep_id: str) -> SweepRunner | None:
+        """The live runner of a sweep running in this process, if any."""
+        return self._runners.get(sweep_id)
+
+    async def _live_runner(self, sweep_ref: str) -> SweepRunner:
+        sweep_id = await self.resolve_sweep(sweep_ref)
+        runner = self._runners.get(sweep_id)
+        if runner is None:
+            raise Conflict(f"sweep {sweep_id} is not running in this process")
+        return runner
+
+    async def pause_sweep(self, sweep_ref: str) -> SweepRecord:
+        runner = await self._live_runner(sweep_ref)
+        await runner.pause()
+        return await self.get_sweep(runner.job.sweep_id)
+
+    async def resume_paused_sweep(self, sweep_ref: str) -> SweepRecord:
+        runner = await self._live_runner(sweep_ref)
+        await runner.resume()
+        return await self.get_sweep(runner.job.sweep_id)
+
+    async def stop_sweep(self, sweep_ref: str) -> SweepRecord:
+        runner = await self._live_runner(sweep_ref)
+        runner.stop()
+        task = self._tasks.get(runner.job.sweep_id)
+        if task is not None:
+            await asyncio.shield(task)
+        return await self.get_sweep(runner.job.sweep_id)
+
+    async def resolve_sweep(self, ref: str) -> str:
+        """A sweep id from a sweep id, or an experiment id/name (its latest sweep)."""
+        row = await self.db.fetchone("SELECT id FROM sweeps WHERE id = ?", (ref,))
+        if row is not None:
+            return str(row["id"])
+        try:
+            experiment_id = await self.resolve_experiment(ref)
+        except NotFound:
+            raise NotFound(f"no sweep (or experiment) with id or name {ref!r}") from None
+        row = await self.db.fetchone(
+            "SELECT id FROM sweeps WHERE experiment_id = ? ORDER BY created_at DESC, rowid DESC "
+            "LIMIT 1",
+            (experiment_id,),
+        )
+        if row is None:
+            raise NotFound(f"experiment {ref!r} has no sweeps yet")
+        return str(row["id"])
+
+    async def list_sweeps(self, experiment: str | None = None) -> list[SweepRecord]:
+        where, params = "", ()
+        if experiment is not None:
+            where, params = "WHERE s.experiment_id = ?", (await self.resolve_experiment(experiment),)
+        rows = await self.db.fetchall(
+            _SWEEP_SUMMARY + f" {where} ORDER BY s.created_at DESC, s.rowid DESC", params
+        )
+        return [self._sweep_record(row) for row in rows]
+
+    async def get_sweep(self, sweep_ref: str) -> SweepRecord:
+        sweep_id = await self.resolve_sweep(sweep_ref)
+        row = await self.db.fetchone(_SWEEP_SUMMARY + " WHERE s.id = ?", (sweep_id,))
+        assert row is not None
+        return self._sweep_record(row)
+
+    def _sweep_record(self, row: Any) -> SweepRecord:
+        status = _effective_status(row["status"], row["owner_pid"], row["id"] in self._runners)
+        return SweepRecord(
+            id=row["id"],
+            experiment_id=row["experiment_id"],
+            experiment=row["name"],
+            experiment_version=row["experiment_version"],
+            strategy=json.loads(row["settings"])["strategy"],
+            status=status,
+            resumable=status in RESUMABLE,
+            error=row["error"],
+            runs_completed=row["completed"],
+            runs_failed=row["failed"],
+            planned_runs=row["planned_runs"],
+            tokens=row["tokens_in"] + row["tokens_out"],
+            cost=round(row["cost"], 6),
+            created_at=row["created_at"],
+            finished_at=row["finished_at"],
+        )
+
+    async def sweep_summary(self, sweep_ref: str, *, top: int = 10) -> SweepSummary:
+        """The `run --json` object: the sweep's totals, this process's calls, the leaderboard."""
+        sweep = await self.get_sweep(sweep_ref)
+        row = await self.db.fetchone(
+            "SELECT count(*) AS total, "
+            "coalesce(sum(status = 'completed'), 0) AS completed, "
+            "coalesce(sum(status = 'failed'), 0) AS failed, "
+            "coalesce(sum(status = 'completed' AND calls > 0 AND calls = cached_calls), 0) "
+            "AS cached FROM runs WHERE sweep_id = ?",
+            (sweep.id,),
+        )
+        sweep_row = await self.db.fetchone(
+            "SELECT tokens_in, tokens_out, cost FROM sweeps WHERE id = ?", (sweep.id,)
+        )
+        assert row is not None and sweep_row is not None
+        live = self._runners.get(sweep.id)
+        counters = live.counters if live else self._counters.get(sweep.id)
+        return SweepSummary(
+            sweep_id=sweep.id,
+            experiment=sweep.experiment,
+            experiment_version=sweep.experiment_version,
+            status=sweep.status,
+            runs=RunCounts(
+                total=max(row["total"], sweep.planned_runs) if sweep.status in RESUMABLE
+                else row["total"],
+                completed=row["completed"],
+                failed=row["failed"],
+                cached=row["cached"],
+            ),
+            calls=CallCounts(
+                requested=counters.calls if counters else 0,
+                cache_hits=counters.cache_hits if counters else 0,
+            ),
+            tokens=TokenCounts(input=sweep_row["tokens_in"], output=sweep_row["tokens_out"]),
+            cost=round(sweep_row["cost"], 6),
+            leaderboard=await leaderboard(self.db, sweep.id, top=top),
+        )
+
+    # -- runs and scores -----------------------------------------------------------------------
+
+    async def list_runs(
+        self,
+        *,
+        experiment: str | None = None,
+        sweep: str | None = None,
+        status: str | None = None,
+        min_score: float | None = None,
+        max_score: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> RunPage:
+        if limit < 1 or limit > 10_000 or offset < 0:
+            raise BadInput("limit must be 1..10000 and offset at least 0")
+        if status is not None and status not in ("completed", "failed"):
+            raise BadInput(f"unknown run status {status!r}; use completed or failed")
+        clauses, params = [], []
+        if experiment is not None:
+            clauses.append("r.experiment_id = ?")
+            params.append(await self.resolve_experiment(experiment))
+        if sweep is not None:
+            clauses.append("r.sweep_id = ?")
+            params.append(await self.resolve_sweep(sweep))
+        if status is not None:
+            clauses.append("r.status = ?")
+            params.append(status)
+        if min_score is not None:
+            clauses.append("r.score >= ?")
+            params.append(min_score)
+        if max_score is not None:
+            clauses.append("r.score <= ?")
+            params.append(max_score)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        total_row = await self.db.fetchone(f"SELECT count(*) AS n FROM runs r {where}", params)
+        rows = await self.db.fetchall(
+            f"{_RUN_SELECT} {where} ORDER BY r.finished_at DESC, r.id LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        return RunPage(items=[_run_record(row) for row in rows], total=total_row["n"] if total_row else 0)
+
+    async def get_run(self, run_id: str) -> RunDetail:
+        row = await self.db.fetchone(f"{_RUN_SELECT} WHERE r.id = ?", (run_id,))
+        if row is None:
+            raise NotFound(f"no run with id {run_id!r}")
+        record = _run_record(row)
+        sweep = await self.db.fetchone(
+            "SELECT experiment_id, experiment_version FROM sweeps WHERE id = ?", (record.sweep_id,)
+        )
+        assert sweep is not None
+        spec = await self._spec(sweep["experiment_id"], sweep["experiment_version"])
+        stages = await self.db.fetchall(
+            "SELECT * FROM stage_results WHERE run_id = ? ORDER BY stage_index", (run_id,)
+        )
+        scores = await self.db.fetchall(
+            "SELECT * FROM scores WHERE run_id = ? ORDER BY id", (run_id,)
+        )
+        return RunDetail(
+            **record.model_dump(),
+            item=spec.items[record.item_index],
+            stages=[
+                StageRecord(
+                    index=s["stage_index"], name=s["name"], messages=json.loads(s["messages"]),
+                    output=s["output"], tokens_in=s["tokens_in"], tokens_out=s["tokens_out"],
+                    latency_ms=s["latency_ms"], cached=bool(s["cached"]), error=s["error"],
+                )
+                for s in stages
+            ],
+            scores=[
+                ScoreRecord(
+                    scorer=s["scorer"], kind=s["kind"], value=s["value"], weight=s["weight"],
+                    error=s["error"], note=s["note"], created_at=s["created_at"],
+                )
+                for s in scores
+            ],
+        )
+
+    async def add_score(
+        self, run_id: str, value: float, *, scorer: str = "human", note: str | None = None
+    ) -> RunDetail:
+        """Record a person's rating of a run; the run's score and the leaderboard include it."""
+        if not 0.0 <= value <= 1.0:
+            raise BadInput(f"a score must be between 0 and 1, got {value}")
+        run = await self.get_run(run_id)
+        sweep = await self.db.fetchone(
+            "SELECT experiment_id, experiment_version FROM sweeps WHERE id = ?", (run.sweep_id,)
+        )
+        assert sweep is not None
+        spec = await self._spec(sweep["experiment_id"], sweep["experiment_version"])
+        weight = next(
+            (s.weight for s in spec.scorers if isinstance(s, HumanScorerSpec)), 1.0
+        )
+        created = now_iso()
+        await self.db.write(
+            [
+                (
+                    "INSERT INTO scores (run_id, scorer, kind, value, weight, note, created_at) "
+                    "VALUES (?, ?, 'human', ?, ?, ?, ?)",
+                    (run_id, scorer, value, weight, note, created),
+                ),
+                (
+                    "UPDATE runs SET score = (SELECT sum(value * weight) / sum(weight) FROM "
+                    "scores WHERE run_id = ? AND value IS NOT NULL AND weight > 0) WHERE id = ?",
+                    (run_id, run_id),
+                ),
+            ]
+        )
+        detail = await self.get_run(run_id)
+        self.bus.publish(
+            "score.added",
+            run.experiment_id,
+            sweep_id=run.sweep_id,
+            run_id=run_id,
+            data={"scorer": scorer, "value": value, "note": note, "run_score": detail.score},
+        )
+        return detail
+
+    async def leaderboard(
+        self, ref: str, *, top: int = 10, sweep: str | None = None
+    ) -> list[LeaderboardEntry]:
+        """The ranked configs of a sweep (default: the experiment's latest sweep)."""
+        sweep_id = await self.resolve_sweep(sweep or ref)
+        return await leaderboard(self.db, sweep_id, top=top)
+
+    # -- cache ---------------------------------------------------------------------------------
+
+    async def cache_stats(self) -> CacheStats:
+        return await self.cache.stats()
+
+    async def cache_clear(self) -> int:
+        return await self.cache.clear()
+
+    # -- endpoints -----------------------------------------------------------------------------
+
+    async def add_endpoint(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        api_key_env: str | None = None,
+        pricing: dict[str, tuple[float, float]] | None = None,
+    ) -> EndpointRecord:
+        if not base_url.startswith(("http://", "https://")):
+            raise BadInput(f"base URL must start with http:// or https://, got {base_url!r}")
+        if api_key is not None and api_key_env is not None:
+            raise BadInput("give the API key on stdin or by environment variable, not both")
+        if name == "simulated":
+            raise BadInput("'simulated' is the built-in simulated endpoint; choose another name")
+        encrypted = self.secrets.encrypt(api_key) if api_key else None
+        await self.db.execute(
+            "INSERT INTO endpoints (name, base_url, api_key_env, api_key_encrypted, pricing, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+            "base_url = excluded.base_url, api_key_env = excluded.api_key_env, "
+            "api_key_encrypted = excluded.api_key_encrypted, pricing = excluded.pricing",
+            (name, base_url.rstrip("/"), api_key_env, encrypted, json.dumps(pricing or {}),
+             now_iso()),
+        )
+        return await self.get_endpoint(name)
+
+    async def list_endpoints(self) -> list[EndpointRecord]:
+        rows = await self.db.fetchall("SELECT * FROM endpoints ORDER BY name")
+        return [_endpoint_record(row) for row in rows]
+
+    async def get_endpoint(self, name: str) -> EndpointRecord:
+        row = await self.db.fetchone("SELECT * FROM endpoints WHERE name = ?", (name,))
+        if row is None:
+            raise NotFound(f"no endpoint named {name!r}")
+        return _endpoint_record(row)
+
+    async def remove_endpoint(self, name: str) -> None:
+        await self.get_endpoint(name)
+        await self.db.execute("DELETE FROM endpoints WHERE name = ?", (name,))
+
+    async def test_endpoint(self, name: str) -> ConnectionResult:
+        endpoint = await self.endpoints.resolve(name)
+        client = await self.endpoints.client(endpoint)
+        report = await client.test_connection()
+        return ConnectionResult(
+            name=name, ok=report.ok, latency_ms=report.latency_ms, models=report.models,
+            error=report.error,
+        )
+
+    async def _resolve_stored_endpoint(self, name: str) -> ResolvedEndpoint:
+        row = await self.db.fetchone("SELECT * FROM endpoints WHERE name = ?", (name,))
+        if row is None:
+            raise NotFound(
+                f"no endpoint named {name!r}; add it with `promptlooper endpoints add {name} "
+                "--base-url URL`, or use `simulated`"
+            )
+        from .engine.endpoints import api_key_from_env
+
+        if row["api_key_encrypted"] is not None:
+            key = self.secrets.decrypt(row["api_key_encrypted"])
+        else:
+            key = api_key_from_env(row["api_key_env"], f"endpoint {name!r}")
+        pricing = {model: tuple(price) for model, price in json.loads(row["pricing"]).items()}
+        return ResolvedEndpoint(name=name, base_url=row["base_url"], api_key=key, pricing=pricing)  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def open_workbench(settings: Settings) -> AsyncIterator[Workbench]:
+    """The one way to build a Workbench (CLI, TUI, daemon and tests all use it)."""
+    db = await Database.open(settings.db_path)
+    workbench = Workbench(settings, db)
+    try:
+        yield workbench
+    finally:
+        await workbench.close()
+
+
+def _version_insert(
+    experiment_id: str, version: int, loaded: LoadedExperiment, spec_json: str, content_hash: str
+) -> tuple[str, tuple[Any, ...]]:
+    return (
+        "INSERT INTO experiment_versions (experiment_id, version, spec_yaml, spec_json, "
+        "content_hash, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (experiment_id, version, loaded.text, spec_json, content_hash, loaded.source, now_iso()),
+    )
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _effective_status(status: str, owner_pid: int | None, live_here: bool) -> str:
+    """A sweep stored as running/paused whose process is gone was interrupted."""
+    if status in _ACTIVE_STATES and not live_here:
+        if owner_pid == os.getpid() or not _pid_alive(owner_pid):
+            return "interrupted"
+    return status
+
+
+_EXPERIMENT_SUMMARY = """
+SELECT e.id, e.name, e.created_at,
+       v.version, v.description, v.versions,
+       s.id AS sweep_id, s.status AS sweep_status, s.owner_pid,
+       (SELECT max(score) FROM (SELECT avg(r.score) AS score FROM runs r
+            WHERE r.sweep_id = s.id AND r.status = 'completed' GROUP BY r.config_id)) AS best,
+       (SELECT count(*) FROM runs r WHERE r.experiment_id = e.id) AS runs,
+       (SELECT coalesce(sum(tokens_in + tokens_out), 0) FROM sweeps WHERE experiment_id = e.id)
+            AS tokens
+FROM experiments e
+JOIN (SELECT experiment_id, max(version) AS version, count(*) AS versions,
+             json_extract(spec_json, '$.description') AS description
+      FROM experiment_versions GROUP BY experiment_id) v ON v.experiment_id = e.id
+LEFT JOIN sweeps s ON s.id = (SELECT id FROM sweeps WHERE experiment_id = e.id
+                             ORDER BY created_at DESC, rowid DESC LIMIT 1)
+"""
+
+_SWEEP_SUMMARY = """
+SELECT s.*, e.name,
+       (SELECT count(*) FROM runs r WHERE r.sweep_id = s.id AND r.status = 'completed') AS completed,
+       (SELECT count(*) FROM runs r WHERE r.sweep_id = s.id AND r.status = 'failed') AS failed
+FROM sweeps s JOIN experiments e ON e.id = s.experiment_id
+"""
+
+_RUN_SELECT = "SELECT r.*, c.params FROM runs r JOIN configs c ON c.id = r.config_id"
+
+
+def _experiment_record(row: Any) -> ExperimentRecord:
+    return ExperimentRecord(
+        id=row["id"],
+        name=row["name"],
+        version=row["version"],
+        description=row["description"] or "",
+        created_at=row["created_at"],
+        versions=row["versions"],
+        latest_sweep_id=row["sweep_id"],
+        latest_sweep_status=(
+            _effective_status(row["sweep_status"], row["owner_pid"], False)
+            if row["sweep_status"] else None
+        ),
+        best_score=round(row["best"], 4) if row["best"] is not None else None,
+        runs=row["runs"],
+        tokens=row["tokens"],
+    )
+
+
+def _run_record(row: Any) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        sweep_id=row["sweep_id"],
+        experiment_id=row["experiment_id"],
+        config=json.loads(row["params"]),
+        item_index=row["item_index"],
+        repeat=row["repeat"],
+        status=row["status"],
+        score=row["score"],
+        error=row["error"],
+        tokens_in=row["tokens_in"],
+        tokens_out=row["tokens_out"],
+        cost=row["cost"],
+        latency_ms=row["latency_ms"],
+        calls=row["calls"],
+        cached_calls=row["cached_calls"],
+        finished_at=row["finished_at"],
+    )
+
+
+def _endpoint_record(row: Any) -> EndpointRecord:
+    return EndpointRecord(
+        name=row["name"],
+        base_url=row["base_url"],
+        api_key_env=row["api_key_env"],
+        has_api_key=row["api_key_encrypted"] is not None or row["api_key_env"] is not None,
+        pricing={m: tuple(p) for m, p in json.loads(row["pricing"]).items()},
+        created_at=row["created_at"],
+    )

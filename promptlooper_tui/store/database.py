@@ -1,0 +1,202 @@
+"""The SQLite database: WAL, one reader connection, one writer task that batches commits.
+
+Writes are *units* (a list of statements that must land together, such as a finished run with
+its stage results and scores). Callers await their unit's commit; the writer task gathers the
+units that arrive while it works and commits them in one transaction, which is ~20x faster than
+a commit per unit and still durable: a unit's await returns only once it is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from ..domain.errors import StorageError
+from .schema import MIGRATIONS
+
+log = logging.getLogger(__name__)
+
+Statement = tuple[str, Sequence[Any]]
+
+#: Most units gathered into one transaction.
+_MAX_GROUP = 512
+#: How long a connection waits for another process's write lock before giving up.
+_BUSY_TIMEOUT_MS = 60_000
+
+
+@dataclass
+class _Unit:
+    statements: list[Statement]
+    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class Database:
+    """Open with `await Database.open(path)`; close with `await db.close()`."""
+
+    def __init__(self, path: Path, reader: aiosqlite.Connection, writer: aiosqlite.Connection):
+        self.path = path
+        self._reader = reader
+        self._writer = writer
+        self._queue: asyncio.Queue[_Unit | None] = asyncio.Queue()
+        self._writer_task = asyncio.create_task(self._write_loop(), name="db-writer")
+
+    @classmethod
+    async def open(cls, path: Path) -> Database:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            writer = await _connect(path)
+            await _migrate(writer)
+            reader = await _connect(path)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the database {path}: {exc}") from None
+        return cls(path, reader, writer)
+
+    async def close(self) -> None:
+        await self._queue.put(None)
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer_task
+        await self._reader.close()
+        await self._writer.close()
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            return list(await self._reader.execute_fetchall(sql, params))
+        except sqlite3.OperationalError as exc:
+            raise StorageError(f"database read failed: {exc}") from None
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def fetch_batches(
+        self, sql: str, params: Sequence[Any] = (), size: int = 1000
+    ) -> Any:
+        """Yield rows in batches of `size` without holding the whole result in memory."""
+        cursor = await self._reader.execute(sql, params)
+        try:
+            while rows := await cursor.fetchmany(size):
+                yield rows
+        finally:
+            await cursor.close()
+
+    # -- writes --------------------------------------------------------------------------------
+
+    async def write(self, statements: Iterable[Statement]) -> None:
+        """Commit `statements` together (all or none); returns once they are durable."""
+        unit = _Unit(list(statements))
+        await self._queue.put(unit)
+        await unit.done
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        await self.write([(sql, params)])
+
+    async def _write_loop(self) -> None:
+        while True:
+            first = await self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            closing = False
+            while len(group) < _MAX_GROUP and not self._queue.empty():
+                unit = self._queue.get_nowait()
+                if unit is None:
+                    closing = True
+                    break
+                group.append(unit)
+            await self._commit_group(group)
+            if closing:
+                return
+
+    async def _commit_group(self, group: list[_Unit]) -> None:
+        try:
+            await self._transaction([s for unit in group for s in unit.statements])
+        except sqlite3.Error as first_error:
+            if len(group) == 1:
+                _settle(group[0], first_error)
+                return
+            # One bad unit must not sink the others: commit them one by one.
+            for unit in group:
+                try:
+                    await self._transaction(unit.statements)
+                except sqlite3.Error as exc:
+                    _settle(unit, exc)
+                else:
+                    _settle(unit, None)
+            return
+        for unit in group:
+            _settle(unit, None)
+
+    async def _transaction(self, statements: list[Statement]) -> None:
+        db = self._writer
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            start = 0
+            # Consecutive statements with the same SQL go down in one executemany.
+            for index in range(1, len(statements) + 1):
+                if index == len(statements) or statements[index][0] != statements[start][0]:
+                    sql = statements[start][0]
+                    if index - start == 1:
+                        await db.execute(sql, statements[start][1])
+                    else:
+                        await db.executemany(sql, [s[1] for s in statements[start:index]])
+                    start = index
+            await db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                await db.execute("ROLLBACK")
+            raise
+
+
+def _settle(unit: _Unit, error: BaseException | None) -> None:
+    if unit.done.done():
+        return
+    if error is None:
+        unit.done.set_result(None)
+    else:
+        unit.done.set_exception(StorageError(f"database write failed: {error}"))
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    db = await aiosqlite.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
+    db.row_factory = sqlite3.Row
+    await db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+    await db.execute("PRAGMA journal_mode = WAL")
+    await db.execute("PRAGMA synchronous = NORMAL")
+    await db.execute("PRAGMA foreign_keys = ON")
+    return db
+
+
+async def _migrate(db: aiosqlite.Connection) -> None:
+    """Apply every migration newer than the database's version, each in its own transaction."""
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = await (await db.execute("SELECT max(version) FROM schema_version")).fetchone()
+        current = row[0] if row and row[0] is not None else 0
+        if current > len(MIGRATIONS):
+            raise StorageError(
+                f"the database is from a newer PromptLooper (schema {current}); upgrade to use it"
+            )
+        for version in range(current + 1, len(MIGRATIONS) + 1):
+            for statement in _split(MIGRATIONS[version - 1]):
+                await db.execute(statement)
+            await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            log.info("database migrated to schema %d", version)
+        await db.execute("COMMIT")
+    except BaseException:
+        await db.execute("ROLLBACK")
+        raise
+
+
+def _split(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]

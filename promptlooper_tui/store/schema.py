@@ -1,0 +1,124 @@
+"""The database schema as forward migrations. Append new migrations; never edit old ones."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: the engine's tables.
+    """
+    CREATE TABLE endpoints (
+        name TEXT PRIMARY KEY,
+        base_url TEXT NOT NULL,
+        api_key_env TEXT,
+        api_key_encrypted BLOB,
+        pricing TEXT NOT NULL DEFAULT '{}',
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE experiments (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE experiment_versions (
+        experiment_id TEXT NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        spec_yaml TEXT NOT NULL,
+        spec_json TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        source TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (experiment_id, version)
+    );
+    CREATE TABLE sweeps (
+        id TEXT PRIMARY KEY,
+        experiment_id TEXT NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+        experiment_version INTEGER NOT NULL,
+        settings TEXT NOT NULL,
+        status TEXT NOT NULL,
+        error TEXT,
+        owner_pid INTEGER,
+        planned_runs INTEGER NOT NULL DEFAULT 0,
+        tokens_in INTEGER NOT NULL DEFAULT 0,
+        tokens_out INTEGER NOT NULL DEFAULT 0,
+        cost REAL NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        finished_at TEXT
+    );
+    CREATE INDEX sweeps_by_experiment ON sweeps (experiment_id, created_at);
+    CREATE TABLE sweep_batches (
+        sweep_id TEXT NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+        number INTEGER NOT NULL,
+        plan TEXT NOT NULL,
+        PRIMARY KEY (sweep_id, number)
+    ) WITHOUT ROWID;
+    CREATE TABLE configs (
+        id INTEGER PRIMARY KEY,
+        sweep_id TEXT NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        params TEXT NOT NULL,
+        dropped INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (sweep_id, key)
+    );
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        sweep_id TEXT NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+        config_id INTEGER NOT NULL REFERENCES configs(id) ON DELETE CASCADE,
+        experiment_id TEXT NOT NULL,
+        item_index INTEGER NOT NULL,
+        repeat INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        score REAL,
+        error TEXT,
+        tokens_in INTEGER NOT NULL DEFAULT 0,
+        tokens_out INTEGER NOT NULL DEFAULT 0,
+        cost REAL NOT NULL DEFAULT 0,
+        latency_ms REAL NOT NULL DEFAULT 0,
+        calls INTEGER NOT NULL DEFAULT 0,
+        cached_calls INTEGER NOT NULL DEFAULT 0,
+        finished_at TEXT NOT NULL,
+        UNIQUE (sweep_id, config_id, item_index, repeat)
+    );
+    CREATE INDEX runs_by_config ON runs (config_id, item_index);
+    CREATE INDEX runs_by_experiment ON runs (experiment_id, finished_at);
+    CREATE INDEX runs_by_sweep_status ON runs (sweep_id, status);
+    CREATE TABLE stage_results (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        stage_index INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        messages TEXT NOT NULL,
+        output TEXT,
+        tokens_in INTEGER NOT NULL DEFAULT 0,
+        tokens_out INTEGER NOT NULL DEFAULT 0,
+        latency_ms REAL NOT NULL DEFAULT 0,
+        cached INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        PRIMARY KEY (run_id, stage_index)
+    ) WITHOUT ROWID;
+    CREATE TABLE scores (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        scorer TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        value REAL,
+        weight REAL NOT NULL,
+        error TEXT,
+        note TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX scores_by_run ON scores (run_id);
+    CREATE TABLE cache (
+        key TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        tokens_in INTEGER NOT NULL DEFAULT 0,
+        tokens_out INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE cache_counters (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        hits INTEGER NOT NULL DEFAULT 0,
+        misses INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO cache_counters (id, hits, misses) VALUES (1, 0, 0);
+    """,
+]

@@ -9,7 +9,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .domain.errors import BadInput, EndpointError, PromptLooperError, StorageError
@@ -161,8 +161,16 @@ async def cmd_experiments_list(args: argparse.Namespace, wb: Workbench) -> int:
     table(
         ["id", "name", "version", "latest sweep", "status", "best", "runs", "tokens"],
         [
-            [e.id, e.name, e.version, e.latest_sweep_id, e.latest_sweep_status, e.best_score,
-             e.runs, e.tokens]
+            [
+                e.id,
+                e.name,
+                e.version,
+                e.latest_sweep_id,
+                e.latest_sweep_status,
+                e.best_score,
+                e.runs,
+                e.tokens,
+            ]
             for e in experiments
         ],
     )
@@ -194,12 +202,31 @@ async def cmd_sweeps_list(args: argparse.Namespace, wb: Workbench) -> int:
         print_json(sweeps)
         return EXIT_OK
     table(
-        ["id", "experiment", "v", "strategy", "status", "done", "failed", "planned", "tokens",
-         "created"],
         [
-            [s.id, s.experiment, s.experiment_version, s.strategy,
-             s.status + (" (resumable)" if s.resumable else ""), s.runs_completed,
-             s.runs_failed, s.planned_runs, s.tokens, s.created_at[:19]]
+            "id",
+            "experiment",
+            "v",
+            "strategy",
+            "status",
+            "done",
+            "failed",
+            "planned",
+            "tokens",
+            "created",
+        ],
+        [
+            [
+                s.id,
+                s.experiment,
+                s.experiment_version,
+                s.strategy,
+                s.status + (" (resumable)" if s.resumable else ""),
+                s.runs_completed,
+                s.runs_failed,
+                s.planned_runs,
+                s.tokens,
+                s.created_at[:19],
+            ]
             for s in sweeps
         ],
     )
@@ -232,8 +259,17 @@ async def cmd_runs_list(args: argparse.Namespace, wb: Workbench) -> int:
     table(
         ["run", "config", "item", "rep", "status", "score", "tokens", "ms", "cached"],
         [
-            [r.id, format_config(r.config), r.item_index, r.repeat, r.status, r.score,
-             r.tokens_in + r.tokens_out, round(r.latency_ms), f"{r.cached_calls}/{r.calls}"]
+            [
+                r.id,
+                format_config(r.config),
+                r.item_index,
+                r.repeat,
+                r.status,
+                r.score,
+                r.tokens_in + r.tokens_out,
+                round(r.latency_ms),
+                f"{r.cached_calls}/{r.calls}",
+            ]
             for r in page.items
         ],
     )
@@ -281,7 +317,9 @@ async def cmd_score(args: argparse.Namespace, wb: Workbench) -> int:
     if args.json:
         print_json(run)
     else:
-        sys.stdout.write(f"scored {run.id}: {args.value:g} ({args.scorer}); run score {run.score}\n")
+        sys.stdout.write(
+            f"scored {run.id}: {args.value:g} ({args.scorer}); run score {run.score}\n"
+        )
     return EXIT_OK
 
 
@@ -331,7 +369,11 @@ async def cmd_endpoints_add(args: argparse.Namespace, wb: Workbench) -> int:
     if args.json:
         print_json(record)
     else:
-        key = "encrypted key" if api_key else (f"key from ${args.api_key_env}" if args.api_key_env else "no key")
+        key = (
+            "encrypted key"
+            if api_key
+            else (f"key from ${args.api_key_env}" if args.api_key_env else "no key")
+        )
         sys.stdout.write(f"endpoint {record.name}: {record.base_url} ({key})\n")
     return EXIT_OK
 
@@ -346,9 +388,12 @@ async def cmd_endpoints_list(args: argparse.Namespace, wb: Workbench) -> int:
     table(
         ["name", "base url", "api key", "pricing"],
         [
-            [e.name, e.base_url,
-             ("$" + e.api_key_env) if e.api_key_env else ("stored" if e.has_api_key else "-"),
-             ", ".join(f"{m}={i:g}/{o:g}" for m, (i, o) in e.pricing.items()) or "-"]
+            [
+                e.name,
+                e.base_url,
+                ("$" + e.api_key_env) if e.api_key_env else ("stored" if e.has_api_key else "-"),
+                ", ".join(f"{m}={i:g}/{o:g}" for m, (i, o) in e.pricing.items()) or "-",
+            ]
             for e in endpoints
         ],
     )
@@ -363,7 +408,8 @@ async def cmd_endpoints_test(args: argparse.Namespace, wb: Workbench) -> int:
         print_json(result)
     elif result.ok:
         sys.stdout.write(
-            f"{args.name}: ok in {result.latency_ms:.0f} ms; models: {', '.join(result.models) or '(none)'}\n"
+            f"{args.name}: ok in {result.latency_ms:.0f} ms; "
+            f"models: {', '.join(result.models) or '(none)'}\n"
         )
     else:
         sys.stderr.write(f"{args.name}: {result.error}\n")
@@ -431,7 +477,8 @@ def _positive(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--home", default=argparse.SUPPRESS,
+        "--home",
+        default=argparse.SUPPRESS,
         help="data directory (default $PROMPTLOOPER_HOME, else ~/.local/share/promptlooper)",
     )
     json_flag = argparse.ArgumentParser(add_help=False)
@@ -463,7 +510,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=_positive, default=10, help="leaderboard rows (default 10)")
     p.set_defaults(handler=cmd_run)
 
-    p = commands.add_parser("resume", parents=[common, json_flag], help="finish an interrupted sweep")
+    p = commands.add_parser(
+        "resume", parents=[common, json_flag], help="finish an interrupted sweep"
+    )
     p.add_argument("sweep", metavar="SWEEP_ID")
     p.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     p.add_argument("--max-tokens", type=_positive, help="a new token budget for the sweep")
@@ -524,9 +573,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8080/v1")
     key = p.add_mutually_exclusive_group()
     key.add_argument("--api-key-env", metavar="VAR", help="read the key from this variable")
-    key.add_argument("--api-key-stdin", action="store_true", help="read the key from stdin; stored encrypted")
-    p.add_argument("--price", action="append", metavar="MODEL=IN,OUT",
-                   help="price per million input/output tokens (repeatable; MODEL may be *)")
+    key.add_argument(
+        "--api-key-stdin", action="store_true", help="read the key from stdin; stored encrypted"
+    )
+    p.add_argument(
+        "--price",
+        action="append",
+        metavar="MODEL=IN,OUT",
+        help="price per million input/output tokens (repeatable; MODEL may be *)",
+    )
     p.set_defaults(handler=cmd_endpoints_add)
     p = sub.add_parser("list", parents=[common, json_flag])
     p.set_defaults(handler=cmd_endpoints_list)

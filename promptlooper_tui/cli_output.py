@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -55,11 +56,15 @@ def _cell(value: Any) -> str:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) or value is None
+    return (isinstance(value, int | float) and not isinstance(value, bool)) or value is None
 
 
 def format_config(config: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in config.items()) or "(fixed)"
+    return " ".join(f"{k}={_value(v)}" for k, v in config.items()) or "(fixed)"
+
+
+def _value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
 def print_leaderboard(entries: list[LeaderboardEntry], out: TextIO = sys.stdout) -> None:
@@ -179,10 +184,8 @@ class SweepProgress:
 
 async def cancel_quietly(task: asyncio.Task[Any]) -> None:
     task.cancel()
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await task
-    except asyncio.CancelledError:
-        pass
 
 
 def _tokens(count: int) -> str:

@@ -80,7 +80,9 @@ class SweepOverrides(BaseModel):
         except Exception as exc:
             raise BadInput(f"invalid sweep settings: {exc}") from None
         if settings.strategy in ("random", "guided") and settings.samples is None:
-            raise BadInput(f"strategy {settings.strategy!r} needs a number of samples (--samples N)")
+            raise BadInput(
+                f"strategy {settings.strategy!r} needs a number of samples (--samples N)"
+            )
         return settings
 
 
@@ -147,7 +149,9 @@ class Workbench:
                 id=experiment_id, name=spec.name, version=latest["version"], created=False
             )
         version = latest["version"] + 1
-        await self.db.write([_version_insert(experiment_id, version, loaded, spec_json, content_hash)])
+        await self.db.write(
+            [_version_insert(experiment_id, version, loaded, spec_json, content_hash)]
+        )
         return ImportResult(id=experiment_id, name=spec.name, version=version, created=True)
 
     async def import_file(self, path: str | Path) -> ImportResult:
@@ -206,7 +210,9 @@ class Workbench:
         spec = await self._spec(experiment.id, experiment.version)
         settings = overrides.apply(spec.sweep)
         endpoint = await self.endpoints.resolve(spec.endpoint)
-        return await plan_sweep(spec, settings, endpoint, self.cache, read_cache=not overrides.no_cache)
+        return await plan_sweep(
+            spec, settings, endpoint, self.cache, read_cache=not overrides.no_cache
+        )
 
     async def create_sweep(self, ref: str, overrides: SweepOverrides | None = None) -> str:
         """Record a new sweep of the experiment's latest version; `start_sweep` runs it."""
@@ -220,8 +226,15 @@ class Workbench:
         await self.db.execute(
             "INSERT INTO sweeps (id, experiment_id, experiment_version, settings, status, "
             "owner_pid, created_at, updated_at) VALUES (?, ?, ?, ?, 'running', ?, ?, ?)",
-            (sweep_id, experiment.id, experiment.version, json.dumps(stored), os.getpid(),
-             created, created),
+            (
+                sweep_id,
+                experiment.id,
+                experiment.version,
+                json.dumps(stored),
+                os.getpid(),
+                created,
+                created,
+            ),
         )
         return sweep_id
 
@@ -254,9 +267,7 @@ class Workbench:
         await asyncio.shield(task)
         return await self.sweep_summary(sweep_ref)
 
-    async def _job(
-        self, sweep_id: str, *, retry_failed: bool, max_tokens: int | None
-    ) -> SweepJob:
+    async def _job(self, sweep_id: str, *, retry_failed: bool, max_tokens: int | None) -> SweepJob:
         row = await self.db.fetchone(
             "SELECT s.*, e.name FROM sweeps s JOIN experiments e ON e.id = s.experiment_id "
             "WHERE s.id = ?",
@@ -336,7 +347,10 @@ class Workbench:
     async def list_sweeps(self, experiment: str | None = None) -> list[SweepRecord]:
         where, params = "", ()
         if experiment is not None:
-            where, params = "WHERE s.experiment_id = ?", (await self.resolve_experiment(experiment),)
+            where, params = (
+                "WHERE s.experiment_id = ?",
+                (await self.resolve_experiment(experiment),),
+            )
         rows = await self.db.fetchall(
             _SWEEP_SUMMARY + f" {where} ORDER BY s.created_at DESC, s.rowid DESC", params
         )
@@ -391,7 +405,8 @@ class Workbench:
             experiment_version=sweep.experiment_version,
             status=sweep.status,
             runs=RunCounts(
-                total=max(row["total"], sweep.planned_runs) if sweep.status in RESUMABLE
+                total=max(row["total"], sweep.planned_runs)
+                if sweep.status in RESUMABLE
                 else row["total"],
                 completed=row["completed"],
                 failed=row["failed"],
@@ -445,7 +460,9 @@ class Workbench:
             f"{_RUN_SELECT} {where} ORDER BY r.finished_at DESC, r.id LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
-        return RunPage(items=[_run_record(row) for row in rows], total=total_row["n"] if total_row else 0)
+        return RunPage(
+            items=[_run_record(row) for row in rows], total=total_row["n"] if total_row else 0
+        )
 
     async def get_run(self, run_id: str) -> RunDetail:
         row = await self.db.fetchone(f"{_RUN_SELECT} WHERE r.id = ?", (run_id,))
@@ -468,16 +485,27 @@ class Workbench:
             item=spec.items[record.item_index],
             stages=[
                 StageRecord(
-                    index=s["stage_index"], name=s["name"], messages=json.loads(s["messages"]),
-                    output=s["output"], tokens_in=s["tokens_in"], tokens_out=s["tokens_out"],
-                    latency_ms=s["latency_ms"], cached=bool(s["cached"]), error=s["error"],
+                    index=s["stage_index"],
+                    name=s["name"],
+                    messages=json.loads(s["messages"]),
+                    output=s["output"],
+                    tokens_in=s["tokens_in"],
+                    tokens_out=s["tokens_out"],
+                    latency_ms=s["latency_ms"],
+                    cached=bool(s["cached"]),
+                    error=s["error"],
                 )
                 for s in stages
             ],
             scores=[
                 ScoreRecord(
-                    scorer=s["scorer"], kind=s["kind"], value=s["value"], weight=s["weight"],
-                    error=s["error"], note=s["note"], created_at=s["created_at"],
+                    scorer=s["scorer"],
+                    kind=s["kind"],
+                    value=s["value"],
+                    weight=s["weight"],
+                    error=s["error"],
+                    note=s["note"],
+                    created_at=s["created_at"],
                 )
                 for s in scores
             ],
@@ -495,9 +523,7 @@ class Workbench:
         )
         assert sweep is not None
         spec = await self._spec(sweep["experiment_id"], sweep["experiment_version"])
-        weight = next(
-            (s.weight for s in spec.scorers if isinstance(s, HumanScorerSpec)), 1.0
-        )
+        weight = next((s.weight for s in spec.scorers if isinstance(s, HumanScorerSpec)), 1.0)
         created = now_iso()
         await self.db.write(
             [
@@ -561,8 +587,14 @@ class Workbench:
             "created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
             "base_url = excluded.base_url, api_key_env = excluded.api_key_env, "
             "api_key_encrypted = excluded.api_key_encrypted, pricing = excluded.pricing",
-            (name, base_url.rstrip("/"), api_key_env, encrypted, json.dumps(pricing or {}),
-             now_iso()),
+            (
+                name,
+                base_url.rstrip("/"),
+                api_key_env,
+                encrypted,
+                json.dumps(pricing or {}),
+                now_iso(),
+            ),
         )
         return await self.get_endpoint(name)
 
@@ -585,7 +617,10 @@ class Workbench:
         client = await self.endpoints.client(endpoint)
         report = await client.test_connection()
         return ConnectionResult(
-            name=name, ok=report.ok, latency_ms=report.latency_ms, models=report.models,
+            name=name,
+            ok=report.ok,
+            latency_ms=report.latency_ms,
+            models=report.models,
             error=report.error,
         )
 
@@ -643,9 +678,9 @@ def _pid_alive(pid: int | None) -> bool:
 
 def _effective_status(status: str, owner_pid: int | None, live_here: bool) -> str:
     """A sweep stored as running/paused whose process is gone was interrupted."""
-    if status in _ACTIVE_STATES and not live_here:
-        if owner_pid == os.getpid() or not _pid_alive(owner_pid):
-            return "interrupted"
+    gone = owner_pid == os.getpid() or not _pid_alive(owner_pid)
+    if status in _ACTIVE_STATES and not live_here and gone:
+        return "interrupted"
     return status
 
 
@@ -668,8 +703,10 @@ LEFT JOIN sweeps s ON s.id = (SELECT id FROM sweeps WHERE experiment_id = e.id
 
 _SWEEP_SUMMARY = """
 SELECT s.*, e.name,
-       (SELECT count(*) FROM runs r WHERE r.sweep_id = s.id AND r.status = 'completed') AS completed,
-       (SELECT count(*) FROM runs r WHERE r.sweep_id = s.id AND r.status = 'failed') AS failed
+       (SELECT count(*) FROM runs r WHERE r.sweep_id = s.id AND r.status = 'completed')
+           AS completed,
+       (SELECT count(*) FROM runs r WHERE r.sweep_id = s.id AND r.status = 'failed')
+           AS failed
 FROM sweeps s JOIN experiments e ON e.id = s.experiment_id
 """
 
@@ -687,7 +724,8 @@ def _experiment_record(row: Any) -> ExperimentRecord:
         latest_sweep_id=row["sweep_id"],
         latest_sweep_status=(
             _effective_status(row["sweep_status"], row["owner_pid"], False)
-            if row["sweep_status"] else None
+            if row["sweep_status"]
+            else None
         ),
         best_score=round(row["best"], 4) if row["best"] is not None else None,
         runs=row["runs"],

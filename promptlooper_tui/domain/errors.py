@@ -26,7 +26,12 @@ class Issue:
         return f"{where}:{field} {self.message}"
 
     def as_dict(self) -> dict[str, object]:
-        return {"source": self.source, "path": self.path, "line": self.line, "message": self.message}
+        return {
+            "source": self.source,
+            "path": self.path,
+            "line": self.line,
+            "message": self.message,
+        }
 
 
 class BadInput(PromptLooperError):

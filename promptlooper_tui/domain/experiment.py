@@ -55,8 +55,8 @@ EndpointRef = str | InlineEndpoint
 class RangeParameter(StrictModel):
     """A numeric range: random and guided sample inside it, grid takes `steps` even points."""
 
-    min: float
-    max: float
+    min: int | float
+    max: int | float
     steps: int = Field(default=3, ge=2, le=1000)
 
     @model_validator(mode="after")
@@ -67,7 +67,8 @@ class RangeParameter(StrictModel):
 
     @property
     def integral(self) -> bool:
-        return float(self.min).is_integer() and float(self.max).is_integer()
+        """Whole-number ranges ({min: 64, max: 512}) sample whole numbers; 0.0-1.0 does not."""
+        return isinstance(self.min, int) and isinstance(self.max, int)
 
     def grid_values(self) -> list[float | int]:
         step = (self.max - self.min) / (self.steps - 1)

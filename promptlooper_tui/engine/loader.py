@@ -189,7 +189,7 @@ class _Checker:
         if kind == "missing":
             return path, f"required key {str(path[-1])!r} is missing"
         if kind == "union_tag_invalid":
-            return path + ("type",), f"unknown scorer type; expected one of {_SCORER_TYPES}"
+            return (*path, "type"), f"unknown scorer type; expected one of {_SCORER_TYPES}"
         if kind == "union_tag_not_found":
             return path, f"scorer needs a `type:`; one of {_SCORER_TYPES}"
         message = str(error["msg"]).removeprefix("Value error, ")
@@ -201,10 +201,7 @@ class _Checker:
         node: Any = self.data
         for position, part in enumerate(loc):
             last = position == len(loc) - 1
-            if isinstance(node, dict) and part in node:
-                path.append(part)
-                node = node[part]
-            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            if _has_child(node, part):
                 path.append(part)
                 node = node[part]
             elif (
@@ -265,7 +262,8 @@ class _Checker:
             for key in unknown:
                 self.add(
                     ("pipeline", index, "params", key),
-                    f"stage params may only override API parameters ({', '.join(sorted(API_PARAMETERS))})",
+                    "stage params may only override API parameters "
+                    f"({', '.join(sorted(API_PARAMETERS))})",
                 )
         names = [stage.name for stage in spec.pipeline]
         for index, name in enumerate(names):
@@ -399,6 +397,12 @@ def _undefined_message(exc: Exception) -> str:
     if isinstance(exc, UndefinedError):
         return f"unknown variable or field: {text}"
     return text
+
+
+def _has_child(node: Any, part: str | int) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and part < len(node)
 
 
 def _is_branch_tag(part: str) -> bool:

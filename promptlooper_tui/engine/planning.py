@@ -65,7 +65,9 @@ async def plan_sweep(
     cached_calls = tokens = 0
     cost = 0.0
     for start in range(0, len(known), _CHUNK):
-        results = await asyncio.gather(*(walker.walk(*run) for run in known[start : start + _CHUNK]))
+        results = await asyncio.gather(
+            *(walker.walk(*run) for run in known[start : start + _CHUNK])
+        )
         for run_cached, run_tokens, run_cost in results:
             cached_calls += run_cached
             tokens += run_tokens
@@ -102,7 +104,9 @@ class _Walker:
         self._uncached_tokens = 0
         self._uncached_cost = 0.0
 
-    async def walk(self, config: dict[str, Any], item_index: int, repeat: int) -> tuple[int, int, float]:
+    async def walk(
+        self, config: dict[str, Any], item_index: int, repeat: int
+    ) -> tuple[int, int, float]:
         """(cached calls, estimated tokens, estimated cost) of one run's stages."""
         item = self.spec.items[item_index]
         params = {**self.fixed, **config}

@@ -91,13 +91,16 @@ async def leaderboard(
     return entries
 
 
-async def _item_scores(db: Database, sweep_id: str, config_ids: list[int]) -> dict[int, list[float]]:
+async def _item_scores(
+    db: Database, sweep_id: str, config_ids: list[int]
+) -> dict[int, list[float]]:
     if not config_ids:
         return {}
     marks = ",".join("?" * len(config_ids))
     rows = await db.fetchall(
-        f"SELECT config_id, avg(score) AS s FROM runs WHERE sweep_id = ? AND config_id IN ({marks}) "
-        "AND status = 'completed' AND score IS NOT NULL GROUP BY config_id, item_index",
+        "SELECT config_id, avg(score) AS s FROM runs "
+        f"WHERE sweep_id = ? AND config_id IN ({marks}) AND status = 'completed' "
+        "AND score IS NOT NULL GROUP BY config_id, item_index",
         (sweep_id, *config_ids),
     )
     scores: dict[int, list[float]] = {}

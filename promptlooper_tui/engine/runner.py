@@ -31,7 +31,6 @@ from ..domain.experiment import (
     SweepSettings,
 )
 from ..store.database import Database, Statement
-from .adapters.openai import OpenAIClient
 from .budget import TokenBudget
 from .cache import CachedValue, CallCache, cache_key, canonical_json
 from .concurrency import AdaptiveLimiter
@@ -116,17 +115,17 @@ class _RunMeter:
 
 
 class _History:
-    """Mean score per (config, item) over completed runs; what adaptive strategies look at."""
+    """What adaptive strategies look at: every config proposed so far, in order, and the mean
+    score per (config, item) over completed runs."""
 
     def __init__(self) -> None:
         self._sums: dict[str, dict[int, list[float]]] = defaultdict(dict)
-        self._keys: set[str] = set()
+        self._configs: dict[str, Mapping[str, Any]] = {}
 
-    def add_config(self, key: str) -> None:
-        self._keys.add(key)
+    def add_config(self, config: Mapping[str, Any]) -> None:
+        self._configs.setdefault(config_key(config), config)
 
     def add(self, key: str, item_index: int, score: float | None) -> None:
-        self._keys.add(key)
         if score is None:
             return
         total = self._sums[key].setdefault(item_index, [0.0, 0.0])
@@ -136,8 +135,8 @@ class _History:
     def item_scores(self, key: str) -> Mapping[int, float]:
         return {item: s / n for item, (s, n) in self._sums.get(key, {}).items() if n}
 
-    def config_keys(self) -> set[str]:
-        return self._keys
+    def configs(self) -> list[Mapping[str, Any]]:
+        return list(self._configs.values())
 
 
 class LLMGateway:
@@ -230,7 +229,11 @@ class RunLLM:
     """What a scorer sees of the LLM: calls charged to the run being scored."""
 
     def __init__(
-        self, gateway: LLMGateway, pool: EndpointPool, default: ResolvedEndpoint, repeat: int,
+        self,
+        gateway: LLMGateway,
+        pool: EndpointPool,
+        default: ResolvedEndpoint,
+        repeat: int,
         meter: _RunMeter,
     ) -> None:
         self._gateway = gateway
@@ -246,7 +249,9 @@ class RunLLM:
         self, endpoint: Any, messages: list[dict[str, str]], params: dict[str, Any]
     ) -> str:
         resolved = await self._endpoint(endpoint)
-        _, entry, _ = await self._gateway.chat(resolved, messages, params, self._repeat, self._meter)
+        _, entry, _ = await self._gateway.chat(
+            resolved, messages, params, self._repeat, self._meter
+        )
         return str(entry.value["text"])
 
     async def embed(self, endpoint: Any, model: str, texts: list[str]) -> list[list[float]]:
@@ -403,7 +408,7 @@ class SweepRunner:
             plan = json.loads(row["plan"])
             batches[row["number"]] = Batch(configs=plan["configs"], items=plan["items"])
             for config in plan["configs"]:
-                self._history.add_config(config_key(config))
+                self._history.add_config(config)
         return batches
 
     async def _store_batch(self, number: int, batch: Batch) -> None:
@@ -416,14 +421,21 @@ class SweepRunner:
             for c in batch.configs
         ]
         statements += [
-            ("UPDATE configs SET dropped = 1 WHERE sweep_id = ? AND key = ?", (sweep_id, config_key(c)))
+            (
+                "UPDATE configs SET dropped = 1 WHERE sweep_id = ? AND key = ?",
+                (sweep_id, config_key(c)),
+            )
             for c in batch.dropped
         ]
         planned = len(batch.configs) * len(batch.items) * self.job.settings.repeats
         statements.append(
             (
                 "INSERT INTO sweep_batches (sweep_id, number, plan) VALUES (?, ?, ?)",
-                (sweep_id, number, canonical_json({"configs": batch.configs, "items": batch.items})),
+                (
+                    sweep_id,
+                    number,
+                    canonical_json({"configs": batch.configs, "items": batch.items}),
+                ),
             )
         )
         statements.append(
@@ -434,15 +446,16 @@ class SweepRunner:
         )
         await self._db.write(statements)
         for config in batch.configs:
-            self._history.add_config(config_key(config))
+            self._history.add_config(config)
 
     async def _config_ids(self, batch: Batch) -> dict[str, int]:
         keys = [config_key(c) for c in batch.configs]
         ids: dict[str, int] = {}
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
             rows = await self._db.fetchall(
-                f"SELECT key, id FROM configs WHERE sweep_id = ? AND key IN ({','.join('?' * len(chunk))})",
+                f"SELECT key, id FROM configs WHERE sweep_id = ? AND key IN ({marks})",
                 (self.job.sweep_id, *chunk),
             )
             ids.update({row["key"]: row["id"] for row in rows})
@@ -464,7 +477,9 @@ class SweepRunner:
     async def _run_batch(self, batch: Batch, done: dict[tuple[str, int, int], str]) -> None:
         ids = await self._config_ids(batch)
         pending = self._pending(batch, ids, done)
-        workers = max(self.job.settings.max_concurrency, 16)
+        # One worker per allowed call in flight: a paused sweep then has at most that many
+        # runs to finish, and the budget never has more reserved than can run.
+        workers = self.job.settings.max_concurrency
         await asyncio.gather(*(self._worker(pending) for _ in range(workers)))
 
     async def _worker(self, pending: Iterator[_Planned]) -> None:
@@ -494,7 +509,9 @@ class SweepRunner:
         params = {**self._fixed, **planned.config}
         item = self._items[planned.item_index]
         try:
-            first = self._templates.render_stage(0, {**params, **self.job.spec.pipeline[0].params}, item, {})
+            first = self._templates.render_stage(
+                0, {**params, **self.job.spec.pipeline[0].params}, item, {}
+            )
         except (TemplateError, KeyError, TypeError):
             first = []
         prompt = sum(estimate_tokens(m["content"]) for m in first)
@@ -519,8 +536,13 @@ class SweepRunner:
         meter = _RunMeter()
         counters = self.counters
         counters.runs_running += 1
-        self._publish("run.started", run_id=run_id, config=planned.config,
-                      item_index=planned.item_index, repeat=planned.repeat)
+        self._publish(
+            "run.started",
+            run_id=run_id,
+            config=planned.config,
+            item_index=planned.item_index,
+            repeat=planned.repeat,
+        )
         stages: list[dict[str, Any]] = []
         outputs: dict[str, str] = {}
         error: str | None = None
@@ -553,8 +575,9 @@ class SweepRunner:
         run_score = _weighted(scores)
         status = "failed" if error else "completed"
         await self._db.write(
-            self._run_statements(run_id, planned, status, run_score, error, meter, latency_ms,
-                                 stages, scores)
+            self._run_statements(
+                run_id, planned, status, run_score, error, meter, latency_ms, stages, scores
+            )
         )
         self._account(meter, status)
         if status == "completed":
@@ -633,9 +656,21 @@ class SweepRunner:
                 "latency_ms = excluded.latency_ms, calls = excluded.calls, "
                 "cached_calls = excluded.cached_calls, finished_at = excluded.finished_at",
                 (
-                    run_id, job.sweep_id, planned.config_id, job.experiment_id,
-                    planned.item_index, planned.repeat, status, score, error, meter.tokens_in,
-                    meter.tokens_out, meter.cost, latency_ms, meter.calls, meter.cached_calls,
+                    run_id,
+                    job.sweep_id,
+                    planned.config_id,
+                    job.experiment_id,
+                    planned.item_index,
+                    planned.repeat,
+                    status,
+                    score,
+                    error,
+                    meter.tokens_in,
+                    meter.tokens_out,
+                    meter.cost,
+                    latency_ms,
+                    meter.calls,
+                    meter.cached_calls,
                     finished,
                 ),
             ),
@@ -677,7 +712,10 @@ class SweepRunner:
         self._consecutive_failures += 1
         limit = max(_ABORT_AFTER_FAILURES, 2 * self.job.settings.max_concurrency)
         if self._consecutive_failures >= limit:
-            self._abort = f"aborted after {self._consecutive_failures} failed runs in a row; last error: {error}"
+            self._abort = (
+                f"aborted after {self._consecutive_failures} failed runs in a row; "
+                f"last error: {error}"
+            )
 
     def _account(self, meter: _RunMeter, status: str) -> None:
         counters = self.counters
@@ -695,8 +733,12 @@ class SweepRunner:
 
     # -- status --------------------------------------------------------------------------------
 
-    async def _set_status(self, status: str, *, owner: bool = False, error: str | None = None) -> None:
-        finished = now_iso() if status in ("completed", "stopped", "budget_exhausted", "failed") else None
+    async def _set_status(
+        self, status: str, *, owner: bool = False, error: str | None = None
+    ) -> None:
+        finished = (
+            now_iso() if status in ("completed", "stopped", "budget_exhausted", "failed") else None
+        )
         await self._db.execute(
             "UPDATE sweeps SET status = ?, error = ?, updated_at = ?, finished_at = ?, "
             "owner_pid = CASE WHEN ? THEN ? ELSE owner_pid END WHERE id = ?",
@@ -707,8 +749,12 @@ class SweepRunner:
         # Runs cancelled by stop() are gone; the ones that finished are committed already.
         self.status = status
         await self._set_status(status, error=error)
-        event = {"completed": "sweep.completed", "stopped": "sweep.stopped",
-                 "budget_exhausted": "sweep.budget_exhausted", "failed": "sweep.stopped"}[status]
+        event = {
+            "completed": "sweep.completed",
+            "stopped": "sweep.stopped",
+            "budget_exhausted": "sweep.budget_exhausted",
+            "failed": "sweep.stopped",
+        }[status]
         self._publish(event, status=status, error=error)
         return status
 

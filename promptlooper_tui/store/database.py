@@ -35,7 +35,9 @@ _BUSY_TIMEOUT_MS = 60_000
 @dataclass
 class _Unit:
     statements: list[Statement]
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 class Database:
@@ -78,9 +80,7 @@ class Database:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
-    async def fetch_batches(
-        self, sql: str, params: Sequence[Any] = (), size: int = 1000
-    ) -> Any:
+    async def fetch_batches(self, sql: str, params: Sequence[Any] = (), size: int = 1000) -> Any:
         """Yield rows in batches of `size` without holding the whole result in memory."""
         cursor = await self._reader.execute(sql, params)
         try:

@@ -1,0 +1,1 @@
+"""The sweep engine: endpoint adapters, concurrency control and scorers."""

@@ -1,0 +1,1 @@
+"""Clients for LLM endpoints (OpenAI-compatible HTTP APIs)."""

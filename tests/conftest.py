@@ -1,0 +1,110 @@
+"""Fixtures shared by every layer's tests: a real home dir, a real database, real servers."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from promptlooper_tui.engine.adapters.simulated import (
+    RunningSimulator,
+    SimulatorOptions,
+    simulated_endpoint,
+)
+from promptlooper_tui.service import Workbench, open_workbench
+from promptlooper_tui.settings import Settings
+
+#: A small, valid experiment; tests change what they need with `make_experiment(**changes)`.
+BASE_EXPERIMENT: dict[str, Any] = {
+    "name": "support",
+    "description": "test experiment",
+    "endpoint": "simulated",
+    "parameters": {
+        "model": ["small-model", "large-model"],
+        "temperature": [0.0, 0.8],
+        "max_tokens": 60,
+    },
+    "pipeline": [
+        {
+            "name": "reply",
+            "system": "You are a support agent.",
+            "user": "Answer briefly using: {{ item.input.article }} "
+            "Question: {{ item.input.question }}",
+        }
+    ],
+    "dataset": [
+        {
+            "input": {
+                "question": "How do I reset my password?",
+                "article": "Open Settings, choose Security, press Reset.",
+            },
+            "keywords": ["Settings", "Security"],
+        },
+        {
+            "input": {
+                "question": "Can I export invoices?",
+                "article": "Invoices live under Billing; press Export.",
+            },
+            "keywords": ["Billing", "Export"],
+        },
+        {
+            "input": {
+                "question": "How do I invite a teammate?",
+                "article": "Go to Team and press Invite.",
+            },
+            "keywords": ["Team", "Invite"],
+        },
+    ],
+    "scorers": [
+        {"type": "keyword", "required_present_from": "keywords", "weight": 2},
+        {"type": "format", "format": "length", "min_tokens": 3, "max_tokens": 80},
+    ],
+    "sweep": {"strategy": "grid", "seed": 1, "max_concurrency": 4},
+}
+
+
+def make_experiment(**changes: Any) -> dict[str, Any]:
+    """BASE_EXPERIMENT with top-level keys replaced (and `sweep` merged)."""
+    spec = copy.deepcopy(BASE_EXPERIMENT)
+    sweep = changes.pop("sweep", None)
+    spec.update(changes)
+    if sweep:
+        spec["sweep"] = {**spec["sweep"], **sweep}
+    return spec
+
+
+def experiment_yaml(**changes: Any) -> str:
+    return yaml.safe_dump(make_experiment(**changes), sort_keys=False)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "home")
+
+
+@pytest.fixture
+async def workbench(settings: Settings) -> AsyncIterator[Workbench]:
+    async with open_workbench(settings) as wb:
+        yield wb
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[RunningSimulator]:
+    async with simulated_endpoint(SimulatorOptions()) as running:
+        yield running
+
+
+@pytest.fixture
+def write_experiment(tmp_path: Path) -> Callable[..., Path]:
+    """Write an experiment file built from BASE_EXPERIMENT; returns its path."""
+
+    def write(name: str = "experiment.yaml", **changes: Any) -> Path:
+        path = tmp_path / name
+        path.write_text(experiment_yaml(**changes))
+        return path
+
+    return write

@@ -422,6 +422,11 @@ async def cmd_endpoints_remove(args: argparse.Namespace, wb: Workbench) -> int:
     return EXIT_OK
 
 
+# -- export handlers --
+
+# -- webhooks handlers --
+
+
 def cmd_simulate_endpoint(args: argparse.Namespace) -> int:
     from .engine.adapters.simulated import SimulatorOptions, run_simulated_endpoint
 
@@ -598,6 +603,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_cache_stats)
     p = sub.add_parser("clear", parents=[common])
     p.set_defaults(handler=cmd_cache_clear)
+
+    # -- export commands --
+
+    # -- webhooks commands --
 
     p = commands.add_parser(
         "simulate-endpoint", help="serve the built-in simulated OpenAI-compatible endpoint"

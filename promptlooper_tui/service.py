@@ -556,6 +556,10 @@ class Workbench:
         sweep_id = await self.resolve_sweep(sweep or ref)
         return await leaderboard(self.db, sweep_id, top=top)
 
+    # -- export --------------------------------------------------------------------------------
+
+    # -- webhooks ------------------------------------------------------------------------------
+
     # -- cache ---------------------------------------------------------------------------------
 
     async def cache_stats(self) -> CacheStats:

@@ -1,0 +1,78 @@
+"""Helpers for tests that drive the real `promptlooper` command and real servers in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli(
+    home: Path, *args: str, stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run `promptlooper --home HOME ARGS...` as a user would; returns the finished process."""
+    return subprocess.run(
+        [sys.executable, "-m", "promptlooper_tui", "--home", str(home), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def cli_json(home: Path, *args: str) -> Any:
+    done = cli(home, *args, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@contextmanager
+def simulator_process(*flags: str) -> Iterator[str]:
+    """The simulated endpoint in its own process (it outlives a killed client); yields base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "promptlooper_tui",
+            "simulate-endpoint",
+            "--port",
+            str(port),
+            *flags,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"{base}/_sim/stats", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"simulator did not start: {process.stderr.read()!r}"
+                    ) from None
+                time.sleep(0.05)
+        yield f"{base}/v1"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +18,8 @@ from typing import Any
 
 from ..domain.records import CacheStats
 from ..store.database import Database
+
+log = logging.getLogger(__name__)
 
 #: Most keys in one lookup query (SQLite's default variable limit is far above this).
 _LOOKUP_CHUNK = 500
@@ -67,9 +70,14 @@ class CallCache:
         self._waiting: dict[tuple[str, str], list[asyncio.Future[CachedValue | None]]] = {}
         self._flusher: asyncio.Task[None] | None = None
         self._inflight: dict[str, asyncio.Future[CachedValue]] = {}
+        #: Entries whose commit is under way: readers see them before the database does.
+        self._unsaved: dict[str, CachedValue] = {}
 
     async def get(self, key: str, *, fresh_since: str = "") -> CachedValue | None:
         """The entry for `key` (created at or after `fresh_since`), or None."""
+        unsaved = self._unsaved.get(key)
+        if unsaved is not None:
+            return unsaved
         future: asyncio.Future[CachedValue | None] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault((key, fresh_since), []).append(future)
         if self._flusher is None or self._flusher.done():
@@ -113,20 +121,41 @@ class CallCache:
                     )
         return found
 
-    async def put(self, key: str, kind: str, entry: CachedValue) -> None:
-        """Store (or replace) an entry; returns once it is committed."""
-        await self._db.execute(
-            "INSERT OR REPLACE INTO cache (key, kind, value, tokens_in, tokens_out, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                key,
-                kind,
-                json.dumps(entry.value, separators=(",", ":")),
-                entry.tokens_in,
-                entry.tokens_out,
-                datetime.now(UTC).isoformat(),
-            ),
+    def put(self, key: str, kind: str, entry: CachedValue) -> asyncio.Future[None]:
+        """Store (or replace) an entry; the future resolves once it is committed.
+
+        The entry is served to readers at once, so callers need not wait for the commit.
+        """
+        self._unsaved[key] = entry
+        done = self._db.submit(
+            [
+                (
+                    "INSERT OR REPLACE INTO cache (key, kind, value, tokens_in, tokens_out, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        key,
+                        kind,
+                        json.dumps(entry.value, separators=(",", ":")),
+                        entry.tokens_in,
+                        entry.tokens_out,
+                        datetime.now(UTC).isoformat(),
+                    ),
+                )
+            ]
         )
+        done.add_done_callback(lambda future: self._saved(key, entry, future))
+        return done
+
+    def _saved(self, key: str, entry: CachedValue, future: asyncio.Future[None]) -> None:
+        if self._unsaved.get(key) is entry:
+            del self._unsaved[key]
+        if not future.cancelled() and future.exception() is not None:
+            log.error("cache entry not saved: %s", future.exception())
+
+    async def flush(self) -> None:
+        """Wait until every entry put so far is committed."""
+        if self._unsaved:
+            await self._db.write([])
 
     async def get_or_call(
         self,
@@ -152,6 +181,8 @@ class CallCache:
         self._inflight[key] = future
         try:
             entry = await call()
+            # Wait for the commit: once a call has returned and the caller moves on, a crash
+            # must not make it pay for that call again.
             await self.put(key, kind, entry)
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):

@@ -323,8 +323,15 @@ class _Checker:
         if isinstance(scorer, LlmJudgeScorerSpec):
             try:
                 template = compile_template(scorer.prompt)
+                params = next(_representative_params(spec, spec.fixed_parameters()))
                 for item in items[:_TRIAL_ITEMS]:
-                    template.render(output="(output)", item=item, reference=item.get("reference"))
+                    template.render(
+                        output="(output)",
+                        item=item,
+                        reference=item.get("reference"),
+                        input=item.get("input"),
+                        params=params,
+                    )
             except TemplateSyntaxError as exc:
                 self.add(
                     (*path, "prompt"), f"template syntax error (line {exc.lineno}): {exc.message}"

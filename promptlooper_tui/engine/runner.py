@@ -23,7 +23,7 @@ from typing import Any
 
 from jinja2 import TemplateError
 
-from ..domain.errors import EndpointError
+from ..domain.errors import EndpointError, PromptLooperError, StorageError
 from ..domain.experiment import (
     API_PARAMETERS,
     ExperimentSpec,
@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 #: A sweep whose first this-many runs all fail is aborted (scaled up with concurrency).
 _ABORT_AFTER_FAILURES = 10
+#: Tokens assumed for a judge or embedding call beyond the output it reads.
+_SCORER_CALL_ESTIMATE = 120
 #: Output tokens assumed for a stage without max_tokens when estimating budget use.
 _DEFAULT_OUTPUT_ESTIMATE = 512
 
@@ -266,6 +268,8 @@ class _Planned:
     config_id: int
     item_index: int
     repeat: int
+    #: A failed run being retried: its old stage results and scores are replaced.
+    retry: bool = False
 
 
 class SweepRunner:
@@ -304,6 +308,7 @@ class SweepRunner:
         self._stopping = False
         self._budget_hit = False
         self._inflight: set[asyncio.Task[None]] = set()
+        self._announcing: set[asyncio.Future[None]] = set()
         self._consecutive_failures = 0
         self._abort: str | None = None
         self.expected_runs = 0
@@ -327,6 +332,12 @@ class SweepRunner:
         self._running.set()
         self._publish("sweep.resumed")
 
+    async def wait_inflight(self, within: float) -> None:
+        """Wait up to `within` seconds for the runs in flight to finish (after a pause, no new
+        run starts, so this drains the sweep)."""
+        if self._inflight:
+            await asyncio.wait(set(self._inflight), timeout=within)
+
     def stop(self) -> None:
         """Stop dispatching and cancel runs in flight; the sweep stays resumable."""
         self._stopping = True
@@ -343,7 +354,8 @@ class SweepRunner:
             self._endpoint = await self._pool.resolve(job.spec.endpoint)
             self._gateway = LLMGateway(self._cache, self._pool, job, self.limiter)
             done = await self._load_progress()
-            await self._set_status("running", owner=True)
+            # A pause may have come in before the runner got here; it must not be overwritten.
+            await self._set_status(self.status, owner=True)
             stored = await self._stored_batches()
             strategy = make_strategy(self._space, job.settings, len(self._items))
             n_configs, n_items = strategy.plan_size()
@@ -472,7 +484,9 @@ class SweepRunner:
                     status = done.get((key, item_index, repeat))
                     if status == "completed" or (status == "failed" and not retry):
                         continue
-                    yield _Planned(config, key, ids[key], item_index, repeat)
+                    yield _Planned(
+                        config, key, ids[key], item_index, repeat, retry=status == "failed"
+                    )
 
     async def _run_batch(self, batch: Batch, done: dict[tuple[str, int, int], str]) -> None:
         ids = await self._config_ids(batch)
@@ -481,6 +495,13 @@ class SweepRunner:
         # runs to finish, and the budget never has more reserved than can run.
         workers = self.job.settings.max_concurrency
         await asyncio.gather(*(self._worker(pending) for _ in range(workers)))
+        await self._settle_writes()
+
+    async def _settle_writes(self) -> None:
+        """Wait until every finished run and cache entry of this sweep is committed."""
+        if self._announcing:
+            await asyncio.gather(*self._announcing, return_exceptions=True)
+        await self._cache.flush()
 
     async def _worker(self, pending: Iterator[_Planned]) -> None:
         for planned in pending:
@@ -515,12 +536,14 @@ class SweepRunner:
         except (TemplateError, KeyError, TypeError):
             first = []
         prompt = sum(estimate_tokens(m["content"]) for m in first)
-        total = 0
+        total = output = 0
         for stage in self.job.spec.pipeline:
             output = int({**params, **stage.params}.get("max_tokens") or _DEFAULT_OUTPUT_ESTIMATE)
             total += prompt + output
             prompt = output + prompt // 2
-        return total
+        # Judge and embedding calls read the final output (plus a prompt of their own).
+        paid_scorers = sum(1 for _, scorer in self._scorers if scorer.spends_tokens)
+        return total + paid_scorers * (output + _SCORER_CALL_ESTIMATE)
 
     # -- one run -------------------------------------------------------------------------------
 
@@ -574,7 +597,7 @@ class SweepRunner:
         latency_ms = round(meter.latency_ms, 2)
         run_score = _weighted(scores)
         status = "failed" if error else "completed"
-        await self._db.write(
+        saved = self._db.submit(
             self._run_statements(
                 run_id, planned, status, run_score, error, meter, latency_ms, stages, scores
             )
@@ -585,22 +608,36 @@ class SweepRunner:
             self._consecutive_failures = 0
         else:
             self._note_failure(error)
-        self._publish(
-            f"run.{status}",
-            run_id=run_id,
-            config=planned.config,
-            item_index=planned.item_index,
-            repeat=planned.repeat,
-            score=run_score,
-            error=error,
-            tokens=meter.tokens_in + meter.tokens_out,
-            paid_tokens=meter.paid,
-            cost=meter.cost,
-            cached=meter.calls > 0 and meter.calls == meter.cached_calls,
-            latency_ms=latency_ms,
-            scores={name: value for name, value, _, _ in scores},
-        )
+        event = {
+            "config": planned.config,
+            "item_index": planned.item_index,
+            "repeat": planned.repeat,
+            "score": run_score,
+            "error": error,
+            "tokens": meter.tokens_in + meter.tokens_out,
+            "paid_tokens": meter.paid,
+            "cost": meter.cost,
+            "cached": meter.calls > 0 and meter.calls == meter.cached_calls,
+            "latency_ms": latency_ms,
+            "scores": {name: value for name, value, _, _ in scores},
+        }
+        # The worker moves on to its next run while this one commits; the event waits for
+        # the commit, so nothing is ever announced that a crash could still lose.
+        announce = asyncio.ensure_future(self._announce(saved, f"run.{status}", run_id, event))
+        self._announcing.add(announce)
+        announce.add_done_callback(self._announcing.discard)
         return meter.paid
+
+    async def _announce(
+        self, saved: asyncio.Future[None], type: str, run_id: str, data: dict[str, Any]
+    ) -> None:
+        try:
+            await saved
+        except StorageError as exc:
+            self._abort = f"cannot save results: {exc}"
+            self.stop()
+            return
+        self._publish(type, run_id=run_id, **data)
 
     async def _score(
         self,
@@ -622,7 +659,7 @@ class SweepRunner:
             try:
                 value = float(await scorer.score(item.get("input"), final, context))
                 results.append((name, min(1.0, max(0.0, value)), scorer.weight, None))
-            except (ScorerError, EndpointError) as exc:
+            except (ScorerError, PromptLooperError) as exc:
                 results.append((name, None, scorer.weight, str(exc)))
             except Exception as exc:
                 log.warning("scorer %s failed", name, exc_info=True)
@@ -643,9 +680,13 @@ class SweepRunner:
     ) -> list[Statement]:
         job = self.job
         finished = now_iso()
-        statements: list[Statement] = [
-            ("DELETE FROM stage_results WHERE run_id = ?", (run_id,)),
-            ("DELETE FROM scores WHERE run_id = ? AND kind = 'auto'", (run_id,)),
+        statements: list[Statement] = []
+        if planned.retry:
+            statements += [
+                ("DELETE FROM stage_results WHERE run_id = ?", (run_id,)),
+                ("DELETE FROM scores WHERE run_id = ? AND kind = 'auto'", (run_id,)),
+            ]
+        statements += [
             (
                 "INSERT INTO runs (id, sweep_id, config_id, experiment_id, item_index, repeat, "
                 "status, score, error, tokens_in, tokens_out, cost, latency_ms, calls, "
@@ -746,7 +787,8 @@ class SweepRunner:
         )
 
     async def _finish(self, status: str, error: str | None = None) -> str:
-        # Runs cancelled by stop() are gone; the ones that finished are committed already.
+        # Runs cancelled by stop() are gone; the ones that finished are committed first.
+        await self._settle_writes()
         self.status = status
         await self._set_status(status, error=error)
         event = {

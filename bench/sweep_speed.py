@@ -1,0 +1,104 @@
+"""Engine speed: latency-bound sweeps, engine overhead at zero latency, and cached replay.
+
+    python -m bench.sweep_speed            # all three
+    python -m bench.sweep_speed --quick    # smaller sizes
+
+Each scenario runs the real engine (Workbench, SQLite in a temp dir) against the simulated
+endpoint in its own process over loopback, and prints its figures with the bound it is held to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+from promptlooper_tui.engine.adapters.openai import OpenAIClient
+from promptlooper_tui.service import SweepOverrides, Workbench, open_workbench
+from promptlooper_tui.settings import Settings
+
+from .common import experiment, simulator
+
+
+async def timed_sweep(
+    wb: Workbench, text: str, *, concurrency: int
+) -> tuple[float, float, int, int]:
+    """(wall s, process CPU s, runs completed, calls from cache) of one sweep."""
+    imported = await wb.import_text(text)
+    sweep_id = await wb.create_sweep(imported.id, SweepOverrides(concurrency=concurrency))
+    wall, cpu = time.perf_counter(), time.process_time()
+    summary = await wb.run_sweep(sweep_id)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    assert summary.status == "completed", summary.status
+    return wall, cpu, summary.runs.completed, summary.calls.cache_hits
+
+
+async def raw_client(base_url: str, calls: int, concurrency: int) -> float:
+    """Wall time of the same number of calls made by the bare HTTP client: the peer."""
+    gate = asyncio.Semaphore(concurrency)
+    async with OpenAIClient(base_url) as client:
+
+        async def one(index: int) -> None:
+            async with gate:
+                await client.chat(
+                    [{"role": "user", "content": f"How do I reset password number {index}?"}],
+                    {"model": "large-model", "max_tokens": 64},
+                )
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(calls)))
+        return time.perf_counter() - started
+
+
+async def latency_bound(runs: int, concurrency: int, latency_ms: float) -> None:
+    with simulator("--latency-ms", str(latency_ms)) as base, tempfile.TemporaryDirectory() as home:
+        async with open_workbench(Settings(Path(home))) as wb:
+            text = experiment(
+                f"lat-{runs}-{concurrency}", base, configs=runs // 10, items=10, repeats=1
+            )
+            wall, _, done, _ = await timed_sweep(wb, text, concurrency=concurrency)
+        peer = await raw_client(base, done, concurrency)
+    ideal = done * latency_ms / 1000 / concurrency
+    aim = 1.10 if concurrency <= 16 else 1.25
+    print(
+        f"latency-bound  {done:>6} runs  c={concurrency:<3} {latency_ms:.0f} ms  "
+        f"wall {wall:6.2f} s  "
+        f"ideal {ideal:6.2f} s  ratio {wall / ideal:5.3f} (aim <= {aim})  "
+        f"bare client {peer:6.2f} s: engine/bare {wall / peer:5.3f}"
+    )
+
+
+async def overhead_and_replay(runs: int) -> None:
+    with simulator() as base, tempfile.TemporaryDirectory() as home:
+        async with open_workbench(Settings(Path(home))) as wb:
+            text = experiment("overhead", base, configs=runs // 50, items=50, repeats=1)
+            wall, cpu, done, _ = await timed_sweep(wb, text, concurrency=32)
+            print(
+                f"zero latency   {done:>6} runs  c=32   wall {wall:6.2f} s  "
+                f"{done / wall:7.0f} runs/s  "
+                f"engine CPU {cpu * 1000 / done:5.2f} ms/run"
+            )
+            wall, cpu, done, hits = await timed_sweep(wb, text, concurrency=32)
+            assert hits == done, "the replay was fully cached"
+            print(
+                f"cached replay  {done:>6} runs  c=32   wall {wall:6.2f} s  "
+                f"{done / wall:7.0f} runs/s  "
+                f"engine CPU {cpu * 1000 / done:5.2f} ms/run  (aim >= 3000 runs/s)"
+            )
+
+
+async def main(quick: bool) -> None:
+    await latency_bound(600, 16, 50)
+    if not quick:
+        await latency_bound(5000, 16, 50)
+        await latency_bound(600, 64, 50)
+        await latency_bound(5000, 64, 50)
+    await overhead_and_replay(2000 if quick else 10_000)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    asyncio.run(main(parser.parse_args().quick))

@@ -193,3 +193,28 @@ class CacheStats(Record):
     hit_rate: float
     entries: int
     bytes: int
+
+
+class WebhookRecord(Record):
+    """A registered webhook; `events` empty means every event type. The secret never leaves."""
+
+    id: str
+    url: str
+    events: list[str]
+    has_secret: bool
+    created_at: str
+
+
+class DeliveryRecord(Record):
+    """One delivery attempt of one event to one webhook."""
+
+    id: int
+    webhook_id: str
+    event_seq: int
+    event_type: str
+    attempt: int
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    delivered: bool
+    created_at: str

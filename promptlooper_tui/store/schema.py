@@ -121,4 +121,27 @@ MIGRATIONS: list[str] = [
     );
     INSERT INTO cache_counters (id, hits, misses) VALUES (1, 0, 0);
     """,
+    # 2: webhooks and their delivery log (one row per attempt).
+    """
+    CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        events TEXT NOT NULL DEFAULT '[]',
+        secret_encrypted BLOB,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE webhook_deliveries (
+        id INTEGER PRIMARY KEY,
+        webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        event_seq INTEGER NOT NULL,
+        event_type TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        status_code INTEGER,
+        latency_ms REAL NOT NULL DEFAULT 0,
+        error TEXT,
+        delivered INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, id);
+    """,
 ]

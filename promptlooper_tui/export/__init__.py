@@ -1,0 +1,92 @@
+"""Exports of a sweep: its best config (json, yaml, env) or all of it (report, csv, jsonl).
+
+`export_sweep` is what `Workbench.export` runs; `write_atomically` gives front-ends a file that
+appears only once an export has fully succeeded. Exports only read the store: no front-end,
+no endpoint, so no API key can reach one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import stat
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from ..domain.errors import BadInput, PromptLooperError
+from .csv_export import write_csv
+from .env_export import write_env
+from .json_export import write_json
+from .jsonl_export import write_jsonl
+from .report_export import write_report
+from .source import ExportJob, load_job
+from .yaml_export import write_yaml
+
+if TYPE_CHECKING:
+    from ..service import Workbench
+
+Writer = Callable[[ExportJob, TextIO], Awaitable[None]]
+
+WRITERS: dict[str, Writer] = {
+    "json": write_json,
+    "env": write_env,
+    "yaml": write_yaml,
+    "report": write_report,
+    "csv": write_csv,
+    "jsonl": write_jsonl,
+}
+FORMATS = tuple(WRITERS)
+#: Formats of the best config: they need a scored run; the others report whatever ran.
+BEST_CONFIG_FORMATS = frozenset({"json", "env", "yaml"})
+
+
+async def export_sweep(
+    wb: Workbench, ref: str, fmt: str, out: TextIO, *, sweep: str | None = None, top: int = 10
+) -> None:
+    """Write a sweep of experiment `ref` (default: its latest) to `out` in format `fmt`.
+
+    Raises BadInput for an unknown format, NotFound for unknown ids, and BadInput when there is
+    nothing to export: no scored run for the best-config formats, no finished run for the rest
+    (a report or CSV of a sweep whose runs all failed is how one finds out why).
+    """
+    writer = WRITERS.get(fmt)
+    if writer is None:
+        raise BadInput(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    job = await load_job(wb, ref, sweep, top)
+    finished = job.sweep.runs_completed + job.sweep.runs_failed
+    if fmt not in BEST_CONFIG_FORMATS and not finished:
+        raise BadInput(f"sweep {job.sweep.id} of {job.sweep.experiment!r} has no finished runs yet")
+    await writer(job, out)
+
+
+@contextlib.contextmanager
+def write_atomically(path: str | Path) -> Iterator[TextIO]:
+    """A UTF-8 text file that replaces `path` only when the `with` block succeeds.
+
+    It is written as a hidden temporary file next to `path`, flushed to disk, then renamed over
+    it (`os.replace`); on any error the temporary file is removed and `path` left untouched.
+    A new file gets the usual permissions (umask), a replaced one keeps its own.
+    """
+    target = Path(path)
+    temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        # newline="": writers choose their line endings (the csv module needs this).
+        out = open(temp, "x", encoding="utf-8", newline="")  # noqa: SIM115 - `with out` below
+    except OSError as exc:
+        raise BadInput(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
+        with out:
+            if target.exists():
+                os.chmod(temp, stat.S_IMODE(target.stat().st_mode))
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, target)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise PromptLooperError(f"writing {target} failed: {exc.strerror or exc}") from exc
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,339 @@
+"""`--format report`: a Markdown report of one sweep.
+
+Every figure comes from a SQL aggregate (counts, sums, min/avg/max, histogram bins, grouped
+errors), so a sweep of any size is reported without loading its runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, TextIO
+
+from ..domain.experiment import CategoricalParameter, RangeParameter, parse_parameter
+from ..domain.records import LeaderboardEntry
+from .source import ExportJob, utc_now
+
+#: Histogram bins over [0, 1] (a score of exactly 1 goes in the last) and the longest bar.
+BINS = 10
+BAR_WIDTH = 30
+#: Distinct failure messages listed, and run ids shown for each.
+FAILURE_GROUPS = 20
+FAILURE_EXAMPLES = 3
+#: Name of the distribution of run scores (the weighted mean of a run's scorers).
+RUN_SCORE = "(run score)"
+
+_TOTALS = """
+SELECT count(*) AS runs,
+       coalesce(sum(status = 'completed'), 0) AS completed,
+       coalesce(sum(status = 'failed'), 0) AS failed,
+       coalesce(sum(tokens_in), 0) AS tokens_in, coalesce(sum(tokens_out), 0) AS tokens_out,
+       coalesce(sum(cost), 0) AS cost, coalesce(sum(calls), 0) AS calls,
+       coalesce(sum(cached_calls), 0) AS cached_calls,
+       min(finished_at) AS first_finished, max(finished_at) AS last_finished
+FROM runs WHERE sweep_id = ?
+"""
+
+# Scorer values of the sweep's runs, plus each completed run's own score under RUN_SCORE.
+_VALUES = f"""
+WITH v AS (
+    SELECT s.scorer AS name, s.value AS value, s.error AS error
+    FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.sweep_id = ?
+    UNION ALL
+    SELECT '{RUN_SCORE}', score, NULL FROM runs WHERE sweep_id = ? AND status = 'completed'
+)
+"""
+
+_DISTRIBUTIONS = (
+    _VALUES
+    + """
+SELECT name, count(value) AS n, min(value) AS lo, avg(value) AS mean, max(value) AS hi,
+       count(error) AS errors
+FROM v GROUP BY name
+"""
+)
+
+# The epsilon keeps 0.3 (stored as 0.29999...) in the 0.3-0.4 bin.
+_HISTOGRAMS = (
+    _VALUES
+    + f"""
+SELECT name, min(CAST(value * {BINS} + 1e-9 AS INTEGER), {BINS - 1}) AS bin, count(*) AS n
+FROM v WHERE value IS NOT NULL GROUP BY name, bin
+"""
+)
+
+
+async def write_report(job: ExportJob, out: TextIO) -> None:
+    """Write the report: overview, config space, top-N leaderboard, score distributions,
+    tokens and cost, timing, and failures grouped by message."""
+    totals = await job.db.fetchone(_TOTALS, (job.sweep.id,))
+    assert totals is not None
+    sections = [
+        _overview(job),
+        await _config_space(job),
+        await _leaderboard(job),
+        await _distributions(job),
+        await _usage(job, totals),
+        _timing(job, totals),
+        await _failures(job, totals["failed"]),
+    ]
+    out.write("\n\n".join(sections) + "\n")
+
+
+# -- sections ----------------------------------------------------------------------------------
+
+
+def _overview(job: ExportJob) -> str:
+    sweep, spec = job.sweep, job.spec
+    lines = [f"# Sweep report: {sweep.experiment}", ""]
+    if spec.description:
+        lines += [spec.description, ""]
+    lines += [
+        f"- Experiment: {sweep.experiment}, version {sweep.experiment_version}",
+        f"- Sweep: {sweep.id}, status **{sweep.status}**",
+        f"- Started: {sweep.created_at}; finished: {sweep.finished_at or '-'}",
+        f"- Exported: {utc_now()}",
+    ]
+    return "\n".join(lines)
+
+
+async def _config_space(job: ExportJob) -> str:
+    settings = await _settings(job)
+    counts = await job.db.fetchone(
+        "SELECT count(*) AS tried, coalesce(sum(dropped), 0) AS dropped FROM configs "
+        "WHERE sweep_id = ?",
+        (job.sweep.id,),
+    )
+    assert counts is not None
+    samples = f", {settings['samples']} samples" if settings.get("samples") else ""
+    budget = settings.get("max_tokens")
+    lines = [
+        "## Config space",
+        "",
+        f"Strategy **{settings['strategy']}**{samples}, {settings['repeats']} repeat(s) per "
+        f"config and item, seed {settings['seed']}, token budget "
+        f"{_number(budget) if budget else 'none'}; {len(job.spec.items)} dataset items.",
+        f"Configs tried: **{counts['tried']}**, dropped by racing: **{counts['dropped']}**.",
+        "",
+    ]
+    lines += _table(
+        ["parameter", "kind", "values"],
+        [_parameter_row(name, raw) for name, raw in job.spec.parameters.items()],
+    )
+    return "\n".join(lines)
+
+
+async def _leaderboard(job: ExportJob) -> str:
+    entries = await job.wb.leaderboard(job.sweep.id, top=job.top, sweep=job.sweep.id)
+    lines = [f"## Leaderboard (top {job.top})", ""]
+    if not entries:
+        return "\n".join([*lines, "No scored runs yet."])
+    lines += _table(
+        [
+            "rank",
+            "config",
+            "score",
+            "95% CI",
+            "n",
+            "tied with leader",
+            "tokens",
+            "cost",
+            "p50 latency (ms)",
+        ],
+        [_leaderboard_row(entry) for entry in entries],
+    )
+    return "\n".join(lines)
+
+
+async def _distributions(job: ExportJob) -> str:
+    params = (job.sweep.id, job.sweep.id)
+    stats = {row["name"]: row for row in await job.db.fetchall(_DISTRIBUTIONS, params)}
+    bins: dict[str, list[int]] = {name: [0] * BINS for name in stats}
+    for row in await job.db.fetchall(_HISTOGRAMS, params):
+        bins[row["name"]][row["bin"]] = row["n"]
+    lines = ["## Score distributions", ""]
+    if not stats:
+        return "\n".join([*lines, "No scores yet."])
+    names = _scorer_order(job, stats)
+    lines += _table(
+        ["scorer", "n", "min", "mean", "max", "errors"],
+        [
+            [name, s["n"], _score(s["lo"]), _score(s["mean"]), _score(s["hi"]), s["errors"]]
+            for name, s in ((name, stats[name]) for name in names)
+        ],
+    )
+    for name in names:
+        lines += ["", f"### {name}", "", "```", *_histogram(bins[name]), "```"]
+    return "\n".join(lines)
+
+
+async def _usage(job: ExportJob, totals: Any) -> str:
+    paid = await job.db.fetchone(
+        "SELECT tokens_in, tokens_out, cost FROM sweeps WHERE id = ?", (job.sweep.id,)
+    )
+    assert paid is not None
+    calls, cached = totals["calls"], totals["cached_calls"]
+    share = f" ({cached / calls:.0%})" if calls else ""
+    return "\n".join(
+        [
+            "## Runs, tokens and cost",
+            "",
+            f"- Runs: {_number(totals['runs'])} ({_number(totals['completed'])} completed, "
+            f"{_number(totals['failed'])} failed)",
+            f"- LLM calls: {_number(calls)}, {_number(cached)} from the cache{share}",
+            f"- Spent by this sweep (cache misses): {_number(paid['tokens_in'])} input + "
+            f"{_number(paid['tokens_out'])} output tokens, cost {paid['cost']:.6f}",
+            f"- At list price (as if nothing were cached): {_number(totals['tokens_in'])} input "
+            f"+ {_number(totals['tokens_out'])} output tokens, cost {totals['cost']:.6f}",
+        ]
+    )
+
+
+def _timing(job: ExportJob, totals: Any) -> str:
+    first, last = totals["first_finished"], totals["last_finished"]
+    lines = ["## Timing", ""]
+    if first is None:
+        return "\n".join([*lines, "No run has finished yet."])
+    duration = _seconds_between(job.sweep.created_at, last)
+    return "\n".join(
+        [
+            *lines,
+            f"- Sweep started: {job.sweep.created_at}",
+            f"- First run finished: {first}",
+            f"- Last run finished: {last}",
+            f"- Duration (start to last finished run): {_duration(duration)}",
+        ]
+    )
+
+
+async def _failures(job: ExportJob, failed: int) -> str:
+    lines = ["## Failures", ""]
+    if not failed:
+        return "\n".join([*lines, "No failed runs."])
+    groups = await job.db.fetchall(
+        "SELECT coalesce(error, '') AS error, count(*) AS n FROM runs "
+        "WHERE sweep_id = ? AND status = 'failed' GROUP BY 1 ORDER BY n DESC, error LIMIT ?",
+        (job.sweep.id, FAILURE_GROUPS + 1),
+    )
+    shown = groups[:FAILURE_GROUPS]
+    examples = await _failure_examples(job, [row["error"] for row in shown])
+    lines.append(f"{_number(failed)} failed runs, grouped by error message:")
+    lines.append("")
+    lines += _table(
+        ["runs", "error", "example runs"],
+        [[row["n"], row["error"] or "(no message)", examples[row["error"]]] for row in shown],
+    )
+    if len(groups) > FAILURE_GROUPS:
+        lines += ["", f"More distinct messages than the {FAILURE_GROUPS} most frequent shown."]
+    return "\n".join(lines)
+
+
+# -- queries -----------------------------------------------------------------------------------
+
+
+async def _settings(job: ExportJob) -> dict[str, Any]:
+    row = await job.db.fetchone("SELECT settings FROM sweeps WHERE id = ?", (job.sweep.id,))
+    assert row is not None
+    settings: dict[str, Any] = json.loads(row["settings"])
+    return settings
+
+
+async def _failure_examples(job: ExportJob, errors: list[str]) -> dict[str, str]:
+    """A few run ids per error message (the first ones by id), from one windowed query."""
+    if not errors:
+        return {}
+    rows = await job.db.fetchall(
+        "SELECT error, id FROM (SELECT coalesce(error, '') AS error, id, row_number() OVER "
+        "(PARTITION BY coalesce(error, '') ORDER BY id) AS k FROM runs "
+        f"WHERE sweep_id = ? AND status = 'failed' AND coalesce(error, '') IN "
+        f"({','.join('?' * len(errors))})) WHERE k <= ?",
+        (job.sweep.id, *errors, FAILURE_EXAMPLES),
+    )
+    examples: dict[str, list[str]] = {error: [] for error in errors}
+    for row in rows:
+        examples[row["error"]].append(row["id"])
+    return {error: ", ".join(ids) for error, ids in examples.items()}
+
+
+# -- formatting --------------------------------------------------------------------------------
+
+
+def _parameter_row(name: str, raw: Any) -> list[str]:
+    parsed = parse_parameter(raw)
+    if isinstance(parsed, RangeParameter):
+        grid = ", ".join(_value(v) for v in parsed.grid_values())
+        return [name, "range", f"{parsed.min} to {parsed.max} (grid: {grid})"]
+    if isinstance(parsed, CategoricalParameter) and len(parsed.values) > 1:
+        return [name, "swept", ", ".join(_value(v) for v in parsed.values)]
+    fixed = parsed.values[0] if isinstance(parsed, CategoricalParameter) else parsed
+    return [name, "fixed", _value(fixed)]
+
+
+def _leaderboard_row(entry: LeaderboardEntry) -> list[Any]:
+    tied = "leader" if entry.rank == 1 else ("yes" if entry.tied_with_leader else "no")
+    config = ", ".join(f"{k}={_value(v)}" for k, v in entry.config.items())
+    return [
+        entry.rank,
+        config + (" (dropped)" if entry.dropped else ""),
+        _score(entry.score),
+        f"{_score(entry.ci_low)} to {_score(entry.ci_high)}",
+        entry.n,
+        tied,
+        _number(entry.tokens),
+        f"{entry.cost:.6f}",
+        "-" if entry.p50_latency_ms is None else f"{entry.p50_latency_ms:.1f}",
+    ]
+
+
+def _scorer_order(job: ExportJob, stats: dict[str, Any]) -> list[str]:
+    """The experiment's scorers in its order, then other names, then the run score."""
+    declared = [job.spec.scorer_name(i) for i in range(len(job.spec.scorers))]
+    others = sorted(set(stats) - set(declared) - {RUN_SCORE})
+    return [name for name in [*declared, *others, RUN_SCORE] if name in stats]
+
+
+def _histogram(counts: Sequence[int]) -> list[str]:
+    peak = max(counts) or 1
+    width = len(str(peak))
+    return [
+        f"{i / BINS:.1f}-{(i + 1) / BINS:.1f} | {str(n).rjust(width)} "
+        f"{'█' * round(n / peak * BAR_WIDTH)}".rstrip()
+        for i, n in enumerate(counts)
+    ]
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    def line(cells: Iterable[Any]) -> str:
+        return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+    return [line(headers), "|" + "---|" * len(headers), *(line(row) for row in rows)]
+
+
+def _cell(value: Any) -> str:
+    """One table cell: pipes escaped and line breaks flattened, so no value breaks the table."""
+    return " ".join(str(value).replace("|", "\\|").split())
+
+
+def _value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _number(value: int) -> str:
+    return f"{value:,}"
+
+
+def _seconds_between(start: str, end: str) -> float:
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"

@@ -424,7 +424,135 @@ async def cmd_endpoints_remove(args: argparse.Namespace, wb: Workbench) -> int:
 
 # -- export handlers --
 
+
+async def cmd_export(args: argparse.Namespace, wb: Workbench) -> int:
+    """Export to -o FILE atomically, or to stdout with nothing else printed there."""
+    import os
+
+    from .export import write_atomically
+
+    if args.output in (None, "-"):
+        try:
+            await wb.export(
+                args.experiment, args.format, sys.stdout, sweep=args.sweep, top=args.top
+            )
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader stopped early (`| head`): not a failure; keep exit from complaining.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    with write_atomically(args.output) as out:
+        await wb.export(args.experiment, args.format, out, sweep=args.sweep, top=args.top)
+    sys.stderr.write(f"exported {args.format} to {args.output}\n")
+    return EXIT_OK
+
+
 # -- webhooks handlers --
+
+
+async def cmd_webhooks_add(args: argparse.Namespace, wb: Workbench) -> int:
+    from .cli_output import print_json
+
+    secret = None
+    if args.secret_stdin:
+        # Only stdin: a flag value would land in shell history and `ps` output.
+        secret = sys.stdin.readline().strip()
+        if not secret:
+            raise BadInput("--secret-stdin: no secret on standard input")
+    events = None
+    if args.events is not None:
+        events = [name.strip() for name in args.events.split(",") if name.strip()]
+        if not events:
+            raise BadInput("--events: give event types separated by commas, or leave it out")
+    record = await wb.add_webhook(args.url, events, secret)
+    if args.json:
+        print_json(record)
+    else:
+        sys.stdout.write(
+            f"webhook {record.id}: {record.url} ({', '.join(record.events) or 'all events'}; "
+            f"{'signed' if record.has_secret else 'unsigned'})\n"
+        )
+    return EXIT_OK
+
+
+async def cmd_webhooks_list(args: argparse.Namespace, wb: Workbench) -> int:
+    from .cli_output import print_json, table
+
+    webhooks = await wb.list_webhooks()
+    if args.json:
+        print_json(webhooks)
+        return EXIT_OK
+    table(
+        ["id", "url", "events", "signed", "created"],
+        [
+            [
+                w.id,
+                w.url,
+                ",".join(w.events) or "all",
+                "yes" if w.has_secret else "no",
+                w.created_at[:19],
+            ]
+            for w in webhooks
+        ],
+    )
+    return EXIT_OK
+
+
+async def cmd_webhooks_remove(args: argparse.Namespace, wb: Workbench) -> int:
+    from .cli_output import print_json
+
+    await wb.remove_webhook(args.id)
+    if args.json:
+        print_json({"removed": args.id})
+    else:
+        sys.stdout.write(f"removed webhook {args.id}\n")
+    return EXIT_OK
+
+
+async def cmd_webhooks_deliveries(args: argparse.Namespace, wb: Workbench) -> int:
+    from .cli_output import print_json, table
+
+    deliveries = await wb.webhook_deliveries(args.id, limit=args.limit)
+    if args.json:
+        print_json(deliveries)
+        return EXIT_OK
+    table(
+        ["time", "webhook", "seq", "event", "try", "status", "ms", "ok", "error"],
+        [
+            [
+                d.created_at[:19],
+                d.webhook_id,
+                d.event_seq,
+                d.event_type,
+                d.attempt,
+                d.status_code,
+                round(d.latency_ms),
+                "yes" if d.delivered else "no",
+                d.error or "",
+            ]
+            for d in deliveries
+        ],
+    )
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server.daemon import DaemonOptions, serve
+
+    options = DaemonOptions(
+        host=args.host,
+        port=args.port,
+        mcp_port=args.mcp_port,
+        resume_interrupted=args.resume_interrupted,
+        log_json=args.log_json,
+    )
+    return serve(Settings.resolve(getattr(args, "home", None)), options)
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from .server.daemon import serve_mcp_stdio
+
+    return serve_mcp_stdio(Settings.resolve(getattr(args, "home", None)), log_json=args.log_json)
 
 
 def cmd_simulate_endpoint(args: argparse.Namespace) -> int:
@@ -606,7 +734,63 @@ def build_parser() -> argparse.ArgumentParser:
 
     # -- export commands --
 
+    p = commands.add_parser(
+        "export", parents=[common], help="export the best config or every run of a sweep"
+    )
+    p.add_argument("experiment", metavar="EXPERIMENT")
+    p.add_argument(
+        "--format",
+        required=True,
+        metavar="FORMAT",
+        help="json, yaml or env (best config); report (Markdown); csv or jsonl (every run)",
+    )
+    p.add_argument("-o", "--output", metavar="FILE", help="write FILE atomically (default stdout)")
+    p.add_argument("--sweep", metavar="SWEEP_ID", help="a sweep other than the latest")
+    p.add_argument("--top", type=_positive, default=10, help="leaderboard rows of the report")
+    p.set_defaults(handler=cmd_export)
+
     # -- webhooks commands --
+
+    group = commands.add_parser("webhooks", help="POST events to URLs (signed with a secret)")
+    sub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = sub.add_parser("add", parents=[common, json_flag])
+    p.add_argument("url", metavar="URL")
+    p.add_argument(
+        "--events",
+        metavar="TYPE,...",
+        help="event types to send, e.g. run.completed,sweep.completed (default: all)",
+    )
+    p.add_argument(
+        "--secret-stdin",
+        action="store_true",
+        help="read a signing secret from stdin; stored encrypted",
+    )
+    p.set_defaults(handler=cmd_webhooks_add)
+    p = sub.add_parser("list", parents=[common, json_flag])
+    p.set_defaults(handler=cmd_webhooks_list)
+    p = sub.add_parser("remove", parents=[common, json_flag])
+    p.add_argument("id", metavar="ID")
+    p.set_defaults(handler=cmd_webhooks_remove)
+    p = sub.add_parser("deliveries", parents=[common, json_flag], help="delivery attempts")
+    p.add_argument("id", metavar="ID", nargs="?", help="one webhook (default: all)")
+    p.add_argument("--limit", type=_positive, default=50)
+    p.set_defaults(handler=cmd_webhooks_deliveries)
+
+    p = commands.add_parser(
+        "serve", parents=[common], help="headless daemon: HTTP API, websocket feed, MCP over HTTP"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8400, help="HTTP API and /ws port")
+    p.add_argument("--mcp-port", type=int, default=8401, help="MCP streamable-HTTP port")
+    p.add_argument(
+        "--resume-interrupted", action="store_true", help="resume interrupted sweeps at start"
+    )
+    p.add_argument("--log-json", action="store_true", help="log JSON lines to stderr")
+    p.set_defaults(sync_handler=cmd_serve)
+
+    p = commands.add_parser("mcp", parents=[common], help="MCP server over stdio")
+    p.add_argument("--log-json", action="store_true", help="log JSON lines to stderr")
+    p.set_defaults(sync_handler=cmd_mcp)
 
     p = commands.add_parser(
         "simulate-endpoint", help="serve the built-in simulated OpenAI-compatible endpoint"

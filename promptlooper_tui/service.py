@@ -11,7 +11,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +22,7 @@ from .domain.records import (
     CacheStats,
     CallCounts,
     ConnectionResult,
+    DeliveryRecord,
     EndpointRecord,
     ExperimentDetail,
     ExperimentRecord,
@@ -37,6 +38,7 @@ from .domain.records import (
     SweepRecord,
     SweepSummary,
     TokenCounts,
+    WebhookRecord,
 )
 from .engine.cache import CallCache, canonical_json
 from .engine.endpoints import EndpointPool, ResolvedEndpoint
@@ -45,6 +47,13 @@ from .engine.loader import LoadedExperiment, load_experiment_file, load_experime
 from .engine.planning import plan_sweep
 from .engine.ranking import leaderboard
 from .engine.runner import SweepCounters, SweepJob, SweepRunner, now_iso
+from .engine.webhooks import (
+    WebhookDispatcher,
+    check_event_types,
+    check_url,
+    delivery_record,
+    webhook_record,
+)
 from .keystore import SecretBox
 from .settings import Settings
 from .store.database import Database
@@ -96,6 +105,7 @@ class Workbench:
         self.cache = CallCache(db)
         self.secrets = SecretBox(settings.secret_key_path)
         self.endpoints = EndpointPool(self._resolve_stored_endpoint)
+        self.webhooks = WebhookDispatcher(db, self.bus, self.secrets)
         self._runners: dict[str, SweepRunner] = {}
         self._tasks: dict[str, asyncio.Task[str]] = {}
         #: Counters of sweeps this process ran, kept for their summaries.
@@ -558,7 +568,70 @@ class Workbench:
 
     # -- export --------------------------------------------------------------------------------
 
+    async def export(
+        self, ref: str, fmt: str, out: TextIO, *, sweep: str | None = None, top: int = 10
+    ) -> None:
+        """Write a sweep of experiment `ref` (default: its latest) to `out` as `fmt`: the best
+        config (json, yaml, env) or the whole sweep (report with the top `top` configs, csv,
+        jsonl; these stream, in bounded memory). BadInput for an unknown format or a sweep with
+        nothing to export yet; NotFound for unknown ids. No API key is ever part of an export.
+        """
+        from .export import export_sweep
+
+        await export_sweep(self, ref, fmt, out, sweep=sweep, top=top)
+
     # -- webhooks ------------------------------------------------------------------------------
+
+    async def add_webhook(
+        self, url: str, events: list[str] | None = None, secret: str | None = None
+    ) -> WebhookRecord:
+        """Register a webhook for `events` (None or empty: every type); with a `secret`, each
+        delivery is signed. The secret is stored encrypted and never returned."""
+        url = check_url(url)
+        types = check_event_types(events)
+        if secret is not None and not secret.strip():
+            raise BadInput("a webhook secret must not be empty")
+        webhook_id = "wh_" + uuid.uuid4().hex[:10]
+        encrypted = self.secrets.encrypt(secret) if secret else None
+        await self.db.execute(
+            "INSERT INTO webhooks (id, url, events, secret_encrypted, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (webhook_id, url, json.dumps(types), encrypted, now_iso()),
+        )
+        await self.webhooks.reload()
+        return await self._webhook(webhook_id)
+
+    async def list_webhooks(self) -> list[WebhookRecord]:
+        rows = await self.db.fetchall("SELECT * FROM webhooks ORDER BY created_at, id")
+        return [webhook_record(row) for row in rows]
+
+    async def remove_webhook(self, webhook_id: str) -> None:
+        """Delete a webhook and its delivery log; deliveries still queued for it are dropped."""
+        await self._webhook(webhook_id)
+        await self.db.execute("DELETE FROM webhooks WHERE id = ?", (webhook_id,))
+        await self.webhooks.reload()
+
+    async def webhook_deliveries(
+        self, webhook_id: str | None = None, limit: int = 50
+    ) -> list[DeliveryRecord]:
+        """The latest delivery attempts, newest first: of one webhook, or of all."""
+        if not 1 <= limit <= 10_000:
+            raise BadInput(f"limit must be 1..10000, got {limit}")
+        if webhook_id is None:
+            where, params = "", ()
+        else:
+            await self._webhook(webhook_id)
+            where, params = "WHERE webhook_id = ?", (webhook_id,)
+        rows = await self.db.fetchall(
+            f"SELECT * FROM webhook_deliveries {where} ORDER BY id DESC LIMIT ?", (*params, limit)
+        )
+        return [delivery_record(row) for row in rows]
+
+    async def _webhook(self, webhook_id: str) -> WebhookRecord:
+        row = await self.db.fetchone("SELECT * FROM webhooks WHERE id = ?", (webhook_id,))
+        if row is None:
+            raise NotFound(f"no webhook with id {webhook_id!r}")
+        return webhook_record(row)
 
     # -- cache ---------------------------------------------------------------------------------
 
@@ -644,6 +717,64 @@ class Workbench:
         pricing = {model: tuple(price) for model, price in json.loads(row["pricing"]).items()}
         return ResolvedEndpoint(name=name, base_url=row["base_url"], api_key=key, pricing=pricing)  # type: ignore[arg-type]
 
+    # -- long-lived front-ends (daemon, MCP) ---------------------------------------------------
+
+    async def resume_sweep(
+        self, sweep_ref: str, *, retry_failed: bool = False, max_tokens: int | None = None
+    ) -> SweepRecord:
+        """Continue a sweep whatever halted it: one paused in this process resumes at once; any
+        other resumable one (interrupted, stopped, failed, budget_exhausted) starts again in the
+        background, repeating no completed run."""
+        sweep_id = await self.resolve_sweep(sweep_ref)
+        runner = self._runners.get(sweep_id)
+        if runner is None:
+            await self.start_sweep(sweep_id, retry_failed=retry_failed, max_tokens=max_tokens)
+            # The runner records `running` only after resolving its endpoint; until then the
+            # stored status would still say how the sweep last ended. Queued before any write
+            # of the runner (its task has not started yet), so it cannot overwrite one.
+            await self.db.execute(
+                "UPDATE sweeps SET status = 'running', finished_at = NULL, owner_pid = ? "
+                "WHERE id = ?",
+                (os.getpid(), sweep_id),
+            )
+        elif retry_failed or max_tokens is not None:
+            raise Conflict(
+                f"sweep {sweep_id} is live in this process; stop it before resuming it with "
+                "retry_failed or a new max_tokens"
+            )
+        else:
+            await runner.resume()
+        return await self.get_sweep(sweep_id)
+
+    async def suspend_sweeps(self, grace: float = 10.0) -> list[str]:
+        """Pause every sweep running in this process and end it as `interrupted` (resumable),
+        not `stopped`: what a daemon shutting down does. Runs in flight get `grace` seconds to
+        finish; the rest are cancelled, and a resume finds their returned calls in the cache.
+        Returns the ids of the suspended sweeps."""
+        runners = list(self._runners.values())
+        for runner in runners:
+            await runner.pause()
+        await asyncio.gather(*(runner.wait_inflight(grace) for runner in runners))
+        tasks = [self._tasks[r.job.sweep_id] for r in runners if r.job.sweep_id in self._tasks]
+        for runner in runners:
+            runner.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        ids = [runner.job.sweep_id for runner in runners]
+        # The runner ends a stop as `stopped`; `paused` with this (ending) process as owner
+        # reads as `interrupted`, which tells a restart that nobody chose to stop it.
+        if ids:
+            await self.db.write(
+                [
+                    (
+                        "UPDATE sweeps SET status = 'paused', finished_at = NULL "
+                        "WHERE id = ? AND status = 'stopped'",
+                        (sweep_id,),
+                    )
+                    for sweep_id in ids
+                ]
+            )
+        return ids
+
 
 @contextlib.asynccontextmanager
 async def open_workbench(settings: Settings) -> AsyncIterator[Workbench]:
@@ -651,8 +782,10 @@ async def open_workbench(settings: Settings) -> AsyncIterator[Workbench]:
     db = await Database.open(settings.db_path)
     workbench = Workbench(settings, db)
     try:
+        await workbench.webhooks.start()
         yield workbench
     finally:
+        await workbench.webhooks.aclose()
         await workbench.close()
 
 

@@ -1,0 +1,123 @@
+"""The daemon's bearer token and the ASGI guard that checks it on HTTP and websocket requests.
+
+The token is `$PROMPTLOOPER_TOKEN`, else the contents of the 0600 file `Settings.token_path`
+(generated on first start). Comparisons run in constant time (`hmac.compare_digest`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import secrets
+import stat
+from collections.abc import Collection
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..settings import Settings
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "PROMPTLOOPER_TOKEN"
+
+
+@dataclass(frozen=True)
+class DaemonToken:
+    """The token and where it came from; `repr` hides the value so it never reaches a log."""
+
+    value: str
+    source: str  # "env", "file" or "generated"
+
+    def __repr__(self) -> str:
+        return f"DaemonToken(source={self.source!r})"
+
+
+def load_or_create_token(settings: Settings) -> DaemonToken:
+    """The daemon token: from the environment, the token file, or a new 0600 token file."""
+    from_env = os.environ.get(TOKEN_ENV, "").strip()
+    if from_env:
+        return DaemonToken(from_env, "env")
+    path = settings.token_path
+    if path.exists():
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            # Readable by others means anyone on the machine could drive the daemon.
+            log.warning("token file %s had mode %o; tightening it to 600", path, mode)
+            path.chmod(0o600)
+        value = path.read_text().strip()
+        if value:
+            return DaemonToken(value, "file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    # O_EXCL with mode 0600 from the start: the token is never readable by others, not even
+    # for a moment between creation and a chmod.
+    with_mode = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+    fd = os.open(path, with_mode | (0 if path.exists() else os.O_EXCL), 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(value + "\n")
+    return DaemonToken(value, "generated")
+
+
+def token_matches(presented: str | None, expected: str) -> bool:
+    """Constant-time comparison; a missing token never matches."""
+    if not presented:
+        return False
+    return hmac.compare_digest(presented.encode(), expected.encode())
+
+
+class BearerAuth:
+    """ASGI middleware: every HTTP and websocket request needs `Authorization: Bearer TOKEN`
+    (websockets may pass `?token=` instead, as browsers cannot set headers there).
+
+    Refusals are 401 JSON `{"error": ...}` with `WWW-Authenticate: Bearer`; a websocket is
+    refused before the handshake with the same HTTP answer. Paths in `public` need no token.
+    """
+
+    def __init__(self, app: ASGIApp, token: str, *, public: Collection[str] = ()) -> None:
+        self._app = app
+        self._token = token
+        self._public = frozenset(public)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in self._public:
+            await self._app(scope, receive, send)
+            return
+        if token_matches(_presented_token(scope), self._token):
+            await self._app(scope, receive, send)
+            return
+        await _refuse(scope, send)
+
+
+def _presented_token(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            return credentials.strip() if scheme.lower() == "bearer" else None
+    if scope["type"] == "websocket":
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        values = query.get("token")
+        return values[0] if values else None
+    return None
+
+
+async def _refuse(scope: Scope, send: Send) -> None:
+    body = json.dumps({"error": "missing or wrong bearer token", "details": []}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"www-authenticate", b'Bearer realm="promptlooper"'),
+    ]
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 401, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send({"type": "websocket.http.response.start", "status": 401, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        # Without the denial extension the only refusal is a close before accept (HTTP 403).
+        await send({"type": "websocket.close", "code": 1008})

@@ -1,0 +1,355 @@
+"""The daemon's HTTP JSON API under `/api` (DESIGN.md section 7) and the websocket feed `/ws`.
+
+Every handler is one Workbench call: parse (done by the router from the declared models), call,
+return. Errors map to statuses in `routing.error_response`; the OpenAPI document at
+`/api/openapi.json` is generated from this route table.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from .. import __version__
+from ..domain.records import (
+    CacheStats,
+    ConnectionResult,
+    DeliveryRecord,
+    EndpointRecord,
+    ExperimentDetail,
+    ExperimentRecord,
+    ImportResult,
+    RunDetail,
+    RunPage,
+    SweepPlan,
+    SweepRecord,
+    SweepSummary,
+    WebhookRecord,
+)
+from ..service import SweepOverrides, Workbench
+from .auth import BearerAuth
+from .gate import WorkGate
+from .models import CacheCleared, Health, Leaderboard, SweepStarted, ValidationReport
+from .routing import ApiRouter, http_error
+from .ws import EventFeed
+
+router = ApiRouter("/api")
+
+
+class _Strict(BaseModel):
+    """Request models reject unknown fields: a typo must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class EndpointBody(_Strict):
+    name: str = Field(min_length=1)
+    base_url: str = Field(description="e.g. http://127.0.0.1:8080/v1")
+    api_key_env: str | None = Field(None, description="read the key from this variable")
+    api_key: str | None = Field(None, description="stored encrypted; never returned")
+    pricing: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="model (or *) -> [input, output] per million tokens"
+    )
+
+
+class ExperimentBody(_Strict):
+    yaml: str = Field(description="the experiment file's text")
+
+
+class ExperimentQuery(_Strict):
+    version: int | None = Field(None, ge=1)
+
+
+class SweepListQuery(_Strict):
+    experiment: str | None = None
+
+
+class SummaryQuery(_Strict):
+    top: int = Field(10, ge=1, le=1000)
+
+
+class ResumeBody(_Strict):
+    retry_failed: bool = False
+    max_tokens: int | None = Field(None, ge=1, description="a new token budget")
+
+
+class RunQuery(_Strict):
+    experiment: str | None = None
+    sweep: str | None = None
+    status: Literal["completed", "failed"] | None = None
+    min_score: float | None = None
+    max_score: float | None = None
+    limit: int = Field(50, ge=1, le=10_000)
+    offset: int = Field(0, ge=0)
+
+
+class ScoreBody(_Strict):
+    value: float = Field(ge=0, le=1)
+    scorer: str = Field("human", min_length=1)
+    note: str | None = None
+
+
+class LeaderboardQuery(_Strict):
+    top: int = Field(10, ge=1, le=1000)
+    sweep: str | None = Field(None, description="a sweep other than the latest")
+
+
+class WebhookBody(_Strict):
+    url: str
+    events: list[str] | None = Field(None, description="event types; none or empty: all")
+    secret: str | None = Field(None, description="signs deliveries; stored encrypted")
+
+
+class DeliveriesQuery(_Strict):
+    limit: int = Field(50, ge=1, le=10_000)
+
+
+# -- health --------------------------------------------------------------------------------------
+
+
+@router.get("/health", response=Health, public=True)
+async def health(wb: Workbench) -> Health:
+    """Liveness and version; needs no token."""
+    return Health(ok=True, version=__version__)
+
+
+# -- endpoints -----------------------------------------------------------------------------------
+
+
+@router.get("/endpoints", response=list[EndpointRecord])
+async def list_endpoints(wb: Workbench) -> list[EndpointRecord]:
+    """Stored OpenAI-compatible endpoints (keys never included)."""
+    return await wb.list_endpoints()
+
+
+@router.post("/endpoints", body=EndpointBody, response=EndpointRecord, status=201)
+async def add_endpoint(wb: Workbench, *, body: EndpointBody) -> EndpointRecord:
+    """Add or replace an endpoint; an API key is stored encrypted."""
+    return await wb.add_endpoint(
+        body.name,
+        body.base_url,
+        api_key=body.api_key,
+        api_key_env=body.api_key_env,
+        pricing=body.pricing,
+    )
+
+
+@router.post("/endpoints/{name}/test", response=ConnectionResult)
+async def test_endpoint(wb: Workbench, *, name: str) -> ConnectionResult:
+    """Connect and list models (spends no tokens); `ok` says whether it worked."""
+    return await wb.test_endpoint(name)
+
+
+@router.delete("/endpoints/{name}")
+async def remove_endpoint(wb: Workbench, *, name: str) -> None:
+    """Remove a stored endpoint."""
+    await wb.remove_endpoint(name)
+
+
+# -- experiments ---------------------------------------------------------------------------------
+
+
+@router.get("/experiments", response=list[ExperimentRecord])
+async def list_experiments(wb: Workbench) -> list[ExperimentRecord]:
+    """Every experiment with its latest version, latest sweep and best score."""
+    return await wb.list_experiments()
+
+
+@router.post("/experiments", body=ExperimentBody, response=ImportResult, status=201)
+async def create_experiment(wb: Workbench, *, body: ExperimentBody) -> ImportResult:
+    """Store an experiment from YAML text; a known name with changed content is a new version.
+
+    An invalid experiment is a 422 whose details give each problem's path, line and message.
+    """
+    return await wb.import_text(body.yaml, source="<request>")
+
+
+@router.post("/experiments/validate", body=ExperimentBody, response=ValidationReport)
+async def validate_experiment(wb: Workbench, *, body: ExperimentBody) -> ValidationReport:
+    """Check experiment YAML without storing it (422 with every problem when invalid)."""
+    return ValidationReport.of(wb.validate_text(body.yaml, source="<request>"))
+
+
+@router.get("/experiments/{experiment}", query=ExperimentQuery, response=ExperimentDetail)
+async def get_experiment(
+    wb: Workbench, *, experiment: str, query: ExperimentQuery
+) -> ExperimentDetail:
+    """One experiment (by id or name): its spec and YAML, latest version unless `version`."""
+    return await wb.get_experiment(experiment, version=query.version)
+
+
+@router.post("/experiments/{experiment}/plan", body=SweepOverrides, response=SweepPlan)
+async def plan_sweep(wb: Workbench, *, experiment: str, body: SweepOverrides) -> SweepPlan:
+    """The dry-run plan (configs, runs, calls, cached calls, estimated tokens and cost).
+
+    Spends nothing.
+    """
+    return await wb.plan(experiment, body)
+
+
+@router.post(
+    "/experiments/{experiment}/sweeps", body=SweepOverrides, response=SweepStarted, status=202
+)
+async def start_sweep(wb: Workbench, *, experiment: str, body: SweepOverrides) -> SweepStarted:
+    """Start a sweep of the latest version in the background; spends tokens.
+
+    Answers at once with the sweep id; poll `GET /api/sweeps/{id}` or follow `/ws`.
+    """
+    sweep_id = await wb.create_sweep(experiment, body)
+    await wb.start_sweep(sweep_id)
+    return SweepStarted(sweep_id=sweep_id)
+
+
+@router.get("/experiments/{experiment}/leaderboard", query=LeaderboardQuery, response=Leaderboard)
+async def leaderboard(wb: Workbench, *, experiment: str, query: LeaderboardQuery) -> Leaderboard:
+    """Ranked configs of the latest sweep (or `sweep`), as in `run --json`."""
+    entries = await wb.leaderboard(experiment, top=query.top, sweep=query.sweep)
+    return Leaderboard(entries=entries)
+
+
+# -- sweeps --------------------------------------------------------------------------------------
+
+
+@router.get("/sweeps", query=SweepListQuery, response=list[SweepRecord])
+async def list_sweeps(wb: Workbench, *, query: SweepListQuery) -> list[SweepRecord]:
+    """Sweeps, newest first; interrupted ones are `resumable`."""
+    return await wb.list_sweeps(query.experiment)
+
+
+@router.get("/sweeps/{sweep}", query=SummaryQuery, response=SweepSummary)
+async def sweep_status(wb: Workbench, *, sweep: str, query: SummaryQuery) -> SweepSummary:
+    """The status object: the `run --json` summary (totals, calls, tokens, leaderboard)."""
+    return await wb.sweep_summary(sweep, top=query.top)
+
+
+@router.post("/sweeps/{sweep}/pause", response=SweepSummary)
+async def pause_sweep(wb: Workbench, *, sweep: str) -> SweepSummary:
+    """Pause a sweep running in the daemon (runs in flight finish)."""
+    await wb.pause_sweep(sweep)
+    return await wb.sweep_summary(sweep)
+
+
+@router.post("/sweeps/{sweep}/resume", body=ResumeBody, response=SweepSummary, status=202)
+async def resume_sweep(wb: Workbench, *, sweep: str, body: ResumeBody) -> SweepSummary:
+    """Resume a paused sweep, or restart an interrupted/stopped one in the background.
+
+    Spends tokens; completed runs are never repeated.
+    """
+    await wb.resume_sweep(sweep, retry_failed=body.retry_failed, max_tokens=body.max_tokens)
+    return await wb.sweep_summary(sweep)
+
+
+@router.post("/sweeps/{sweep}/stop", response=SweepSummary)
+async def stop_sweep(wb: Workbench, *, sweep: str) -> SweepSummary:
+    """Stop a running sweep (runs in flight are cancelled); it stays resumable."""
+    await wb.stop_sweep(sweep)
+    return await wb.sweep_summary(sweep)
+
+
+# -- runs ----------------------------------------------------------------------------------------
+
+
+@router.get("/runs", query=RunQuery, response=RunPage)
+async def list_runs(wb: Workbench, *, query: RunQuery) -> RunPage:
+    """Runs, newest first, filtered by experiment, sweep, status and score range; paginated."""
+    return await wb.list_runs(**query.model_dump())
+
+
+@router.get("/runs/{run_id}", response=RunDetail)
+async def get_run(wb: Workbench, *, run_id: str) -> RunDetail:
+    """One run: its config, item, every stage (messages, output, tokens) and every score."""
+    return await wb.get_run(run_id)
+
+
+@router.post("/runs/{run_id}/scores", body=ScoreBody, response=RunDetail, status=201)
+async def score_run(wb: Workbench, *, run_id: str, body: ScoreBody) -> RunDetail:
+    """Add a human score in [0, 1]; the run's score and the leaderboard include it."""
+    return await wb.add_score(run_id, body.value, scorer=body.scorer, note=body.note)
+
+
+# -- cache ---------------------------------------------------------------------------------------
+
+
+@router.get("/cache/stats", response=CacheStats)
+async def cache_stats(wb: Workbench) -> CacheStats:
+    """Cache hits, misses, hit rate, entries and bytes."""
+    return await wb.cache_stats()
+
+
+@router.delete("/cache", response=CacheCleared, status=200)
+async def clear_cache(wb: Workbench) -> CacheCleared:
+    """Delete every cached LLM answer (later sweeps pay for their calls again)."""
+    return CacheCleared(removed=await wb.cache_clear())
+
+
+# -- webhooks ------------------------------------------------------------------------------------
+
+
+@router.get("/webhooks", response=list[WebhookRecord])
+async def list_webhooks(wb: Workbench) -> list[WebhookRecord]:
+    """Registered webhooks (secrets never included)."""
+    return await wb.list_webhooks()
+
+
+@router.post("/webhooks", body=WebhookBody, response=WebhookRecord, status=201)
+async def add_webhook(wb: Workbench, *, body: WebhookBody) -> WebhookRecord:
+    """Register a URL to receive events (signed with `secret` when given)."""
+    return await wb.add_webhook(body.url, body.events, body.secret)
+
+
+@router.delete("/webhooks/{webhook_id}")
+async def remove_webhook(wb: Workbench, *, webhook_id: str) -> None:
+    """Remove a webhook and its delivery log."""
+    await wb.remove_webhook(webhook_id)
+
+
+@router.get(
+    "/webhooks/{webhook_id}/deliveries", query=DeliveriesQuery, response=list[DeliveryRecord]
+)
+async def webhook_deliveries(
+    wb: Workbench, *, webhook_id: str, query: DeliveriesQuery
+) -> list[DeliveryRecord]:
+    """A webhook's latest delivery attempts, newest first."""
+    return await wb.webhook_deliveries(webhook_id, limit=query.limit)
+
+
+# -- the app -------------------------------------------------------------------------------------
+
+
+def create_api(
+    workbench: Workbench,
+    token: str,
+    *,
+    gate: WorkGate | None = None,
+    feed: EventFeed | None = None,
+) -> Starlette:
+    """The API app: `/api/...` routes, `/api/openapi.json`, and the `/ws` event feed, all but
+    `/api/health` behind the bearer `token`. `gate` (closed at shutdown) refuses changes with
+    503; `feed` is exposed so the daemon can close subscribers on shutdown."""
+    gate = gate or WorkGate()
+    feed = feed or EventFeed(workbench)
+    document = router.openapi(title="PromptLooper API", version=__version__)
+
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(document)
+
+    routes = [
+        *router.routes(workbench, gate),
+        Route("/api/openapi.json", openapi, methods=["GET"]),
+        WebSocketRoute("/ws", feed.endpoint),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(BearerAuth, token=token, public=router.public_paths)],
+        exception_handlers={HTTPException: http_error},
+    )
+    app.state.feed = feed
+    app.state.gate = gate
+    return app

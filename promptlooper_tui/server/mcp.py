@@ -1,0 +1,373 @@
+"""The MCP server: one tool per Workbench operation, typed inputs, structured (JSON) results.
+
+Served over stdio by `promptlooper mcp` and over streamable HTTP by `promptlooper serve` (port
+8401, behind the daemon's bearer token). Importing this module imports the MCP SDK (~1 s), so
+only the commands that serve MCP import it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Literal, ParamSpec, TypeVar
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+
+from .. import __version__
+from ..domain.errors import (
+    Conflict,
+    EndpointError,
+    NotFound,
+    PromptLooperError,
+    ValidationError,
+)
+from ..domain.records import (
+    CacheStats,
+    ConnectionResult,
+    EndpointRecord,
+    ExperimentDetail,
+    ExperimentRecord,
+    ImportResult,
+    RunDetail,
+    RunPage,
+    SweepPlan,
+    SweepRecord,
+    SweepSummary,
+)
+from ..service import SweepOverrides, Workbench
+from .auth import BearerAuth
+from .gate import WorkGate
+from .models import Leaderboard, SweepStarted, ValidationReport
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+INSTRUCTIONS = """\
+PromptLooper sweeps prompt variants x models x parameters against OpenAI-compatible endpoints,
+caches every LLM call, scores every output and ranks the configs.
+
+Typical flow: validate_experiment / create_experiment (YAML) -> plan_sweep (free: shows runs,
+calls and estimated tokens) -> start_sweep (SPENDS TOKENS; returns at once with a sweep id) ->
+poll sweep_status every few seconds until its status is no longer "running" -> leaderboard ->
+get_run for details. Experiments and sweeps may be named by id or by experiment name (a sweep
+named by its experiment means that experiment's latest sweep). Only start_sweep and
+resume_sweep spend tokens; every other tool is free."""
+
+# Shared argument types: the descriptions are what an agent reads in the input schema.
+ExperimentRef = Annotated[str, Field(description="experiment id or name")]
+SweepRef = Annotated[
+    str, Field(description="sweep id, or an experiment id/name for its latest sweep")
+]
+Strategy = Annotated[
+    Literal["grid", "random", "guided", "racing"] | None,
+    Field(description="override the experiment's sweep strategy"),
+]
+Samples = Annotated[int | None, Field(ge=1, description="configs to try (random, guided, racing)")]
+Repeats = Annotated[int | None, Field(ge=1, description="runs per config per item")]
+Concurrency = Annotated[
+    int | None, Field(ge=1, le=1024, description="most LLM calls in flight at once")
+]
+MaxTokens = Annotated[
+    int | None, Field(ge=1, description="token budget for the sweep; it stops when reached")
+]
+Seed = Annotated[int | None, Field(description="random seed for sampling strategies")]
+NoCache = Annotated[bool, Field(description="make every call afresh instead of using the cache")]
+Top = Annotated[int, Field(ge=1, le=1000, description="leaderboard rows")]
+
+
+class ExperimentList(BaseModel):
+    experiments: list[ExperimentRecord]
+
+
+class SweepList(BaseModel):
+    sweeps: list[SweepRecord]
+
+
+class EndpointList(BaseModel):
+    endpoints: list[EndpointRecord]
+
+
+def build_mcp_server(
+    workbench_provider: Callable[[], Workbench], gate: WorkGate | None = None
+) -> MCPServer:
+    """An MCPServer whose tools call the Workbench `workbench_provider()` returns at call time
+    (the daemon and `promptlooper mcp` open it after building the server). With a `gate`,
+    tools that change state fail once it closes (daemon shutdown)."""
+    server: MCPServer = MCPServer("promptlooper", instructions=INSTRUCTIONS, version=__version__)
+    wb = workbench_provider
+    read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+    local_write = ToolAnnotations(
+        read_only_hint=False, destructive_hint=False, open_world_hint=False
+    )
+    spends = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
+
+    def tool(
+        annotations: ToolAnnotations,
+    ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+        changes_state = not annotations.read_only_hint
+
+        def register(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+            @functools.wraps(fn)
+            async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+                try:
+                    if changes_state and gate is not None:
+                        gate.check()
+                    return await fn(*args, **kwargs)
+                except PromptLooperError as exc:
+                    raise ToolError(describe_error(exc)) from None
+
+            server.tool(annotations=annotations)(call)
+            return call
+
+        return register
+
+    # -- experiments ---------------------------------------------------------------------------
+
+    @tool(read_only)
+    async def list_experiments() -> ExperimentList:
+        """List every experiment with its latest version, latest sweep and best score."""
+        return ExperimentList(experiments=await wb().list_experiments())
+
+    @tool(read_only)
+    async def get_experiment(
+        experiment: ExperimentRef,
+        version: Annotated[int | None, Field(ge=1, description="default: latest")] = None,
+    ) -> ExperimentDetail:
+        """Show one experiment: its spec (as JSON and as the YAML it was written in)."""
+        return await wb().get_experiment(experiment, version=version)
+
+    @tool(read_only)
+    async def validate_experiment(
+        yaml: Annotated[str, Field(description="the experiment file's YAML text")],
+    ) -> ValidationReport:
+        """Check experiment YAML without storing it. `ok` false lists every problem with its
+        field path, line and message; fix them all and validate again."""
+        try:
+            return ValidationReport.of(wb().validate_text(yaml, source="<mcp>"))
+        except ValidationError as exc:
+            return ValidationReport.failed(exc.issues)
+
+    @tool(local_write)
+    async def create_experiment(
+        yaml: Annotated[str, Field(description="the experiment file's YAML text")],
+    ) -> ImportResult:
+        """Store an experiment from YAML. Re-sending a known name with changed content makes a
+        new version (`created` says whether anything changed). Spends nothing."""
+        return await wb().import_text(yaml, source="<mcp>")
+
+    # -- sweeps --------------------------------------------------------------------------------
+
+    @tool(read_only)
+    async def plan_sweep(
+        experiment: ExperimentRef,
+        strategy: Strategy = None,
+        samples: Samples = None,
+        repeats: Repeats = None,
+        concurrency: Concurrency = None,
+        max_tokens: MaxTokens = None,
+        seed: Seed = None,
+        no_cache: NoCache = False,
+    ) -> SweepPlan:
+        """Dry-run plan of a sweep: configs, runs, LLM calls, how many are cached, estimated
+        tokens and cost. Spends nothing; use it before start_sweep."""
+        overrides = SweepOverrides(
+            strategy=strategy,
+            samples=samples,
+            repeats=repeats,
+            concurrency=concurrency,
+            max_tokens=max_tokens,
+            seed=seed,
+            no_cache=no_cache,
+        )
+        return await wb().plan(experiment, overrides)
+
+    @tool(spends)
+    async def start_sweep(
+        experiment: ExperimentRef,
+        strategy: Strategy = None,
+        samples: Samples = None,
+        repeats: Repeats = None,
+        concurrency: Concurrency = None,
+        max_tokens: MaxTokens = None,
+        seed: Seed = None,
+        no_cache: NoCache = False,
+    ) -> SweepStarted:
+        """Start a sweep of the experiment's latest version. SPENDS TOKENS (cache hits are
+        free). Returns at once with the sweep id while it runs in the background: poll
+        sweep_status every few seconds until status is not "running" (long sweeps take
+        minutes), then read the leaderboard."""
+        workbench = wb()
+        overrides = SweepOverrides(
+            strategy=strategy,
+            samples=samples,
+            repeats=repeats,
+            concurrency=concurrency,
+            max_tokens=max_tokens,
+            seed=seed,
+            no_cache=no_cache,
+        )
+        sweep_id = await workbench.create_sweep(experiment, overrides)
+        await workbench.start_sweep(sweep_id)
+        return SweepStarted(sweep_id=sweep_id)
+
+    @tool(read_only)
+    async def sweep_status(sweep: SweepRef, top: Top = 10) -> SweepSummary:
+        """A sweep's status (running, paused, completed, stopped, budget_exhausted, failed,
+        interrupted), run counts, tokens, cost and current leaderboard. Poll this while a
+        sweep runs."""
+        return await wb().sweep_summary(sweep, top=top)
+
+    @tool(read_only)
+    async def list_sweeps(
+        experiment: Annotated[str | None, Field(description="only this experiment's")] = None,
+    ) -> SweepList:
+        """Sweeps, newest first, with status; `resumable` ones can be finished by resume_sweep."""
+        return SweepList(sweeps=await wb().list_sweeps(experiment))
+
+    @tool(local_write)
+    async def pause_sweep(sweep: SweepRef) -> SweepSummary:
+        """Pause a running sweep (runs in flight finish; nothing new starts)."""
+        await wb().pause_sweep(sweep)
+        return await wb().sweep_summary(sweep)
+
+    @tool(spends)
+    async def resume_sweep(
+        sweep: SweepRef,
+        retry_failed: Annotated[bool, Field(description="run failed runs again")] = False,
+        max_tokens: MaxTokens = None,
+    ) -> SweepSummary:
+        """Resume a paused sweep, or restart an interrupted/stopped/budget-exhausted one in the
+        background. SPENDS TOKENS; completed runs are never repeated. Poll sweep_status."""
+        await wb().resume_sweep(sweep, retry_failed=retry_failed, max_tokens=max_tokens)
+        return await wb().sweep_summary(sweep)
+
+    @tool(local_write)
+    async def stop_sweep(sweep: SweepRef) -> SweepSummary:
+        """Stop a running sweep now (runs in flight are cancelled); it stays resumable."""
+        await wb().stop_sweep(sweep)
+        return await wb().sweep_summary(sweep)
+
+    # -- runs and scores -----------------------------------------------------------------------
+
+    @tool(read_only)
+    async def list_runs(
+        experiment: Annotated[str | None, Field(description="experiment id or name")] = None,
+        sweep: Annotated[str | None, Field(description="sweep id")] = None,
+        status: Literal["completed", "failed"] | None = None,
+        min_score: Annotated[float | None, Field(ge=0, le=1)] = None,
+        max_score: Annotated[float | None, Field(ge=0, le=1)] = None,
+        limit: Annotated[int, Field(ge=1, le=500)] = 20,
+        offset: Annotated[int, Field(ge=0)] = 0,
+    ) -> RunPage:
+        """Runs (one config on one dataset item), newest first, filtered and paginated;
+        `total` counts every match."""
+        return await wb().list_runs(
+            experiment=experiment,
+            sweep=sweep,
+            status=status,
+            min_score=min_score,
+            max_score=max_score,
+            limit=limit,
+            offset=offset,
+        )
+
+    @tool(read_only)
+    async def get_run(run_id: str) -> RunDetail:
+        """One run: its config, dataset item, every stage's messages and output, every score."""
+        return await wb().get_run(run_id)
+
+    @tool(local_write)
+    async def score_run(
+        run_id: str,
+        value: Annotated[float, Field(ge=0, le=1, description="0 = worst, 1 = best")],
+        note: str | None = None,
+        scorer: str = "human",
+    ) -> RunDetail:
+        """Add a rating of a run's output; the run's score and the leaderboard include it."""
+        return await wb().add_score(run_id, value, scorer=scorer, note=note)
+
+    @tool(read_only)
+    async def leaderboard(
+        experiment: ExperimentRef,
+        top: Top = 10,
+        sweep: Annotated[str | None, Field(description="a sweep other than the latest")] = None,
+    ) -> Leaderboard:
+        """Configs ranked by weighted mean score with 95% CI, n, tokens, cost, p50 latency, and
+        whether each is statistically tied with the leader."""
+        return Leaderboard(entries=await wb().leaderboard(experiment, top=top, sweep=sweep))
+
+    # -- cache and endpoints -------------------------------------------------------------------
+
+    @tool(read_only)
+    async def cache_stats() -> CacheStats:
+        """LLM call cache: hits, misses, hit rate, entries, bytes."""
+        return await wb().cache_stats()
+
+    @tool(read_only)
+    async def list_endpoints() -> EndpointList:
+        """Stored OpenAI-compatible endpoints (API keys are never shown). The name `simulated`
+        is a built-in simulated endpoint that needs no setup."""
+        return EndpointList(endpoints=await wb().list_endpoints())
+
+    @tool(ToolAnnotations(read_only_hint=True, open_world_hint=True))
+    async def test_endpoint(name: str) -> ConnectionResult:
+        """Connect to an endpoint and list its models. Sends one request; spends no tokens."""
+        return await wb().test_endpoint(name)
+
+    # -- resources -----------------------------------------------------------------------------
+
+    @server.resource(
+        "promptlooper://experiments/{experiment}",
+        name="experiment",
+        description="An experiment's latest spec, as the YAML it was written in.",
+        mime_type="application/yaml",
+    )
+    async def experiment_spec(experiment: str) -> str:
+        try:
+            return (await wb().get_experiment(experiment)).spec_yaml
+        except PromptLooperError as exc:
+            raise ResourceError(describe_error(exc)) from None
+
+    return server
+
+
+def create_mcp_app(
+    workbench: Workbench, token: str, *, gate: WorkGate | None = None, host: str = "127.0.0.1"
+) -> Starlette:
+    """The MCP streamable-HTTP app (endpoint `/mcp`) behind the bearer `token`. For a loopback
+    `host` the SDK also checks the Host and Origin headers (DNS-rebinding protection)."""
+    server = build_mcp_server(lambda: workbench, gate)
+    mcp_app = server.streamable_http_app(host=host)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # The session manager's task group lives as long as the app; without it /mcp is a 500.
+        async with server.session_manager.run():
+            yield
+
+    return Starlette(
+        routes=[Mount("/", app=mcp_app)],
+        middleware=[Middleware(BearerAuth, token=token)],
+        lifespan=lifespan,
+    )
+
+
+def describe_error(exc: PromptLooperError) -> str:
+    """The one place MCP turns a PromptLooper error into the text an agent reads."""
+    if isinstance(exc, ValidationError):
+        return "invalid experiment:\n" + "\n".join(
+            f"- {issue.path or '(top level)'} (line {issue.line}): {issue.message}"
+            for issue in exc.issues
+        )
+    prefix = {NotFound: "not found", Conflict: "not possible now", EndpointError: "endpoint error"}
+    for kind, label in prefix.items():
+        if isinstance(exc, kind):
+            return f"{label}: {exc}"
+    return str(exc)

@@ -1,0 +1,64 @@
+"""Result shapes the HTTP API and the MCP tools share, beyond the Workbench's own records."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from ..domain.errors import Issue
+from ..domain.records import LeaderboardEntry
+from ..engine.loader import LoadedExperiment
+
+
+class Health(BaseModel):
+    ok: bool
+    version: str
+
+
+class SweepStarted(BaseModel):
+    """A sweep accepted for background running; poll its status with its id."""
+
+    sweep_id: str
+    status: str = "running"
+
+
+class Leaderboard(BaseModel):
+    entries: list[LeaderboardEntry]
+
+
+class IssueModel(BaseModel):
+    source: str = ""
+    path: str = ""
+    line: int | None = None
+    message: str
+
+
+class ValidationReport(BaseModel):
+    """Whether an experiment is valid; when it is not, every problem with its path and line."""
+
+    ok: bool
+    name: str | None = None
+    swept_parameters: list[str] = Field(default_factory=list)
+    stages: int = 0
+    items: int = 0
+    scorers: int = 0
+    issues: list[IssueModel] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, loaded: LoadedExperiment) -> ValidationReport:
+        spec = loaded.spec
+        return cls(
+            ok=True,
+            name=spec.name,
+            swept_parameters=list(spec.parameter_space()),
+            stages=len(spec.pipeline),
+            items=len(spec.items),
+            scorers=len(spec.scorers),
+        )
+
+    @classmethod
+    def failed(cls, issues: list[Issue]) -> ValidationReport:
+        return cls(ok=False, issues=[IssueModel(**issue.as_dict()) for issue in issues])  # type: ignore[arg-type]
+
+
+class CacheCleared(BaseModel):
+    removed: int

@@ -1,0 +1,178 @@
+"""The websocket event feed at `/ws`: one JSON event per text message, as DESIGN.md section 6.
+
+Query: `experiment=ID|NAME` keeps one experiment's events; `since=SEQ` first replays the
+buffered events after SEQ, then streams live ones, with no gap and no duplicate at the seam
+(the bus registers and replays in one step).
+
+Besides events (which have a `seq`), the feed sends notices, which have none:
+- `{"type": "feed.lagged", "data": {"dropped": N, "last_seq": S}}`: this subscriber fell behind
+  and was skipped ahead. Every event up to `last_seq` was delivered in order; after the notice
+  come only events newer than anything skipped. Reconnect with `since=S` to replay the gap.
+- `{"type": "feed.truncated", "data": {"oldest_seq": S}}`: `since` is older than the replay
+  buffer; events before S are gone.
+
+Memory per subscriber is bounded (`QUEUE_SIZE` events plus the socket's write buffer); a client
+that stops reading altogether is disconnected after `SEND_TIMEOUT` seconds. Publishing never
+waits for any subscriber. Keepalive pings are uvicorn's (`ws_ping_interval`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from ..domain.errors import BadInput
+from ..domain.events import Event
+from ..engine.events import Subscription
+from ..service import Workbench
+from .routing import error_response
+
+log = logging.getLogger(__name__)
+
+#: Events a subscriber may have waiting before it is skipped ahead.
+QUEUE_SIZE = 1024
+#: A single send may wait this long for a client that reads nothing before it is dropped.
+SEND_TIMEOUT = 30.0
+#: Close code when the daemon shuts down ("going away").
+GOING_AWAY = 1001
+
+
+class EventFeed:
+    """Serves `/ws` subscribers and closes them all cleanly with `close_all()` on shutdown."""
+
+    def __init__(self, workbench: Workbench) -> None:
+        self._wb = workbench
+        self._senders: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._senders)
+
+    async def endpoint(self, websocket: WebSocket) -> None:
+        try:
+            accept, since = await self._parse_query(websocket)
+        except Exception as exc:
+            await websocket.send_denial_response(error_response(exc))
+            return
+        if self._closing:
+            await websocket.close(GOING_AWAY)
+            return
+        # Subscribe before accepting: once the client's handshake completes, nothing it
+        # triggers can be missed.
+        subscription = self._wb.bus.subscribe(maxsize=QUEUE_SIZE, accept=accept, since=since)
+        truncated = self._replay_gap(since)
+        await websocket.accept()
+        sender = asyncio.create_task(self._send_events(websocket, subscription, truncated))
+        self._senders.add(sender)
+        try:
+            await self._wait_for_disconnect(websocket, sender)
+        finally:
+            subscription.close()
+            self._senders.discard(sender)
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+        if self._closing:
+            # Deliver what was already published (e.g. `sweep.paused` at shutdown), then close.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    for event in subscription.drain():
+                        await websocket.send_text(_encode(event))
+                    await websocket.close(GOING_AWAY, "server shutting down")
+
+    async def close_all(self) -> None:
+        """Refuse new subscribers and close every open one with code 1001."""
+        self._closing = True
+        for sender in list(self._senders):
+            sender.cancel()
+
+    async def _parse_query(self, websocket: WebSocket) -> tuple[Any, int | None]:
+        params = websocket.query_params
+        unknown = set(params) - {"experiment", "since", "token"}
+        if unknown:
+            raise BadInput(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
+        since: int | None = None
+        if "since" in params:
+            try:
+                since = int(params["since"])
+            except ValueError:
+                raise BadInput(
+                    f"since must be an event seq (a whole number), got {params['since']!r}"
+                ) from None
+            if since < 0:
+                raise BadInput("since must be 0 or more")
+        accept = None
+        if "experiment" in params:
+            experiment_id = await self._wb.resolve_experiment(params["experiment"])
+
+            def accept(event: Event) -> bool:
+                return event.experiment_id == experiment_id
+
+        return accept, since
+
+    def _replay_gap(self, since: int | None) -> int | None:
+        """The oldest buffered seq when `since` reaches back past the replay buffer."""
+        if since is None:
+            return None
+        replay = self._wb.bus.replay(since)
+        return replay[0].seq if replay and replay[0].seq > since + 1 else None
+
+    async def _send_events(
+        self, websocket: WebSocket, subscription: Subscription, truncated: int | None
+    ) -> None:
+        if truncated is not None:
+            notice = {"type": "feed.truncated", "data": {"oldest_seq": truncated}}
+            await self._send(websocket, notice)
+        reported = 0
+        last_seq = 0
+        while True:
+            event = await subscription.get()
+            if subscription.dropped > reported:
+                # Fell behind: `event` may be newer than a dropped one, so it goes too, with
+                # everything queued; what follows is newer than all of it.
+                skipped = subscription.dropped - reported + 1 + len(subscription.drain())
+                reported = subscription.dropped
+                notice = {"dropped": skipped, "last_seq": last_seq}
+                await self._send(websocket, {"type": "feed.lagged", "data": notice})
+                continue
+            await self._send(websocket, event.as_dict())
+            last_seq = event.seq
+
+    async def _send(self, websocket: WebSocket, message: dict[str, Any]) -> None:
+        async with asyncio.timeout(SEND_TIMEOUT):
+            await websocket.send_text(json.dumps(message, separators=(",", ":")))
+
+    async def _wait_for_disconnect(self, websocket: WebSocket, sender: asyncio.Task[None]) -> None:
+        """Until the client leaves, the sender ends (stuck client, shutdown) or fails."""
+        receiver = asyncio.create_task(_drain_client(websocket))
+        try:
+            await asyncio.wait({receiver, sender}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            receiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await receiver
+        if sender.done() and not sender.cancelled():
+            exc = sender.exception()
+            if isinstance(exc, TimeoutError):
+                log.warning("dropped a websocket subscriber that stopped reading")
+            elif exc is not None:
+                # Mostly a client that vanished mid-send; nothing for an operator to do.
+                log.debug("websocket send failed: %r", exc)
+
+
+async def _drain_client(websocket: WebSocket) -> None:
+    """Read (and ignore) client messages until it disconnects; the feed is one-way."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+def _encode(event: Event) -> str:
+    return json.dumps(event.as_dict(), separators=(",", ":"))

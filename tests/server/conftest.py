@@ -1,0 +1,61 @@
+"""Fixtures for the daemon's front-ends: the real API app served by uvicorn on 127.0.0.1 inside
+the test's event loop, with a real Workbench and an authorised httpx client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from promptlooper_tui.asgi import serve_app
+from promptlooper_tui.server.http import create_api
+from promptlooper_tui.service import Workbench
+
+TOKEN = "test-token-for-the-daemon"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+#: What the daemon passes to uvicorn for websockets.
+UVICORN_WS: dict[str, Any] = {"ws": "websockets-sansio"}
+
+
+@dataclass
+class RunningApi:
+    port: int
+    client: httpx.AsyncClient
+    wb: Workbench
+    app: Starlette
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ws_url(self, query: str = "") -> str:
+        return f"ws://127.0.0.1:{self.port}/ws" + (f"?{query}" if query else "")
+
+
+@pytest.fixture
+async def api(workbench: Workbench) -> AsyncIterator[RunningApi]:
+    app = create_api(workbench, TOKEN)
+    async with serve_app(app, **UVICORN_WS) as port, httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=10
+    ) as client:
+        yield RunningApi(port, client, workbench, app)
+
+
+async def wait_for_sweep(
+    client: httpx.AsyncClient, sweep_id: str, *, until: str | None = None, within: float = 15
+) -> dict[str, Any]:
+    """Poll `GET /api/sweeps/{id}` until its status is `until` (default: not running)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        response = await client.get(f"/api/sweeps/{sweep_id}")
+        assert response.status_code == 200, response.text
+        status = response.json()["status"]
+        if (status == until) if until else status != "running":
+            return dict(response.json())
+        assert asyncio.get_running_loop().time() < deadline, f"sweep still {status}"
+        await asyncio.sleep(0.05)

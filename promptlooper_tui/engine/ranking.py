@@ -3,7 +3,8 @@
 SQLite does the heavy passes: one GROUP BY for every config's mean, n, tokens and cost, and one
 for the paired comparison of every config with the leader over their shared items (the mean and
 second moment of the per-item differences, all a paired t-test needs). Python then only touches
-one row per config, plus per-item scores for the few configs shown (their bootstrap CIs).
+one row per config, plus per-item scores for the few configs shown (their confidence
+intervals). The `runs_for_ranking` index covers every column these passes read.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from ..domain.records import LeaderboardEntry
 from ..store.database import Database
-from .stats import bootstrap_ci, holm, student_t_two_sided
+from .stats import holm, mean_ci, student_t_two_sided
 
 ALPHA = 0.05
 
@@ -28,15 +29,18 @@ ORDER BY score DESC, n DESC, c.key
 """
 
 _PAIRED_WITH_LEADER = """
-WITH item_means AS (
-    SELECT config_id, item_index, avg(score) AS s FROM runs
-    WHERE sweep_id = ? AND status = 'completed' AND score IS NOT NULL
-    GROUP BY config_id, item_index
-), leader AS (SELECT item_index, s FROM item_means WHERE config_id = ?)
+WITH leader AS MATERIALIZED (
+    SELECT item_index, avg(score) AS s FROM runs
+    WHERE sweep_id = ?1 AND status = 'completed' AND config_id = ?2 AND score IS NOT NULL
+    GROUP BY item_index
+)
 SELECT m.config_id, count(*) AS n, avg(m.s - l.s) AS mean_diff,
        avg((m.s - l.s) * (m.s - l.s)) AS second_moment
-FROM item_means m JOIN leader l USING (item_index)
-WHERE m.config_id != ?
+FROM (
+    SELECT config_id, item_index, avg(score) AS s FROM runs
+    WHERE sweep_id = ?1 AND status = 'completed' AND score IS NOT NULL AND config_id != ?2
+    GROUP BY config_id, item_index
+) m JOIN leader l ON l.item_index = m.item_index
 GROUP BY m.config_id
 """
 
@@ -61,7 +65,7 @@ async def leaderboard(
     leader_id = totals[0]["id"]
     paired = {
         row["config_id"]: paired_p_value(row["n"], row["mean_diff"], row["second_moment"])
-        for row in await db.fetchall(_PAIRED_WITH_LEADER, (sweep_id, leader_id, leader_id))
+        for row in await db.fetchall(_PAIRED_WITH_LEADER, (sweep_id, leader_id))
     }
     others = [row["id"] for row in totals[1:]]
     adjusted = dict(zip(others, holm([paired.get(cid, 1.0) for cid in others]), strict=True))
@@ -71,7 +75,7 @@ async def leaderboard(
     for rank, row in enumerate(shown, start=1):
         p_value = None if row["id"] == leader_id else adjusted[row["id"]]
         values = item_scores.get(row["id"], [row["score"]])
-        low, high = bootstrap_ci(values, seed=row["key"])
+        low, high = mean_ci(values, seed=row["key"])
         entries.append(
             LeaderboardEntry(
                 rank=rank,

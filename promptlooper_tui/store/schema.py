@@ -144,4 +144,12 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, id);
     """,
+    # 3: a covering index for the leaderboard's passes (it replaces runs_by_sweep_status, its
+    # prefix): 100,000 runs rank without touching the table's rows.
+    """
+    DROP INDEX runs_by_sweep_status;
+    CREATE INDEX runs_for_ranking ON runs (
+        sweep_id, status, config_id, item_index, score, tokens_in, tokens_out, cost, latency_ms
+    );
+    """,
 ]

@@ -8,11 +8,14 @@ import random
 import pytest
 
 from promptlooper_tui.engine.stats import (
+    BOOTSTRAP_MAX_VALUES,
     bootstrap_ci,
     holm,
     mean,
+    mean_ci,
     paired_t_test,
     regularized_incomplete_beta,
+    student_t_quantile,
     student_t_two_sided,
 )
 
@@ -154,3 +157,24 @@ def test_bootstrap_ci_of_a_known_distribution_is_close_to_the_normal_interval() 
     low, high = bootstrap_ci(values, resamples=2000)
     assert low == pytest.approx(m - half, abs=0.01)
     assert high == pytest.approx(m + half, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("df", "expected"), [(1, 12.706), (10, 2.228), (30, 2.042), (1000, 1.9623)]
+)
+def test_student_t_quantile_matches_tables(df: float, expected: float) -> None:
+    assert student_t_quantile(0.05, df) == pytest.approx(expected, abs=1e-3)
+
+
+def test_mean_ci_of_many_values_agrees_with_the_bootstrap() -> None:
+    rng = random.Random(3)
+    values = [rng.choice([0.0, 0.5, 0.5, 1.0]) for _ in range(BOOTSTRAP_MAX_VALUES * 3)]
+    low, high = mean_ci(values)
+    boot_low, boot_high = bootstrap_ci(values, resamples=4000)
+    assert low < mean(values) < high
+    assert low == pytest.approx(boot_low, abs=0.01) and high == pytest.approx(boot_high, abs=0.01)
+
+
+def test_mean_ci_of_few_values_is_the_bootstrap() -> None:
+    values = [0.1, 0.4, 0.9, 0.7]
+    assert mean_ci(values, seed="k") == bootstrap_ci(values, seed="k")

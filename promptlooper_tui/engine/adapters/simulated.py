@@ -23,7 +23,7 @@ import sys
 import time
 import zlib
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +62,7 @@ class SimulatorOptions:
     Faults apply to chat completions and embeddings; latency and the API key to every /v1 route.
     """
 
-    latency_ms: float = 0.0  # exact sleep before every /v1 answer; benchmarks rely on no jitter
+    latency_ms: float = 0.0  # every /v1 answer leaves this long after arrival; no jitter
     fail_rate: float = 0.0
     rate_limit_rate: float = 0.0
     retry_after: float = 1.0  # seconds, sent as the Retry-After header of a 429
@@ -953,7 +953,7 @@ class _Call:
 
 
 async def _open_call(request: Request) -> tuple[_Call, Response | None]:
-    """Log the request, wait the configured latency, check the API key and parse the body.
+    """Log the request, check the API key and parse the body.
 
     Returns the call and, when the request is refused (401, or 400 for a non-JSON body), the
     response to send instead.
@@ -961,8 +961,6 @@ async def _open_call(request: Request) -> tuple[_Call, Response | None]:
     sim: SimulatorState = request.app.state.sim
     body, parts, fingerprint = _parse_body(await request.body())
     call = _Call(sim, sim.begin(request.scope["path"], fingerprint), body, parts)
-    if sim.options.latency_ms > 0.0:
-        await asyncio.sleep(sim.options.latency_ms / 1000.0)
     if not sim.authorized(request.headers.get("authorization")):
         message = "Incorrect API key provided (simulated endpoint)."
         return call, call.error(401, message, "invalid_request_error", "invalid_api_key")
@@ -972,6 +970,27 @@ async def _open_call(request: Request) -> tuple[_Call, Response | None]:
     return call, None
 
 
+def _with_latency(
+    handler: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """Answer `latency_ms` after the request arrived, the simulator's own work included: a
+    fixed sleep on top of that work would queue concurrent requests behind each other's CPU,
+    and a benchmark would measure the simulator instead of the client."""
+
+    async def answer_on_time(request: Request) -> Response:
+        latency = request.app.state.sim.options.latency_ms / 1000.0
+        if latency <= 0.0:
+            return await handler(request)
+        loop = asyncio.get_running_loop()
+        due = loop.time() + latency
+        response = await handler(request)
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        return response
+
+    return answer_on_time
+
+
+@_with_latency
 async def _chat_completions(request: Request) -> Response:
     call, refusal = await _open_call(request)
     if refusal is not None:
@@ -1067,6 +1086,7 @@ async def _send(events: list[bytes], call: _Call | None = None) -> AsyncIterator
         call.sim.finish(call.record)
 
 
+@_with_latency
 async def _embeddings(request: Request) -> Response:
     call, refusal = await _open_call(request)
     if refusal is not None:
@@ -1102,6 +1122,7 @@ _MODELS_PAYLOAD = _json_bytes(
 )
 
 
+@_with_latency
 async def _models(request: Request) -> Response:
     call, refusal = await _open_call(request)
     return refusal or call.reply(_MODELS_PAYLOAD)

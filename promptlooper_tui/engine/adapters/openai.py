@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
-import itertools
 import json
 import logging
 import random
@@ -41,7 +40,7 @@ _Kind = Literal["connect", "timeout", "network", "http", "rate_limited", "malfor
 
 _NO_SLOT = contextlib.nullcontext()
 #: Connections per httpx pool; the client spreads requests over several small pools.
-_CONNECTIONS_PER_POOL = 16
+_CONNECTIONS_PER_POOL = 4
 _INCLUDE_USAGE = {"include_usage": True}
 _SNIPPET_CHARS = 200
 # Caps the backoff exponent so a long run of 429s cannot overflow the float maths.
@@ -172,13 +171,16 @@ class OpenAIClient:
         else:
             # httpcore checks every idle connection of a pool (a syscall each) whenever it
             # assigns a request, so one big pool costs O(connections) per request. Small pools
-            # used in turn keep that constant: at 64 calls in flight, 8 pools of 8 cut the
-            # client's CPU per request from ~3 ms to ~1 ms (bench/sweep_speed.py).
+            # keep that constant: at 64 calls in flight, 16 pools of 4 cut the client's CPU per
+            # request from ~3 ms to ~1 ms (bench/sweep_speed.py).
             shards = 1 if transport is not None else -(-max_connections // _CONNECTIONS_PER_POOL)
             per_pool = -(-max_connections // shards)
+            # One TLS context for all pools: building one reads the CA bundle (~25 ms).
+            tls = httpx.create_ssl_context()
             self._pool = [
                 httpx.AsyncClient(
                     transport=transport,
+                    verify=tls,
                     timeout=self._timeout,
                     limits=httpx.Limits(
                         max_connections=per_pool, max_keepalive_connections=per_pool
@@ -186,7 +188,8 @@ class OpenAIClient:
                 )
                 for _ in range(shards)
             ]
-        self._turn = itertools.cycle(self._pool)
+        #: Requests in flight per pool; each request goes to the least busy one.
+        self._busy = [0] * len(self._pool)
 
     def __repr__(self) -> str:
         return f"OpenAIClient(base_url={self.base_url!r})"
@@ -331,8 +334,11 @@ class OpenAIClient:
     async def _attempt(self, method: str, url: str, content: bytes | None, read: _Reader[T]) -> T:
         """Send one request and `read` its answer; every problem becomes a `_Failure`."""
         headers = self._json_headers if content is not None else self._headers
+        busy = self._busy
+        shard = busy.index(min(busy))
+        busy[shard] += 1
         try:
-            async with next(self._turn).stream(
+            async with self._pool[shard].stream(
                 method, url, content=content, headers=headers, timeout=self._timeout
             ) as response:
                 if response.status_code >= 300:
@@ -347,6 +353,8 @@ class OpenAIClient:
             raise _Failure(detail, "connect") from exc
         except httpx.HTTPError as exc:
             raise _Failure(f"connection failed: {_reason(exc)}", "network") from exc
+        finally:
+            busy[shard] -= 1
 
     def _rate_limit_error(self, method: str, url: str, detail: str) -> EndpointError:
         cap = _seconds(self._retry.rate_limit_cap)

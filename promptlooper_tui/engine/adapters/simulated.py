@@ -246,6 +246,17 @@ def _keywords(text: str) -> list[str]:
     return list(seen.values())
 
 
+def _subject_first(words: list[str], text: str) -> list[str]:
+    """`words` with those after the message's last colon first: prompts put the instruction
+    first and the subject after it ("Question: ...", "Change: ..."), and an answer is about
+    the subject."""
+    _, colon, subject = text.rpartition(":")
+    if not colon:
+        return words
+    wanted = {word.lower() for word in _keywords(subject)}
+    return sorted(words, key=lambda word: word.lower() not in wanted)
+
+
 def _bag(text: str) -> set[str]:
     """Lowercase content tokens for overlap: numbers and 3+ letter non-stopwords."""
     return {
@@ -295,7 +306,7 @@ def _ordinary_answer(
     count = sentences or _sentence_budget(prompt.lower)
     limit = count * _KEYWORDS_PER_SENTENCE
     chosen: list[str] = []
-    for word in _keywords(prompt.last_user):
+    for word in _subject_first(_keywords(prompt.last_user), prompt.last_user):
         if rng.random() < quality:
             chosen.append(word)
             if len(chosen) == limit:

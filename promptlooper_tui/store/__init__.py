@@ -1,0 +1,1 @@
+"""The store: SQLite schema, migrations, one batching writer and typed reads."""

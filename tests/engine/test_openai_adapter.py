@@ -316,6 +316,18 @@ async def test_api_key_never_leaks(
     assert repr(client) == f"OpenAIClient(base_url={fake_llm.base_url!r})"
 
 
+@pytest.mark.parametrize("padding", range(180, 200, 3))
+async def test_a_key_echoed_where_the_quote_is_cut_is_not_half_shown(
+    client: OpenAIClient, fake_llm: FakeLLM, padding: int
+) -> None:
+    body = ("x" * padding + f" token={KEY} was refused").encode()
+    fake_llm.script(*[Reply(status=400, raw=body, content_type="text/plain")] * 3)
+    with pytest.raises(EndpointError) as caught:
+        await client.chat(MESSAGES, PARAMS)
+    message = str(caught.value)
+    assert all(KEY[:n] not in message for n in range(6, len(KEY) + 1)), message
+
+
 # --- connection test -----------------------------------------------------------------------
 
 

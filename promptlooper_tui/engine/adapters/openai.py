@@ -20,6 +20,7 @@ import email.utils
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -515,9 +516,21 @@ def _is_html(response: httpx.Response, body: bytes) -> bool:
     return "html" in response.headers.get("content-type", "") or body.lstrip()[:1] == b"<"
 
 
+#: A character of a "word" a snippet must not split: anything but space, quotes and brackets.
+_WORD_CHAR = re.compile(r"[^\s\"'<>,;{}\[\]()]")
+_TRAILING_WORD = re.compile(r"[^\s\"'<>,;{}\[\]()]+$")
+
+
 def _snippet(body: bytes) -> str:
+    """The start of `body` on one line. A cut never splits a word, so a secret the server
+    echoes is either quoted whole (and scrubbed later) or not at all."""
     text = " ".join(body.decode("utf-8", "replace").split())
-    return text if len(text) <= _SNIPPET_CHARS else text[:_SNIPPET_CHARS] + "..."
+    if len(text) <= _SNIPPET_CHARS:
+        return text
+    cut = text[:_SNIPPET_CHARS]
+    if _WORD_CHAR.match(text[_SNIPPET_CHARS]):
+        cut = _TRAILING_WORD.sub("", cut)
+    return cut + "..."
 
 
 async def _read_json(response: httpx.Response) -> Any:

@@ -169,14 +169,29 @@ class _Checker:
             ExperimentSpec.model_validate(self.data)
         except pydantic.ValidationError as exc:
             seen: set[tuple[str, str]] = set()
+            #: Errors of union branches that do not fit the value, by the value's path.
+            unfitting: dict[Path_, list[Any]] = {}
             for error in exc.errors():
                 reported = self._explain(error)
                 if reported is None:
+                    unfitting.setdefault(self._data_path(tuple(error["loc"]))[0], []).append(error)
                     continue
                 path, message = reported
                 if (format_path(path), message) not in seen:
                     seen.add((format_path(path), message))
                     self.add(path, message)
+            # A value that fits no branch at all (a list where text or a mapping is expected)
+            # would otherwise go unreported: say what each branch expected.
+            reported = {path for path, _ in seen}
+            for path, errors in unfitting.items():
+                if not any(_within(format_path(path), other) for other in reported):
+                    expected = " or ".join(
+                        dict.fromkeys(
+                            str(e["msg"]).removeprefix("Input should be ") for e in errors
+                        )
+                    )
+                    self.add(path, f"expected {expected} (got {_short(errors[0].get('input'))})")
+                    reported.add(format_path(path))
 
     def _explain(self, error: Any) -> tuple[Path_, str] | None:
         path, plausible = self._data_path(tuple(error["loc"]))
@@ -290,7 +305,7 @@ class _Checker:
             for position, choice in enumerate(choices):
                 if choice not in prompt_names:
                     where = (*path, position) if isinstance(parsed, CategoricalParameter) else path
-                    known = ", ".join(prompt_names) or "none defined"
+                    known = ", ".join(map(str, prompt_names)) or "none defined"
                     self.add(where, f"unknown prompt {choice!r} (prompts: {known})")
         if isinstance(parsed, RangeParameter) and name in ("model", "prompt", "stop"):
             self.add(path, f"{name} cannot be a numeric range; give a list")
@@ -404,6 +419,11 @@ def _undefined_message(exc: Exception) -> str:
     if isinstance(exc, UndefinedError):
         return f"unknown variable or field: {text}"
     return text
+
+
+def _within(parent: str, path: str) -> bool:
+    """Whether formatted `path` is `parent` or inside it."""
+    return not parent or path == parent or path.startswith((f"{parent}.", f"{parent}["))
 
 
 def _has_child(node: Any, part: str | int) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -52,13 +53,29 @@ class Database:
 
     @classmethod
     async def open(cls, path: Path) -> Database:
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            writer = await _connect(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the directory {path.parent}: {exc.strerror}"
+            ) from None
+        opened: list[aiosqlite.Connection] = []
+        try:
+            writer = await _connect(path, opened)
             await _migrate(writer)
-            reader = await _connect(path)
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot open the database {path}: {exc}") from None
+            reader = await _connect(path, opened)
+        except BaseException as exc:
+            # Close what did open: each connection owns a thread that would outlive us.
+            for connection in opened:
+                with contextlib.suppress(sqlite3.Error):
+                    await connection.close()
+            if not isinstance(exc, sqlite3.Error):
+                raise
+            hint = ""
+            if not os.access(path.parent, os.W_OK):
+                # SQLite's own words then blame the database file, which may be fine.
+                hint = f" (the directory {path.parent} is not writable; the database needs it)"
+            raise StorageError(f"cannot open the database {path}: {exc}{hint}") from None
         return cls(path, reader, writer)
 
     async def close(self) -> None:
@@ -129,19 +146,22 @@ class Database:
             await self._transaction(_interleave([unit.statements for unit in group]))
         except sqlite3.Error as first_error:
             if len(group) == 1:
-                _settle(group[0], first_error)
+                _settle(group[0], self._write_error(first_error))
                 return
             # One bad unit must not sink the others: commit them one by one.
             for unit in group:
                 try:
                     await self._transaction(unit.statements)
                 except sqlite3.Error as exc:
-                    _settle(unit, exc)
+                    _settle(unit, self._write_error(exc))
                 else:
                     _settle(unit, None)
             return
         for unit in group:
             _settle(unit, None)
+
+    def _write_error(self, error: sqlite3.Error) -> StorageError:
+        return StorageError(f"cannot write the database {self.path}: {error}")
 
     async def _transaction(self, statements: list[Statement]) -> None:
         db = self._writer
@@ -184,17 +204,19 @@ def _interleave(units: list[list[Statement]]) -> list[Statement]:
     return ordered
 
 
-def _settle(unit: _Unit, error: BaseException | None) -> None:
+def _settle(unit: _Unit, error: StorageError | None) -> None:
     if unit.done.done():
         return
     if error is None:
         unit.done.set_result(None)
     else:
-        unit.done.set_exception(StorageError(f"database write failed: {error}"))
+        unit.done.set_exception(error)
 
 
-async def _connect(path: Path) -> aiosqlite.Connection:
+async def _connect(path: Path, opened: list[aiosqlite.Connection]) -> aiosqlite.Connection:
+    """Open and configure a connection; it is appended to `opened` as soon as it exists."""
     db = await aiosqlite.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
+    opened.append(db)
     db.row_factory = sqlite3.Row
     await db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
     await db.execute("PRAGMA journal_mode = WAL")
@@ -204,7 +226,7 @@ async def _connect(path: Path) -> aiosqlite.Connection:
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:
-    """Apply every migration newer than the database's version, each in its own transaction."""
+    """Apply every migration newer than the database's version, all in one transaction."""
     await db.execute("BEGIN IMMEDIATE")
     try:
         await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")

@@ -8,12 +8,14 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
 
 from .domain.errors import BadInput, Conflict, NotFound
 from .domain.experiment import ExperimentSpec, HumanScorerSpec, SweepSettings
@@ -43,9 +45,9 @@ from .domain.records import (
 from .engine.cache import CallCache, canonical_json
 from .engine.endpoints import EndpointPool, ResolvedEndpoint
 from .engine.events import EventBus
+from .engine.leaderboard_cache import LeaderboardCache
 from .engine.loader import LoadedExperiment, load_experiment_file, load_experiment_text
 from .engine.planning import plan_sweep
-from .engine.ranking import leaderboard
 from .engine.runner import SweepCounters, SweepJob, SweepRunner, now_iso
 from .engine.webhooks import (
     WebhookDispatcher,
@@ -58,7 +60,12 @@ from .keystore import SecretBox
 from .settings import Settings
 from .store.database import Database
 
+if TYPE_CHECKING:
+    from .engine.adapters.simulated import SimulatorOptions
+
 _ACTIVE_STATES = ("running", "paused")
+#: The experiment's `name:` line in its YAML (top level: no indentation).
+_TOP_LEVEL_NAME = re.compile(r"^name:[ \t]*\S.*$", re.MULTILINE)
 
 
 class SweepOverrides(BaseModel):
@@ -106,6 +113,7 @@ class Workbench:
         self.secrets = SecretBox(settings.secret_key_path)
         self.endpoints = EndpointPool(self._resolve_stored_endpoint)
         self.webhooks = WebhookDispatcher(db, self.bus, self.secrets)
+        self.boards = LeaderboardCache(db)
         self._runners: dict[str, SweepRunner] = {}
         self._tasks: dict[str, asyncio.Task[str]] = {}
         #: Counters of sweeps this process ran, kept for their summaries.
@@ -130,39 +138,44 @@ class Workbench:
         return load_experiment_text(text, source=source)
 
     async def import_experiment(self, loaded: LoadedExperiment) -> ImportResult:
-        """Store an experiment: a new name makes version 1, changed content a new version."""
+        """Store an experiment: a new name makes version 1, changed content a new version.
+
+        Safe against another process importing at the same moment: names and version numbers
+        are claimed with ON CONFLICT DO NOTHING and read back, so the loser of a race takes
+        the next number (or finds its content already stored) instead of failing.
+        """
         spec = loaded.spec
         spec_json = canonical_json(spec.model_dump(mode="json", by_alias=True))
         content_hash = hashlib.sha256(spec_json.encode()).hexdigest()
+        await self.db.execute(
+            "INSERT INTO experiments (id, name, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO NOTHING",
+            ("exp_" + uuid.uuid4().hex[:10], spec.name, now_iso()),
+        )
         row = await self.db.fetchone("SELECT id FROM experiments WHERE name = ?", (spec.name,))
-        if row is None:
-            experiment_id = "exp_" + uuid.uuid4().hex[:10]
-            await self.db.write(
-                [
-                    (
-                        "INSERT INTO experiments (id, name, created_at) VALUES (?, ?, ?)",
-                        (experiment_id, spec.name, now_iso()),
-                    ),
-                    _version_insert(experiment_id, 1, loaded, spec_json, content_hash),
-                ]
-            )
-            return ImportResult(id=experiment_id, name=spec.name, version=1, created=True)
+        assert row is not None
         experiment_id = row["id"]
-        latest = await self.db.fetchone(
-            "SELECT version, content_hash FROM experiment_versions WHERE experiment_id = ? "
-            "ORDER BY version DESC LIMIT 1",
-            (experiment_id,),
-        )
-        assert latest is not None
-        if latest["content_hash"] == content_hash:
-            return ImportResult(
-                id=experiment_id, name=spec.name, version=latest["version"], created=False
+        while True:
+            latest = await self.db.fetchone(
+                "SELECT version, content_hash FROM experiment_versions WHERE experiment_id = ? "
+                "ORDER BY version DESC LIMIT 1",
+                (experiment_id,),
             )
-        version = latest["version"] + 1
-        await self.db.write(
-            [_version_insert(experiment_id, version, loaded, spec_json, content_hash)]
-        )
-        return ImportResult(id=experiment_id, name=spec.name, version=version, created=True)
+            if latest is not None and latest["content_hash"] == content_hash:
+                return ImportResult(
+                    id=experiment_id, name=spec.name, version=latest["version"], created=False
+                )
+            version = 1 if latest is None else latest["version"] + 1
+            await self.db.write(
+                [_version_insert(experiment_id, version, loaded, spec_json, content_hash)]
+            )
+            stored = await self.db.fetchone(
+                "SELECT content_hash FROM experiment_versions "
+                "WHERE experiment_id = ? AND version = ?",
+                (experiment_id, version),
+            )
+            if stored is not None and stored["content_hash"] == content_hash:
+                return ImportResult(id=experiment_id, name=spec.name, version=version, created=True)
 
     async def import_file(self, path: str | Path) -> ImportResult:
         return await self.import_experiment(load_experiment_file(path))
@@ -181,7 +194,7 @@ class Workbench:
 
     async def list_experiments(self) -> list[ExperimentRecord]:
         rows = await self.db.fetchall(_EXPERIMENT_SUMMARY + " ORDER BY e.name")
-        return [_experiment_record(row) for row in rows]
+        return [_experiment_record(row, row["sweep_id"] in self._runners) for row in rows]
 
     async def get_experiment(self, ref: str, version: int | None = None) -> ExperimentDetail:
         experiment_id = await self.resolve_experiment(ref)
@@ -195,12 +208,44 @@ class Workbench:
         )
         if spec_row is None:
             raise NotFound(f"experiment {row['name']!r} has no version {wanted}")
-        record = _experiment_record(row)
+        record = _experiment_record(row, row["sweep_id"] in self._runners)
         return ExperimentDetail(
             **(record.model_dump() | {"version": wanted}),
             spec_yaml=spec_row["spec_yaml"],
             spec=json.loads(spec_row["spec_json"]),
         )
+
+    async def duplicate_experiment(self, ref: str, new_name: str | None = None) -> ImportResult:
+        """Copy an experiment's latest version as version 1 of a new experiment, named
+        `new_name` or else the first free of `NAME-copy`, `NAME-copy-2`, ..."""
+        original = await self.get_experiment(ref)
+        taken = {row["name"] for row in await self.db.fetchall("SELECT name FROM experiments")}
+        name = new_name or _copy_name(original.name, taken)
+        if name in taken:
+            raise Conflict(f"an experiment named {name!r} exists already")
+        text, renamed = _TOP_LEVEL_NAME.subn(f"name: {name}", original.spec_yaml, count=1)
+        if not renamed:
+            raise BadInput(f"cannot find the top-level `name:` line of {original.name!r}")
+        # The stored spec has its dataset inlined, so a copy never re-reads a dataset file.
+        try:
+            spec = ExperimentSpec.model_validate(original.spec | {"name": name})
+        except PydanticValidationError as exc:
+            raise BadInput(f"invalid name {name!r}: {exc.errors()[0]['msg']}") from None
+        source = f"copy of {original.name} v{original.version}"
+        return await self.import_experiment(LoadedExperiment(spec=spec, text=text, source=source))
+
+    async def delete_experiment(self, ref: str) -> str:
+        """Delete an experiment with every version, sweep, run and score; returns its name.
+        Refused while one of its sweeps is running or paused. Cached LLM calls are kept."""
+        experiment = await self.get_experiment(ref)
+        active = [s.id for s in await self.list_sweeps(experiment.id) if s.status in _ACTIVE_STATES]
+        if active:
+            raise Conflict(
+                f"experiment {experiment.name!r} has a sweep in progress ({', '.join(active)}); "
+                "stop it first"
+            )
+        await self.db.execute("DELETE FROM experiments WHERE id = ?", (experiment.id,))
+        return experiment.name
 
     async def _spec(self, experiment_id: str, version: int) -> ExperimentSpec:
         row = await self.db.fetchone(
@@ -215,9 +260,14 @@ class Workbench:
 
     async def plan(self, ref: str, overrides: SweepOverrides | None = None) -> SweepPlan:
         """What a sweep would do, spending nothing: configs, runs, calls, cached calls, cost."""
-        overrides = overrides or SweepOverrides()
         experiment = await self.get_experiment(ref)
-        spec = await self._spec(experiment.id, experiment.version)
+        return await self.plan_spec(await self._spec(experiment.id, experiment.version), overrides)
+
+    async def plan_spec(
+        self, spec: ExperimentSpec, overrides: SweepOverrides | None = None
+    ) -> SweepPlan:
+        """`plan` for an experiment that need not be stored (the editor's text as it is typed)."""
+        overrides = overrides or SweepOverrides()
         settings = overrides.apply(spec.sweep)
         endpoint = await self.endpoints.resolve(spec.endpoint)
         return await plan_sweep(
@@ -286,7 +336,13 @@ class Workbench:
         assert row is not None
         state = _effective_status(row["status"], row["owner_pid"], sweep_id in self._runners)
         if state == "completed":
-            raise Conflict(f"sweep {sweep_id} is already completed; nothing to resume")
+            failed = await self.db.fetchone(
+                "SELECT count(*) AS n FROM runs WHERE sweep_id = ? AND status = 'failed'",
+                (sweep_id,),
+            )
+            if not retry_failed or not (failed and failed["n"]):
+                what = "failed runs to retry" if retry_failed else "runs left to do"
+                raise Conflict(f"sweep {sweep_id} is completed; it has no {what}")
         if state in _ACTIVE_STATES and row["owner_pid"] != os.getpid():
             raise Conflict(
                 f"sweep {sweep_id} is {state} in another process (pid {row['owner_pid']})"
@@ -428,7 +484,7 @@ class Workbench:
             ),
             tokens=TokenCounts(input=sweep_row["tokens_in"], output=sweep_row["tokens_out"]),
             cost=round(sweep_row["cost"], 6),
-            leaderboard=await leaderboard(self.db, sweep.id, top=top),
+            leaderboard=await self._leaderboard(sweep.id, top),
         )
 
     # -- runs and scores -----------------------------------------------------------------------
@@ -564,7 +620,14 @@ class Workbench:
     ) -> list[LeaderboardEntry]:
         """The ranked configs of a sweep (default: the experiment's latest sweep)."""
         sweep_id = await self.resolve_sweep(sweep or ref)
-        return await leaderboard(self.db, sweep_id, top=top)
+        return await self._leaderboard(sweep_id, top)
+
+    async def _leaderboard(self, sweep_id: str, top: int) -> list[LeaderboardEntry]:
+        # A board of a sweep running here may lag its runs by a second: the price of ranking
+        # once for all readers (see LeaderboardCache), not once per reader.
+        runner = self._runners.get(sweep_id)
+        running = runner is not None and runner.status == "running"
+        return await self.boards.get(sweep_id, top=top, running=running)
 
     # -- export --------------------------------------------------------------------------------
 
@@ -701,6 +764,12 @@ class Workbench:
             error=report.error,
         )
 
+    async def start_simulated_endpoint(self, options: SimulatorOptions) -> str:
+        """Start the built-in simulated endpoint with `options` (latency, fault rates) for the
+        Workbench's lifetime, so `endpoint: simulated` calls it; returns its base URL. When it
+        is already running, returns that one's URL and the options do not apply."""
+        return (await self.endpoints.start_simulated(options)).base_url
+
     async def _resolve_stored_endpoint(self, name: str) -> ResolvedEndpoint:
         row = await self.db.fetchone("SELECT * FROM endpoints WHERE name = ?", (name,))
         if row is None:
@@ -756,24 +825,12 @@ class Workbench:
             await runner.pause()
         await asyncio.gather(*(runner.wait_inflight(grace) for runner in runners))
         tasks = [self._tasks[r.job.sweep_id] for r in runners if r.job.sweep_id in self._tasks]
+        # Each ends `paused` with this (ending) process as owner, which reads as `interrupted`:
+        # a restart knows that nobody chose to stop it.
         for runner in runners:
-            runner.stop()
+            runner.suspend()
         await asyncio.gather(*tasks, return_exceptions=True)
-        ids = [runner.job.sweep_id for runner in runners]
-        # The runner ends a stop as `stopped`; `paused` with this (ending) process as owner
-        # reads as `interrupted`, which tells a restart that nobody chose to stop it.
-        if ids:
-            await self.db.write(
-                [
-                    (
-                        "UPDATE sweeps SET status = 'paused', finished_at = NULL "
-                        "WHERE id = ? AND status = 'stopped'",
-                        (sweep_id,),
-                    )
-                    for sweep_id in ids
-                ]
-            )
-        return ids
+        return [runner.job.sweep_id for runner in runners]
 
 
 @contextlib.asynccontextmanager
@@ -789,12 +846,21 @@ async def open_workbench(settings: Settings) -> AsyncIterator[Workbench]:
         await workbench.close()
 
 
+def _copy_name(name: str, taken: set[str]) -> str:
+    """`NAME-copy`, else `NAME-copy-2`, `NAME-copy-3`, ...: the first not taken."""
+    candidate, number = f"{name}-copy", 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{name}-copy-{number}"
+    return candidate
+
+
 def _version_insert(
     experiment_id: str, version: int, loaded: LoadedExperiment, spec_json: str, content_hash: str
 ) -> tuple[str, tuple[Any, ...]]:
     return (
         "INSERT INTO experiment_versions (experiment_id, version, spec_yaml, spec_json, "
-        "content_hash, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "content_hash, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (experiment_id, version, loaded.text, spec_json, content_hash, loaded.source, now_iso()),
     )
 
@@ -850,7 +916,8 @@ FROM sweeps s JOIN experiments e ON e.id = s.experiment_id
 _RUN_SELECT = "SELECT r.*, c.params FROM runs r JOIN configs c ON c.id = r.config_id"
 
 
-def _experiment_record(row: Any) -> ExperimentRecord:
+def _experiment_record(row: Any, sweep_live_here: bool) -> ExperimentRecord:
+    """`sweep_live_here`: the latest sweep runs in this process (so it is not interrupted)."""
     return ExperimentRecord(
         id=row["id"],
         name=row["name"],
@@ -860,7 +927,7 @@ def _experiment_record(row: Any) -> ExperimentRecord:
         versions=row["versions"],
         latest_sweep_id=row["sweep_id"],
         latest_sweep_status=(
-            _effective_status(row["sweep_status"], row["owner_pid"], False)
+            _effective_status(row["sweep_status"], row["owner_pid"], sweep_live_here)
             if row["sweep_status"]
             else None
         ),

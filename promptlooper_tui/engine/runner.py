@@ -306,8 +306,12 @@ class SweepRunner:
         self._running = asyncio.Event()
         self._running.set()
         self._stopping = False
+        self._suspending = False
         self._budget_hit = False
         self._inflight: set[asyncio.Task[None]] = set()
+        #: Set while no run is in flight (workers of a paused sweep wait outside `_inflight`).
+        self._no_run_inflight = asyncio.Event()
+        self._no_run_inflight.set()
         self._announcing: set[asyncio.Future[None]] = set()
         self._consecutive_failures = 0
         self._abort: str | None = None
@@ -335,8 +339,11 @@ class SweepRunner:
     async def wait_inflight(self, within: float) -> None:
         """Wait up to `within` seconds for the runs in flight to finish (after a pause, no new
         run starts, so this drains the sweep)."""
-        if self._inflight:
-            await asyncio.wait(set(self._inflight), timeout=within)
+        try:
+            async with asyncio.timeout(within):
+                await self._no_run_inflight.wait()
+        except TimeoutError:
+            return
 
     def stop(self) -> None:
         """Stop dispatching and cancel runs in flight; the sweep stays resumable."""
@@ -345,10 +352,17 @@ class SweepRunner:
         for task in list(self._inflight):
             task.cancel()
 
+    def suspend(self) -> None:
+        """Stop as `stop()` does, but end `paused`, with no end event: the process is going
+        away and leaves the sweep to be resumed (it then reads as `interrupted`)."""
+        self._suspending = True
+        self.stop()
+
     # -- the sweep -----------------------------------------------------------------------------
 
     async def run(self) -> str:
-        """Run to an end state and return it: completed, stopped, budget_exhausted or failed."""
+        """Run to an end state and return it: completed, stopped, budget_exhausted or failed
+        (or paused, after `suspend()`)."""
         job = self.job
         try:
             self._endpoint = await self._pool.resolve(job.spec.endpoint)
@@ -381,13 +395,17 @@ class SweepRunner:
                 number += 1
         except asyncio.CancelledError:
             self._stopping = True
+        except PromptLooperError as exc:
+            # A failure we name (the database cannot be written...): its message says it all;
+            # a traceback in the log would only bury it.
+            return await self._finish("failed", error=str(exc))
         except Exception as exc:
             log.exception("sweep %s failed", job.sweep_id)
             return await self._finish("failed", error=_describe(exc))
         if self._abort is not None:
             return await self._finish("failed", error=self._abort)
         if self._stopping:
-            return await self._finish("stopped")
+            return await self._finish("paused" if self._suspending else "stopped")
         if self._budget_hit:
             return await self._finish("budget_exhausted")
         return await self._finish("completed")
@@ -515,6 +533,7 @@ class SweepRunner:
             task = asyncio.current_task()
             assert task is not None
             self._inflight.add(task)
+            self._no_run_inflight.clear()
             try:
                 actual = await self._execute(planned)
             except asyncio.CancelledError:
@@ -524,6 +543,8 @@ class SweepRunner:
                 raise
             finally:
                 self._inflight.discard(task)
+                if not self._inflight:
+                    self._no_run_inflight.set()
             self._budget.settle(estimate, actual)
 
     def _prior_estimate(self, planned: _Planned) -> int:
@@ -796,8 +817,9 @@ class SweepRunner:
             "stopped": "sweep.stopped",
             "budget_exhausted": "sweep.budget_exhausted",
             "failed": "sweep.stopped",
-        }[status]
-        self._publish(event, status=status, error=error)
+        }.get(status)
+        if event is not None:  # a suspended sweep announced `sweep.paused` already
+            self._publish(event, status=status, error=error)
         return status
 
     def _publish(self, type: str, run_id: str | None = None, **data: Any) -> None:

@@ -1,10 +1,10 @@
 """`promptlooper serve` (HTTP API + websocket feed + MCP over streamable HTTP) and
 `promptlooper mcp` (MCP over stdio): their whole lifecycle.
 
-Shutdown on SIGTERM or SIGINT, in this order: stop taking work (changes answer 503), pause the
-running sweeps and end them as `interrupted` (resumable; `--resume-interrupted` picks them up
-at the next start), close websocket subscribers with 1001, stop the servers, close the
-Workbench, exit 0.
+Shutdown on SIGTERM or SIGINT, in this order: stop taking work (changes answer 503) and let
+the changes already under way finish, pause the running sweeps and end them as `interrupted`
+(resumable; `--resume-interrupted` picks them up at the next start), close websocket
+subscribers with 1001, stop the servers, close the Workbench, exit 0.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ async def _run_daemon(settings: Settings, options: DaemonOptions) -> int:
                 await _handle_interrupted(wb, resume=options.resume_interrupted)
                 await stop.wait()
                 log.info("shutting down: pausing sweeps, closing subscribers")
-                gate.close()
+                await gate.close(grace=SHUTDOWN_GRACE)
                 suspended = await wb.suspend_sweeps(grace=SHUTDOWN_GRACE)
                 if suspended:
                     log.info(
@@ -155,12 +155,13 @@ async def _handle_interrupted(wb: Workbench, *, resume: bool) -> None:
 
 
 def _announce_token(token: DaemonToken, settings: Settings) -> None:
-    # Printed once, for the person starting the daemon; never logged (log files persist).
+    # Printed once on stdout, for the person starting the daemon; never logged (logs persist,
+    # and stderr may be a stream of JSON log lines).
     if token.source == "env":
-        sys.stderr.write("API token: from $PROMPTLOOPER_TOKEN\n")
+        sys.stdout.write("API token: from $PROMPTLOOPER_TOKEN\n")
     else:
-        sys.stderr.write(f"API token: {token.value}  (stored in {settings.token_path})\n")
-    sys.stderr.flush()
+        sys.stdout.write(f"API token: {token.value}  (stored in {settings.token_path})\n")
+    sys.stdout.flush()
 
 
 def _is_loopback(host: str) -> bool:

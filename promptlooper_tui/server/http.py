@@ -7,14 +7,17 @@ return. Errors map to statuses in `routing.error_response`; the OpenAPI document
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+import tempfile
+from collections.abc import AsyncIterator
+from typing import IO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 
 from .. import __version__
@@ -41,6 +44,21 @@ from .routing import ApiRouter, http_error
 from .ws import EventFeed
 
 router = ApiRouter("/api")
+
+#: Export formats (as `promptlooper export --format`) and the media type each is served as.
+EXPORT_MEDIA_TYPES = {
+    "json": "application/json",
+    "yaml": "application/yaml",
+    "env": "text/plain",
+    "report": "text/markdown",
+    "csv": "text/csv",
+    "jsonl": "application/x-ndjson",
+}
+ExportFormat = Literal["json", "yaml", "env", "report", "csv", "jsonl"]
+_EXPORT_SUFFIX = {"report": "md", "env": "env"}
+#: An export is built in memory up to this size, then in a temporary file (bounded memory).
+_SPOOL_BYTES = 1024 * 1024
+_CHUNK_CHARS = 64 * 1024
 
 
 class _Strict(BaseModel):
@@ -99,6 +117,11 @@ class ScoreBody(_Strict):
 class LeaderboardQuery(_Strict):
     top: int = Field(10, ge=1, le=1000)
     sweep: str | None = Field(None, description="a sweep other than the latest")
+
+
+class ExportQuery(_Strict):
+    sweep: str | None = Field(None, description="a sweep other than the latest")
+    top: int = Field(10, ge=1, le=1000, description="leaderboard rows in a report")
 
 
 class WebhookBody(_Strict):
@@ -212,6 +235,42 @@ async def leaderboard(wb: Workbench, *, experiment: str, query: LeaderboardQuery
     """Ranked configs of the latest sweep (or `sweep`), as in `run --json`."""
     entries = await wb.leaderboard(experiment, top=query.top, sweep=query.sweep)
     return Leaderboard(entries=entries)
+
+
+@router.get(
+    "/experiments/{experiment}/export/{fmt}",
+    query=ExportQuery,
+    media_types=tuple(EXPORT_MEDIA_TYPES.values()),
+)
+async def export(
+    wb: Workbench, *, experiment: str, fmt: ExportFormat, query: ExportQuery
+) -> StreamingResponse:
+    """Export the latest sweep (or `sweep`): its best config (json, yaml, env) or all of it.
+
+    `report` is Markdown, `csv` and `jsonl` list every run. The export is complete before the
+    answer starts, so a failure is a JSON error, never a truncated file.
+    """
+    spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed by _stream
+        max_size=_SPOOL_BYTES, mode="w+", encoding="utf-8", newline=""
+    )
+    try:
+        await wb.export(experiment, fmt, spool, sweep=query.sweep, top=query.top)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    filename = re.sub(r"[^\w.-]", "_", experiment) + "." + _EXPORT_SUFFIX.get(fmt, fmt)
+    return StreamingResponse(
+        _stream(spool),
+        media_type=EXPORT_MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+async def _stream(spool: IO[str]) -> AsyncIterator[bytes]:
+    with spool:
+        while chunk := spool.read(_CHUNK_CHARS):
+            yield chunk.encode()
 
 
 # -- sweeps --------------------------------------------------------------------------------------

@@ -28,6 +28,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+class SpuriousHandshakeError(logging.Filter):
+    """Drops uvicorn's "returned without completing handshake" error, which its
+    websockets-sansio protocol logs after every websocket refused with an HTTP answer (our 401s,
+    404s); the client got that answer. Fixed upstream by Kludex/uvicorn#3138."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing handshake."
+
+
 def configure_logging(*, json_lines: bool = False, level: int = logging.INFO) -> None:
     """Send every log record to stderr. Call before building the MCP server: the SDK installs
     its own handler only when the root logger has none."""
@@ -38,3 +47,4 @@ def configure_logging(*, json_lines: bool = False, level: int = logging.INFO) ->
     root.setLevel(level)
     for name in _CHATTY:
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.error").addFilter(SpuriousHandshakeError())

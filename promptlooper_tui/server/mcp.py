@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, Literal, ParamSpec, TypeVar
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
@@ -56,9 +58,10 @@ caches every LLM call, scores every output and ranks the configs.
 Typical flow: validate_experiment / create_experiment (YAML) -> plan_sweep (free: shows runs,
 calls and estimated tokens) -> start_sweep (SPENDS TOKENS; returns at once with a sweep id) ->
 poll sweep_status every few seconds until its status is no longer "running" -> leaderboard ->
-get_run for details. Experiments and sweeps may be named by id or by experiment name (a sweep
-named by its experiment means that experiment's latest sweep). Only start_sweep and
-resume_sweep spend tokens; every other tool is free."""
+get_run for details -> export_best_config / sweep_report. Experiments and sweeps may be named
+by id or by experiment name (a sweep named by its experiment means that experiment's latest
+sweep). Only start_sweep and resume_sweep spend tokens (test_endpoint sends one request that
+spends none); every other tool is free."""
 
 # Shared argument types: the descriptions are what an agent reads in the input schema.
 ExperimentRef = Annotated[str, Field(description="experiment id or name")]
@@ -80,6 +83,9 @@ MaxTokens = Annotated[
 Seed = Annotated[int | None, Field(description="random seed for sampling strategies")]
 NoCache = Annotated[bool, Field(description="make every call afresh instead of using the cache")]
 Top = Annotated[int, Field(ge=1, le=1000, description="leaderboard rows")]
+OtherSweep = Annotated[
+    str | None, Field(description="a sweep id other than the experiment's latest")
+]
 
 
 class ExperimentList(BaseModel):
@@ -92,6 +98,18 @@ class SweepList(BaseModel):
 
 class EndpointList(BaseModel):
     endpoints: list[EndpointRecord]
+
+
+class BestConfig(BaseModel):
+    """The winning config as a JSON document (`config`) and as text in the asked format."""
+
+    format: str
+    config: dict[str, Any]
+    content: str
+
+
+class SweepReport(BaseModel):
+    markdown: str
 
 
 def build_mcp_server(
@@ -117,13 +135,15 @@ def build_mcp_server(
             @functools.wraps(fn)
             async def call(*args: P.args, **kwargs: P.kwargs) -> R:
                 try:
-                    if changes_state and gate is not None:
-                        gate.check()
-                    return await fn(*args, **kwargs)
+                    if not changes_state or gate is None:
+                        return await fn(*args, **kwargs)
+                    with gate.admit():
+                        return await fn(*args, **kwargs)
                 except PromptLooperError as exc:
                     raise ToolError(describe_error(exc)) from None
 
-            server.tool(annotations=annotations)(call)
+            description = " ".join((fn.__doc__ or "").split())
+            server.tool(description=description, annotations=annotations)(call)
             return call
 
         return register
@@ -295,13 +315,41 @@ def build_mcp_server(
 
     @tool(read_only)
     async def leaderboard(
-        experiment: ExperimentRef,
-        top: Top = 10,
-        sweep: Annotated[str | None, Field(description="a sweep other than the latest")] = None,
+        experiment: ExperimentRef, top: Top = 10, sweep: OtherSweep = None
     ) -> Leaderboard:
         """Configs ranked by weighted mean score with 95% CI, n, tokens, cost, p50 latency, and
         whether each is statistically tied with the leader."""
         return Leaderboard(entries=await wb().leaderboard(experiment, top=top, sweep=sweep))
+
+    # -- exports -------------------------------------------------------------------------------
+
+    @tool(read_only)
+    async def export_best_config(
+        experiment: ExperimentRef,
+        format: Annotated[
+            Literal["json", "yaml", "env"],
+            Field(description="text form of `content`: json, yaml, or env (KEY=value lines)"),
+        ] = "json",
+        sweep: OtherSweep = None,
+    ) -> BestConfig:
+        """The best config of the latest sweep, ready to deploy: its parameters, the winning
+        prompt's text, the pipeline, and its score with 95% CI. Spends nothing."""
+        document = await export_text(wb(), experiment, "json", sweep=sweep)
+        if format == "json":
+            content = document
+        else:
+            content = await export_text(wb(), experiment, format, sweep=sweep)
+        return BestConfig(format=format, config=json.loads(document), content=content)
+
+    @tool(read_only)
+    async def sweep_report(
+        experiment: ExperimentRef, sweep: OtherSweep = None, top: Top = 10
+    ) -> SweepReport:
+        """A Markdown report of the latest sweep (or `sweep`): totals, tokens and cost, the
+        leaderboard, score distributions per scorer, and grouped failures. Spends nothing."""
+        return SweepReport(
+            markdown=await export_text(wb(), experiment, "report", sweep=sweep, top=top)
+        )
 
     # -- cache and endpoints -------------------------------------------------------------------
 
@@ -335,7 +383,28 @@ def build_mcp_server(
         except PromptLooperError as exc:
             raise ResourceError(describe_error(exc)) from None
 
+    @server.resource(
+        "promptlooper://experiments/{experiment}/report",
+        name="report",
+        description="A Markdown report of the experiment's latest sweep.",
+        mime_type="text/markdown",
+    )
+    async def latest_report(experiment: str) -> str:
+        try:
+            return await export_text(wb(), experiment, "report")
+        except PromptLooperError as exc:
+            raise ResourceError(describe_error(exc)) from None
+
     return server
+
+
+async def export_text(
+    workbench: Workbench, experiment: str, fmt: str, *, sweep: str | None = None, top: int = 10
+) -> str:
+    """An export as a string (best configs and reports are small; runs are not offered here)."""
+    out = io.StringIO()
+    await workbench.export(experiment, fmt, out, sweep=sweep, top=top)
+    return out.getvalue()
 
 
 def create_mcp_app(

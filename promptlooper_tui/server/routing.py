@@ -4,7 +4,7 @@ from the same table (so the description cannot drift from the routes).
 
 A handler is `async def h(wb, *, <path params>, query=<model>, body=<model>)`; it returns a
 value of its declared response type (serialised as JSON), `None` (204), or a ready
-`starlette.responses.Response` (plain-text exports).
+`starlette.responses.Response` (exports, in one of the route's `media_types`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import inspect
 import json
 import logging
 import re
+import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -81,7 +82,7 @@ class ApiRoute:
     query: type[BaseModel] | None
     body: type[BaseModel] | None
     response: Any
-    media_type: str
+    media_types: tuple[str, ...]
     public: bool
 
 
@@ -111,7 +112,7 @@ class ApiRouter:
         status: int = 200,
         query: type[BaseModel] | None = None,
         body: type[BaseModel] | None = None,
-        media_type: str = "application/json",
+        media_types: tuple[str, ...] = ("application/json",),
         public: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -124,7 +125,7 @@ class ApiRouter:
                     query,
                     body,
                     response,
-                    media_type,
+                    media_types,
                     public,
                 )
             )
@@ -172,8 +173,6 @@ def _endpoint(route: ApiRoute, workbench: Workbench, gate: WorkGate) -> Handler:
 
     async def endpoint(request: Request) -> Response:
         try:
-            if route.method != "GET":
-                gate.check()
             kwargs: dict[str, Any] = dict(request.path_params)
             if route.query is not None:
                 kwargs["query"] = _parse(route.query, dict(request.query_params), "query")
@@ -181,7 +180,11 @@ def _endpoint(route: ApiRoute, workbench: Workbench, gate: WorkGate) -> Handler:
                 raise BadInput(f"this route takes no query parameters: {request.url.query}")
             if route.body is not None:
                 kwargs["body"] = _parse(route.body, await _json_body(request), "body")
-            result = await route.handler(workbench, **kwargs)
+            if route.method == "GET":
+                result = await route.handler(workbench, **kwargs)
+            else:
+                with gate.admit():
+                    result = await route.handler(workbench, **kwargs)
         except Exception as exc:
             return error_response(exc)
         if isinstance(result, Response):
@@ -190,7 +193,7 @@ def _endpoint(route: ApiRoute, workbench: Workbench, gate: WorkGate) -> Handler:
             return Response(status_code=204)
         assert adapter is not None, f"{route.path} returned a value but declares no response"
         return Response(
-            adapter.dump_json(result), status_code=route.status, media_type=route.media_type
+            adapter.dump_json(result), status_code=route.status, media_type=route.media_types[0]
         )
 
     endpoint.__name__ = route.handler.__name__
@@ -274,8 +277,14 @@ def _schema(kind: Any, components: dict[str, Any], mode: str) -> dict[str, Any]:
 def _operation(route: ApiRoute, components: dict[str, Any]) -> dict[str, Any]:
     doc = inspect.getdoc(route.handler) or route.handler.__name__
     summary, _, description = doc.partition("\n")
+    hints = typing.get_type_hints(route.handler)
     parameters: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": TypeAdapter(hints.get(name, str)).json_schema(),
+        }
         for name in re.findall(r"{(\w+)}", route.path)
     ]
     if route.query is not None:
@@ -303,10 +312,10 @@ def _operation(route: ApiRoute, components: dict[str, Any]) -> dict[str, Any]:
                 "application/json": {"schema": _schema(route.body, components, "validation")}
             },
         }
-    if route.media_type != "application/json":
+    if route.media_types != ("application/json",):
         ok: dict[str, Any] = {
             "description": "OK",
-            "content": {route.media_type: {"schema": {"type": "string"}}},
+            "content": {media: {"schema": {"type": "string"}} for media in route.media_types},
         }
     elif route.response is None:
         ok = {"description": "Done"}

@@ -11,9 +11,9 @@ Besides events (which have a `seq`), the feed sends notices, which have none:
 - `{"type": "feed.truncated", "data": {"oldest_seq": S}}`: `since` is older than the replay
   buffer; events before S are gone.
 
-Memory per subscriber is bounded (`QUEUE_SIZE` events plus the socket's write buffer); a client
-that stops reading altogether is disconnected after `SEND_TIMEOUT` seconds. Publishing never
-waits for any subscriber. Keepalive pings are uvicorn's (`ws_ping_interval`).
+Memory per subscriber is bounded (`queue_size` events beyond its replay, plus the socket's write
+buffer); a client that stops reading altogether is disconnected after `send_timeout` seconds.
+Publishing never waits for any subscriber. Keepalive pings are uvicorn's (`ws_ping_interval`).
 """
 
 from __future__ import annotations
@@ -22,14 +22,16 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import OrderedDict
 from typing import Any
 
 from starlette.websockets import WebSocket
 
 from ..domain.errors import BadInput
 from ..domain.events import Event
-from ..engine.events import Subscription
+from ..engine.events import EventFilter, Subscription
 from ..service import Workbench
+from .gate import ShuttingDown
 from .routing import error_response
 
 log = logging.getLogger(__name__)
@@ -38,16 +40,34 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 1024
 #: A single send may wait this long for a client that reads nothing before it is dropped.
 SEND_TIMEOUT = 30.0
+#: Encoded events kept for the subscribers still to send them.
+ENCODED_KEPT = 4096
 #: Close code when the daemon shuts down ("going away").
 GOING_AWAY = 1001
 
 
 class EventFeed:
-    """Serves `/ws` subscribers and closes them all cleanly with `close_all()` on shutdown."""
+    """Serves `/ws` subscribers and closes them all cleanly with `close_all()` on shutdown.
 
-    def __init__(self, workbench: Workbench) -> None:
+    `queue_size` events may wait for one subscriber before it is skipped ahead; a send that
+    waits `send_timeout` seconds for a client that reads nothing drops that client.
+    """
+
+    def __init__(
+        self,
+        workbench: Workbench,
+        *,
+        queue_size: int = QUEUE_SIZE,
+        send_timeout: float = SEND_TIMEOUT,
+    ) -> None:
         self._wb = workbench
+        self._queue_size = queue_size
+        self._send_timeout = send_timeout
         self._senders: set[asyncio.Task[None]] = set()
+        self._encoded: OrderedDict[int, str] = OrderedDict()
+        self._open = 0
+        self._all_closed = asyncio.Event()
+        self._all_closed.set()
         self._closing = False
 
     @property
@@ -61,38 +81,65 @@ class EventFeed:
             await websocket.send_denial_response(error_response(exc))
             return
         if self._closing:
-            await websocket.close(GOING_AWAY)
+            refusal = ShuttingDown("the daemon is shutting down; reconnect after restart")
+            await websocket.send_denial_response(error_response(refusal))
             return
+        self._open += 1
+        self._all_closed.clear()
+        try:
+            await self._serve(websocket, accept, since)
+        finally:
+            self._open -= 1
+            if not self._open:
+                self._all_closed.set()
+
+    async def close_all(self, grace: float = 5.0) -> None:
+        """Refuse new subscribers, close every open one with code 1001 (after sending what was
+        already published to it), and wait up to `grace` seconds for them to be closed."""
+        self._closing = True
+        for sender in list(self._senders):
+            sender.cancel()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await self._all_closed.wait()
+
+    async def _serve(
+        self, websocket: WebSocket, accept: EventFilter | None, since: int | None
+    ) -> None:
+        bus = self._wb.bus
+        replayed = len(bus.replay(since)) if since is not None else 0
         # Subscribe before accepting: once the client's handshake completes, nothing it
-        # triggers can be missed.
-        subscription = self._wb.bus.subscribe(maxsize=QUEUE_SIZE, accept=accept, since=since)
+        # triggers can be missed. The replay gets room of its own (bounded by the bus's
+        # replay buffer); `queue_size` bounds how far live events may run ahead.
+        subscription = bus.subscribe(
+            maxsize=self._queue_size + replayed, accept=accept, since=since
+        )
+        start_seq = bus.last_seq if since is None else since
         truncated = self._replay_gap(since)
         await websocket.accept()
-        sender = asyncio.create_task(self._send_events(websocket, subscription, truncated))
+        sender = asyncio.create_task(
+            self._send_events(websocket, subscription, start_seq, truncated)
+        )
         self._senders.add(sender)
+        if self._closing:  # `close_all` ran while the handshake completed
+            sender.cancel()
         try:
             await self._wait_for_disconnect(websocket, sender)
         finally:
             subscription.close()
             self._senders.discard(sender)
             sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+            # `wait`, not `await`: how the sender ended was already judged (and logged).
+            await asyncio.wait({sender})
         if self._closing:
             # Deliver what was already published (e.g. `sweep.paused` at shutdown), then close.
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
                     for event in subscription.drain():
-                        await websocket.send_text(_encode(event))
+                        await self._send(websocket, self._encode(event))
                     await websocket.close(GOING_AWAY, "server shutting down")
 
-    async def close_all(self) -> None:
-        """Refuse new subscribers and close every open one with code 1001."""
-        self._closing = True
-        for sender in list(self._senders):
-            sender.cancel()
-
-    async def _parse_query(self, websocket: WebSocket) -> tuple[Any, int | None]:
+    async def _parse_query(self, websocket: WebSocket) -> tuple[EventFilter | None, int | None]:
         params = websocket.query_params
         unknown = set(params) - {"experiment", "since", "token"}
         if unknown:
@@ -107,7 +154,7 @@ class EventFeed:
                 ) from None
             if since < 0:
                 raise BadInput("since must be 0 or more")
-        accept = None
+        accept: EventFilter | None = None
         if "experiment" in params:
             experiment_id = await self._wb.resolve_experiment(params["experiment"])
 
@@ -124,13 +171,17 @@ class EventFeed:
         return replay[0].seq if replay and replay[0].seq > since + 1 else None
 
     async def _send_events(
-        self, websocket: WebSocket, subscription: Subscription, truncated: int | None
+        self,
+        websocket: WebSocket,
+        subscription: Subscription,
+        last_seq: int,
+        truncated: int | None,
     ) -> None:
+        """Send events in order; `last_seq` is the seq the client has seen up to (for notices)."""
         if truncated is not None:
             notice = {"type": "feed.truncated", "data": {"oldest_seq": truncated}}
-            await self._send(websocket, notice)
+            await self._send(websocket, _json(notice))
         reported = 0
-        last_seq = 0
         while True:
             event = await subscription.get()
             if subscription.dropped > reported:
@@ -139,14 +190,24 @@ class EventFeed:
                 skipped = subscription.dropped - reported + 1 + len(subscription.drain())
                 reported = subscription.dropped
                 notice = {"dropped": skipped, "last_seq": last_seq}
-                await self._send(websocket, {"type": "feed.lagged", "data": notice})
+                await self._send(websocket, _json({"type": "feed.lagged", "data": notice}))
                 continue
-            await self._send(websocket, event.as_dict())
+            await self._send(websocket, self._encode(event))
             last_seq = event.seq
 
-    async def _send(self, websocket: WebSocket, message: dict[str, Any]) -> None:
-        async with asyncio.timeout(SEND_TIMEOUT):
-            await websocket.send_text(json.dumps(message, separators=(",", ":")))
+    def _encode(self, event: Event) -> str:
+        """An event's JSON text, made once for all subscribers (most events go to each)."""
+        text = self._encoded.get(event.seq)
+        if text is None:
+            text = _json(event.as_dict())
+            self._encoded[event.seq] = text
+            if len(self._encoded) > ENCODED_KEPT:
+                self._encoded.popitem(last=False)
+        return text
+
+    async def _send(self, websocket: WebSocket, text: str) -> None:
+        async with asyncio.timeout(self._send_timeout):
+            await websocket.send_text(text)
 
     async def _wait_for_disconnect(self, websocket: WebSocket, sender: asyncio.Task[None]) -> None:
         """Until the client leaves, the sender ends (stuck client, shutdown) or fails."""
@@ -155,8 +216,7 @@ class EventFeed:
             await asyncio.wait({receiver, sender}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             receiver.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await receiver
+            await asyncio.wait({receiver})
         if sender.done() and not sender.cancelled():
             exc = sender.exception()
             if isinstance(exc, TimeoutError):
@@ -174,5 +234,5 @@ async def _drain_client(websocket: WebSocket) -> None:
             return
 
 
-def _encode(event: Event) -> str:
-    return json.dumps(event.as_dict(), separators=(",", ":"))
+def _json(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"))

@@ -189,8 +189,24 @@ async def test_lookups_name_what_is_missing(workbench: Workbench) -> None:
         await workbench.resolve_sweep(imported.name)
     sweep_id = await start(workbench, experiment_yaml())
     await workbench.run_sweep(sweep_id)
-    with pytest.raises(Conflict, match="already completed"):
+    with pytest.raises(Conflict, match="is completed; it has no runs left to do"):
         await workbench.start_sweep(sweep_id)
+    with pytest.raises(Conflict, match="no failed runs to retry"):
+        await workbench.start_sweep(sweep_id, retry_failed=True)
+
+
+async def test_retry_failed_reruns_the_failed_runs_of_a_completed_sweep(
+    workbench: Workbench,
+) -> None:
+    async with simulated_endpoint(SimulatorOptions(fail_rate=0.5, seed=3)) as flaky:
+        text = experiment_yaml(endpoint=inline(flaky.base_url))
+        sweep_id = await start(workbench, text, repeats=4)
+        first = await workbench.run_sweep(sweep_id)
+        assert first.status == "completed" and first.runs.failed > 0
+        second = await workbench.run_sweep(sweep_id, retry_failed=True)
+    assert second.runs.total == first.runs.total == 48
+    assert second.runs.failed < first.runs.failed
+    assert second.runs.completed + second.runs.failed == 48
 
 
 async def test_reimporting_makes_versions_only_when_content_changes(workbench: Workbench) -> None:
@@ -201,6 +217,16 @@ async def test_reimporting_makes_versions_only_when_content_changes(workbench: W
     assert not same.created and changed.created and first.id == changed.id
     detail = await workbench.get_experiment("support")
     assert detail.version == 2 and detail.versions == 2
+
+
+async def test_simultaneous_imports_of_one_name_each_get_a_version(workbench: Workbench) -> None:
+    texts = [experiment_yaml(description=f"edit {n}") for n in range(4)]
+    results = await asyncio.gather(*(workbench.import_text(text) for text in texts))
+    assert len({r.id for r in results}) == 1
+    assert sorted(r.version for r in results) == [1, 2, 3, 4]
+    new = experiment_yaml(description="edit 4")
+    again = await asyncio.gather(*(workbench.import_text(new) for _ in range(3)))
+    assert [r.version for r in again] == [5, 5, 5]
 
 
 async def test_dry_run_plan_counts_cached_calls(workbench: Workbench) -> None:

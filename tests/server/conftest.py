@@ -4,6 +4,7 @@ the test's event loop, with a real Workbench and an authorised httpx client."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from starlette.applications import Starlette
 
 from promptlooper_tui.asgi import serve_app
 from promptlooper_tui.server.http import create_api
+from promptlooper_tui.server.ws import EventFeed
 from promptlooper_tui.service import Workbench
 
 TOKEN = "test-token-for-the-daemon"
@@ -33,17 +35,32 @@ class RunningApi:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def feed(self) -> EventFeed:
+        feed: EventFeed = self.app.state.feed
+        return feed
+
     def ws_url(self, query: str = "") -> str:
         return f"ws://127.0.0.1:{self.port}/ws" + (f"?{query}" if query else "")
 
 
+@contextlib.asynccontextmanager
+async def running_api(
+    workbench: Workbench, *, feed: EventFeed | None = None, **uvicorn: Any
+) -> AsyncIterator[RunningApi]:
+    """The API of `workbench` on a free 127.0.0.1 port until the block ends."""
+    app = create_api(workbench, TOKEN, feed=feed)
+    async with (
+        serve_app(app, **(UVICORN_WS | uvicorn)) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=10) as client,
+    ):
+        yield RunningApi(port, client, workbench, app)
+
+
 @pytest.fixture
 async def api(workbench: Workbench) -> AsyncIterator[RunningApi]:
-    app = create_api(workbench, TOKEN)
-    async with serve_app(app, **UVICORN_WS) as port, httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=10
-    ) as client:
-        yield RunningApi(port, client, workbench, app)
+    async with running_api(workbench) as running:
+        yield running
 
 
 async def wait_for_sweep(

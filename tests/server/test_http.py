@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from promptlooper_tui.engine.adapters.simulated import SimulatorOptions, simulated_endpoint
+from promptlooper_tui.export import FORMATS
+from promptlooper_tui.server.http import EXPORT_MEDIA_TYPES, router
 
 from ..conftest import experiment_yaml
-from .conftest import AUTH, RunningApi, wait_for_sweep
+from .conftest import AUTH, TOKEN, RunningApi, wait_for_sweep
 
 
 def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -42,20 +48,28 @@ async def import_and_sweep(api: RunningApi, **sweep: Any) -> str:
 async def test_every_route_but_health_needs_the_token(
     api: RunningApi, headers: dict[str, str]
 ) -> None:
+    await import_and_sweep(api)
+    experiments_before = (await api.client.get("/api/experiments")).json()
+    names = {"experiment": "support", "fmt": "csv", "sweep": "support", "name": "simulated"}
+    names |= {"run_id": "run_x", "webhook_id": "wh_x"}
+    routes = [
+        (route.method, route.path.format(**names)) for route in router.table if not route.public
+    ]
+    assert len(routes) >= 25
     async with httpx.AsyncClient(base_url=api.base, headers=headers) as anonymous:
         assert (await anonymous.get("/api/health")).json()["ok"] is True
         for method, path in [
-            ("GET", "/api/experiments"),
-            ("POST", "/api/experiments"),
+            *routes,
             ("GET", "/api/openapi.json"),
-            ("GET", "/api/runs/run_x"),
-            ("DELETE", "/api/cache"),
             ("GET", "/api/nowhere"),
         ]:
-            response = await anonymous.request(method, path)
+            response = await anonymous.request(method, path, json={"yaml": experiment_yaml()})
             error_of(response, 401)
             assert response.headers["www-authenticate"].startswith("Bearer")
-            assert "test-token" not in response.text
+            assert TOKEN not in response.text
+    # Nothing was done on behalf of the refused requests.
+    assert (await api.client.get("/api/experiments")).json() == experiments_before
+    assert len((await api.client.get("/api/sweeps")).json()) == 1
 
 
 async def test_health_and_openapi_describe_every_route(api: RunningApi) -> None:
@@ -82,6 +96,10 @@ async def test_health_and_openapi_describe_every_route(api: RunningApi) -> None:
     assert "202" in start["responses"] and "422" in start["responses"]
     runs = document["paths"]["/api/runs"]["get"]
     assert {p["name"] for p in runs["parameters"]} >= {"experiment", "status", "limit", "offset"}
+    export = document["paths"]["/api/experiments/{experiment}/export/{fmt}"]["get"]
+    fmt = next(p for p in export["parameters"] if p["name"] == "fmt")
+    assert set(fmt["schema"]["enum"]) == set(FORMATS)
+    assert set(export["responses"]["200"]["content"]) == set(EXPORT_MEDIA_TYPES.values())
 
 
 async def test_unknown_paths_and_methods_are_json_errors(api: RunningApi) -> None:
@@ -316,6 +334,45 @@ async def test_a_human_score_changes_the_run_and_the_leaderboard(api: RunningApi
     error_of(await client.get("/api/experiments/support/leaderboard", params={"top": 0}), 422)
 
 
+# -- exports ------------------------------------------------------------------------------------
+
+
+async def test_export_in_every_format(api: RunningApi) -> None:
+    sweep_id = await import_and_sweep(api)
+    assert set(EXPORT_MEDIA_TYPES) == set(FORMATS)
+    bodies = {}
+    for fmt, media_type in EXPORT_MEDIA_TYPES.items():
+        response = await api.client.get(f"/api/experiments/support/export/{fmt}")
+        assert response.status_code == 200, (fmt, response.text)
+        assert response.headers["content-type"].split(";")[0] == media_type
+        assert "attachment" in response.headers["content-disposition"]
+        bodies[fmt] = response.text
+    best = json.loads(bodies["json"])
+    assert best["sweep_id"] == sweep_id and best["config"] and 0 <= best["score"] <= 1
+    assert yaml.safe_load(bodies["yaml"])["config"] == best["config"]
+    assert "=" in bodies["env"] and bodies["report"].startswith("#")
+    rows = list(csv.DictReader(io.StringIO(bodies["csv"])))
+    lines = [json.loads(line) for line in bodies["jsonl"].splitlines()]
+    assert len(rows) == len(lines) == 12
+    same = await api.client.get(
+        "/api/experiments/support/export/report", params={"sweep": sweep_id, "top": 1}
+    )
+    assert same.status_code == 200 and sweep_id in same.text
+
+
+async def test_export_errors(api: RunningApi) -> None:
+    client = api.client
+    error_of(await client.get("/api/experiments/nope/export/json"), 404)
+    await client.post("/api/experiments", json={"yaml": experiment_yaml()})
+    error_of(await client.get("/api/experiments/support/export/json"), 404)  # no sweep yet
+    await import_and_sweep(api)
+    error_of(await client.get("/api/experiments/support/export/pdf"), 400)
+    error_of(await client.get("/api/experiments/support/export/csv", params={"top": 0}), 422)
+    error_of(
+        await client.get("/api/experiments/support/export/csv", params={"sweep": "sw_nope"}), 404
+    )
+
+
 # -- cache and webhooks -------------------------------------------------------------------------
 
 
@@ -361,7 +418,7 @@ async def test_webhook_errors(api: RunningApi) -> None:
 
 
 async def test_a_closed_gate_refuses_changes_but_still_answers_reads(api: RunningApi) -> None:
-    api.app.state.gate.close()
+    await api.app.state.gate.close()
     error_of(await api.client.post("/api/experiments", json={"yaml": experiment_yaml()}), 503)
     assert (await api.client.get("/api/experiments")).status_code == 200
     assert (

@@ -1,0 +1,43 @@
+"""`Workbench.suspend_sweeps`, what the daemon and `promptlooper mcp` run when they stop: running
+sweeps end paused (read as `interrupted`), losing no finished run, and resume later."""
+
+from __future__ import annotations
+
+import asyncio
+
+from promptlooper_tui.engine.adapters.simulated import SimulatorOptions, simulated_endpoint
+from promptlooper_tui.service import SweepOverrides, Workbench
+
+from ..conftest import experiment_yaml
+
+
+async def test_suspend_waits_only_for_runs_in_flight_and_the_sweep_resumes(
+    workbench: Workbench,
+) -> None:
+    async with simulated_endpoint(SimulatorOptions(latency_ms=20)) as slow:
+        text = experiment_yaml(endpoint={"base_url": slow.base_url}, sweep={"max_concurrency": 2})
+        await workbench.import_text(text)
+        sweep_id = await workbench.create_sweep("support", SweepOverrides(repeats=4))
+        with workbench.bus.subscribe() as events:
+            await workbench.start_sweep(sweep_id)
+            async with asyncio.timeout(20):
+                while (await events.get()).type != "run.completed":
+                    pass
+                # A grace far longer than the test's bound: suspending must not wait for the
+                # workers of a paused sweep, only for the runs they have in flight.
+                suspended = await workbench.suspend_sweeps(grace=3600)
+            published = [event.type for event in events.drain()]
+        assert suspended == [sweep_id]
+        assert "sweep.paused" in published
+        assert not {"sweep.stopped", "sweep.completed"} & set(published)
+        sweep = await workbench.get_sweep(sweep_id)
+        assert sweep.status == "interrupted" and sweep.resumable
+        assert 1 <= sweep.runs_completed < 48 and sweep.runs_failed == 0
+
+        with workbench.bus.subscribe() as events:
+            assert (await workbench.resume_sweep(sweep_id)).status == "running"
+            async with asyncio.timeout(20):
+                while (await events.get()).type != "sweep.completed":
+                    pass
+        summary = await workbench.sweep_summary(sweep_id)
+        assert summary.runs.completed == summary.runs.total == 48

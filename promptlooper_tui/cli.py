@@ -354,14 +354,18 @@ async def cmd_cache_clear(args: argparse.Namespace, wb: Workbench) -> int:
     return EXIT_OK
 
 
+def _secret_from_stdin(flag: str) -> str:
+    """The first line of stdin, stripped; BadInput naming `flag` when there is none."""
+    secret = sys.stdin.readline().strip()
+    if not secret:
+        raise BadInput(f"{flag}: nothing on standard input")
+    return secret
+
+
 async def cmd_endpoints_add(args: argparse.Namespace, wb: Workbench) -> int:
     from .cli_output import print_json
 
-    api_key = None
-    if args.api_key_stdin:
-        api_key = sys.stdin.readline().strip()
-        if not api_key:
-            raise BadInput("--api-key-stdin: no key on standard input")
+    api_key = _secret_from_stdin("--api-key-stdin") if args.api_key_stdin else None
     pricing = dict(_parse_price(p) for p in args.price or [])
     record = await wb.add_endpoint(
         args.name, args.base_url, api_key=api_key, api_key_env=args.api_key_env, pricing=pricing
@@ -453,12 +457,7 @@ async def cmd_export(args: argparse.Namespace, wb: Workbench) -> int:
 async def cmd_webhooks_add(args: argparse.Namespace, wb: Workbench) -> int:
     from .cli_output import print_json
 
-    secret = None
-    if args.secret_stdin:
-        # Only stdin: a flag value would land in shell history and `ps` output.
-        secret = sys.stdin.readline().strip()
-        if not secret:
-            raise BadInput("--secret-stdin: no secret on standard input")
+    secret = _secret_from_stdin("--secret-stdin") if args.secret_stdin else args.secret
     events = None
     if args.events is not None:
         events = [name.strip() for name in args.events.split(",") if name.strip()]
@@ -575,6 +574,26 @@ def cmd_simulate_endpoint(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_tui(args: argparse.Namespace) -> int:
+    """The full-screen app (also what `promptlooper` alone opens)."""
+    return _run_app(args, demo=False)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return _run_app(args, demo=True)
+
+
+def _run_app(args: argparse.Namespace, *, demo: bool) -> int:
+    # Imported here: textual is not loaded for any other command.
+    from .tui.factory import make_app
+    from .tui.themes import user_theme_dir
+
+    settings = Settings.resolve(getattr(args, "home", None))
+    app = make_app(settings, user_theme_dir=user_theme_dir(), demo=demo)
+    app.run()
+    return app.return_code or EXIT_OK
+
+
 def _parse_price(text: str) -> tuple[str, tuple[float, float]]:
     model, _, prices = text.partition("=")
     try:
@@ -625,6 +644,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"promptlooper {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = commands.add_parser("tui", parents=[common], help="the full-screen app (the default)")
+    p.set_defaults(sync_handler=cmd_tui)
+    p = commands.add_parser(
+        "demo",
+        parents=[common],
+        help="watch a sample sweep against the built-in simulated endpoint, live in the app",
+    )
+    p.set_defaults(sync_handler=cmd_demo)
 
     p = commands.add_parser("validate", parents=[common], help="check experiment files")
     p.add_argument("files", nargs="+", metavar="FILE")
@@ -760,10 +788,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TYPE,...",
         help="event types to send, e.g. run.completed,sweep.completed (default: all)",
     )
-    p.add_argument(
+    secret = p.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--secret",
+        metavar="S",
+        help="signing secret, stored encrypted (a flag value shows in `ps` and shell history: "
+        "--secret-stdin avoids that)",
+    )
+    secret.add_argument(
         "--secret-stdin",
         action="store_true",
-        help="read a signing secret from stdin; stored encrypted",
+        help="read the signing secret from stdin",
     )
     p.set_defaults(handler=cmd_webhooks_add)
     p = sub.add_parser("list", parents=[common, json_flag])
@@ -815,10 +850,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return EXIT_OK
     try:
+        if args.command is None:
+            return cmd_tui(args)
         if hasattr(args, "sync_handler"):
             return int(args.sync_handler(args))
         settings = Settings.resolve(getattr(args, "home", None))

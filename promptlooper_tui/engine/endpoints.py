@@ -10,10 +10,14 @@ import contextlib
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..domain.errors import BadInput
 from ..domain.experiment import SIMULATED_ENDPOINT, EndpointRef, InlineEndpoint
 from .adapters.openai import OpenAIClient
+
+if TYPE_CHECKING:
+    from .adapters.simulated import SimulatorOptions
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,7 @@ class EndpointPool:
             key = api_key_from_env(ref.api_key_env, f"endpoint {ref.base_url}")
             return ResolvedEndpoint(name=ref.base_url, base_url=ref.base_url, api_key=key)
         if ref == SIMULATED_ENDPOINT:
-            return await self._start_simulated()
+            return await self.start_simulated()
         return await self._resolve_stored(ref)
 
     async def client(self, endpoint: ResolvedEndpoint) -> OpenAIClient:
@@ -77,11 +81,15 @@ class EndpointPool:
             self._clients[key] = client
         return client
 
-    async def _start_simulated(self) -> ResolvedEndpoint:
+    async def start_simulated(self, options: SimulatorOptions | None = None) -> ResolvedEndpoint:
+        """The built-in simulated endpoint, started on first use and kept until `aclose()`.
+        `options` apply only when this call starts it (a demo wants latency, say)."""
         if self._simulated is None:
-            from .adapters.simulated import simulated_endpoint
+            from .adapters.simulated import DEFAULT_OPTIONS, simulated_endpoint
 
-            running = await self._stack.enter_async_context(simulated_endpoint())
+            running = await self._stack.enter_async_context(
+                simulated_endpoint(options or DEFAULT_OPTIONS)
+            )
             self._simulated = ResolvedEndpoint(
                 name=SIMULATED_ENDPOINT,
                 base_url=running.base_url,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 from pathlib import Path
 
@@ -13,8 +15,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from promptlooper_tui.asgi import serve_app
-from promptlooper_tui.service import open_workbench
-from promptlooper_tui.settings import Settings
 
 from ..conftest import BASE_EXPERIMENT, make_experiment
 from ..helpers import cli, cli_json
@@ -62,9 +62,13 @@ def test_removing_an_unknown_webhook_exits_2(tmp_path: Path) -> None:
 
 async def test_a_run_process_delivers_sweep_completed_before_it_exits(tmp_path: Path) -> None:
     received: list[dict[str, object]] = []
+    signatures: list[bool] = []
 
     async def hook(request: Request) -> Response:
-        received.append(json.loads(await request.body()))
+        body = await request.body()
+        expected = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        signatures.append(request.headers["X-PromptLooper-Signature"] == f"sha256={expected}")
+        received.append(json.loads(body))
         return Response()
 
     experiment = tmp_path / "support.yaml"
@@ -72,12 +76,14 @@ async def test_a_run_process_delivers_sweep_completed_before_it_exits(tmp_path: 
     home = tmp_path / "home"
     app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
     async with serve_app(app) as port:
-        async with open_workbench(Settings(home)) as wb:
-            await wb.add_webhook(f"http://127.0.0.1:{port}/hook", ["sweep.completed"], None)
+        url = f"http://127.0.0.1:{port}/hook"
+        added = cli(home, "webhooks", "add", url, "--events", "sweep.completed", "--secret", SECRET)
+        assert added.returncode == 0, added.stderr
         # In a thread, so that this event loop keeps serving the receiver meanwhile.
         run = await asyncio.to_thread(cli, home, "run", str(experiment), "--json")
         assert run.returncode == 0, run.stderr
     sweep_id = json.loads(run.stdout)["sweep_id"]
     assert [(e["type"], e["sweep_id"]) for e in received] == [("sweep.completed", sweep_id)]
+    assert signatures == [True]
     deliveries = cli_json(home, "webhooks", "deliveries", "--limit", "5")
     assert [(d["event_type"], d["delivered"]) for d in deliveries] == [("sweep.completed", True)]

@@ -1,0 +1,143 @@
+"""Add or edit an endpoint. The API key field is masked, and a stored key is never shown."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from ...domain.errors import BadInput
+from ...domain.records import EndpointRecord
+from .base import WorkbenchAccess
+
+
+def parse_pricing(text: str) -> dict[str, tuple[float, float]]:
+    """'gpt-x=0.15,0.6; *=1,2' -> {model: (input, output)} per million tokens."""
+    pricing: dict[str, tuple[float, float]] = {}
+    for part in filter(None, (p.strip() for p in text.replace("\n", ";").split(";"))):
+        model, _, prices = part.partition("=")
+        try:
+            price_in, price_out = (float(p) for p in prices.split(","))
+        except ValueError:
+            raise BadInput(f"pricing {part!r}: expected MODEL=IN,OUT") from None
+        pricing[model.strip()] = (price_in, price_out)
+    return pricing
+
+
+def pricing_text(pricing: dict[str, tuple[float, float]]) -> str:
+    return "; ".join(f"{model}={i:g},{o:g}" for model, (i, o) in pricing.items())
+
+
+class EndpointForm(ModalScreen[EndpointRecord | None], WorkbenchAccess):
+    """Saves through the Workbench itself, so a rejected value is shown here, in the form."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="endpoint_form.cancel"),
+        Binding("ctrl+s", "save", "Save", id="endpoint_form.save"),
+    ]
+
+    def __init__(self, existing: EndpointRecord | None = None) -> None:
+        super().__init__()
+        self._existing = existing
+
+    @property
+    def _stored_key(self) -> bool:
+        e = self._existing
+        return e is not None and e.has_api_key and e.api_key_env is None
+
+    def compose(self) -> ComposeResult:
+        e = self._existing
+        with Vertical(id="dialog"):
+            yield Static(
+                f"Edit endpoint {e.name}" if e else "Add an OpenAI-compatible endpoint",
+                id="form-title",
+                markup=False,
+            )
+            with Grid(id="endpoint-form"):
+                yield Label("Name")
+                yield Input(
+                    e.name if e else "",
+                    placeholder="local",
+                    id="name",
+                    disabled=bool(e),
+                    compact=True,
+                )
+                yield Label("Base URL")
+                yield Input(
+                    e.base_url if e else "",
+                    placeholder="http://127.0.0.1:8080/v1",
+                    id="base-url",
+                    compact=True,
+                )
+                yield Label("API key")
+                yield Input(
+                    password=True,
+                    placeholder="stored; type a new key to replace it"
+                    if self._stored_key
+                    else "stored encrypted; or use a variable below",
+                    id="api-key",
+                    compact=True,
+                )
+                yield Label("or key from $")
+                yield Input(
+                    (e.api_key_env or "") if e else "",
+                    placeholder="OPENAI_API_KEY",
+                    id="key-env",
+                    compact=True,
+                )
+                yield Label("Pricing")
+                yield Input(
+                    pricing_text(e.pricing) if e else "",
+                    placeholder="model=IN,OUT per 1M tokens; *=…",
+                    id="pricing",
+                    compact=True,
+                )
+            yield Static("", id="form-error", markup=False)
+            with Horizontal(id="buttons"):
+                yield Button("Save", id="save", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#base-url" if self._existing else "#name", Input).focus()
+
+    def _value(self, widget_id: str) -> str:
+        return self.query_one(f"#{widget_id}", Input).value.strip()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#save")
+    def _submit(self) -> None:
+        self.action_save()
+
+    @work(exclusive=True, group="save", exit_on_error=False)
+    async def action_save(self) -> None:
+        error = self.query_one("#form-error", Static)
+        name, key, env = self._value("name"), self._value("api-key"), self._value("key-env")
+        try:
+            if not name:
+                raise BadInput("give the endpoint a name")
+            if key and env:
+                raise BadInput("give either an API key or a variable name, not both")
+            if self._stored_key and not key and not env:
+                raise BadInput(
+                    "type the API key again: a stored key is never shown, and saving "
+                    "without one would remove it"
+                )
+            record = await self.wb.add_endpoint(
+                name,
+                self._value("base-url"),
+                api_key=key or None,
+                api_key_env=env or None,
+                pricing=parse_pricing(self._value("pricing")),
+            )
+        except BadInput as exc:
+            error.update(str(exc))
+            return
+        self.query_one("#api-key", Input).value = ""
+        self.dismiss(record)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

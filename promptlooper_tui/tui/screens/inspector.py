@@ -1,0 +1,186 @@
+"""The run inspector: a run's config, each stage's prompt and output, scores and errors; rate it,
+step through its list, or compare it with another run."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Markdown, Static
+
+from ...domain.records import RunDetail, StageRecord
+from .. import display
+from .base import WorkbenchScreen
+
+#: Lines that make an output read as markdown: headings, lists, fences, tables, emphasis.
+_MARKDOWN = re.compile(
+    r"^(#{1,6} |\s*[-*+] |\s*\d+\. |```|\|.*\|\s*$|>\s)|\*\*[^*]+\*\*", re.MULTILINE
+)
+
+
+def looks_like_markdown(text: str) -> bool:
+    return len(_MARKDOWN.findall(text)) >= 2
+
+
+class RunInspectorScreen(WorkbenchScreen):
+    TITLE = "Run inspector"
+    CSS_PATH = "../styles/inspector.tcss"
+    HELP = (
+        "One run through every stage: the rendered messages, the output (as markdown when it "
+        "is markdown), tokens, latency, cache hits and scores. Rate it with 0-9 (0 = bad, "
+        "9 = perfect), + (1.0) or - (0.0): a human score counts in the leaderboard. Press c "
+        "on one run, then c on another, to compare them."
+    )
+    BINDINGS = [
+        Binding("0", "rate(0)", "Rate", key_display="0-9", id="inspector.rate"),
+        *(
+            Binding(str(d), f"rate({d})", show=False, id=f"inspector.rate_{d}")
+            for d in range(1, 10)
+        ),
+        Binding("plus", "rate(9)", "Good", key_display="+", id="inspector.good"),
+        Binding("minus", "rate(0)", "Bad", key_display="-", id="inspector.bad"),
+        Binding("n", "step(1)", "Next", id="inspector.next", tooltip="The next run in the list"),
+        Binding("p", "step(-1)", "Previous", id="inspector.previous"),
+        Binding("c", "compare", "Compare", id="inspector.compare"),
+        Binding("escape", "back", "Back", id="inspector.back"),
+    ]
+
+    def __init__(self, run_id: str, run_ids: list[str] | None = None) -> None:
+        """`run_ids`: the list the run was opened from, for next / previous."""
+        super().__init__()
+        self.run_id = run_id
+        self._run_ids = run_ids if run_ids and run_id in run_ids else [run_id]
+        self._index = self._run_ids.index(run_id)
+        self.run: RunDetail | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="run-summary")
+        yield VerticalScroll(id="run-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._load(self.run_id)
+
+    @work(exclusive=True, group="load", exit_on_error=False)
+    async def _load(self, run_id: str) -> None:
+        run = await self.wb.get_run(run_id)
+        self.run = run
+        self.sub_title = f"{run.id} · {self._index + 1} of {len(self._run_ids)}"
+        self.query_one("#run-summary", Static).update(_summary(run))
+        body = self.query_one("#run-body", VerticalScroll)
+        await body.remove_children()
+        await body.mount_all(_body(run))
+        body.scroll_home(animate=False)
+
+    @work(exclusive=True, group="rate", exit_on_error=False)
+    async def action_rate(self, digit: int) -> None:
+        value = round(digit / 9, 3)
+        run_id = self.run_id
+        run = await self.wb.add_score(run_id, value)
+        self.notify(f"Rated {value:.2f}; run score now {display.score(run.score)}")
+        if run_id == self.run_id:
+            self._load(run_id)
+
+    def action_step(self, delta: int) -> None:
+        index = self._index + delta
+        if not 0 <= index < len(self._run_ids):
+            self.notify("No more runs that way.", timeout=2)
+            return
+        self._index = index
+        self.run_id = self._run_ids[index]
+        self._load(self.run_id)
+
+    def action_compare(self) -> None:
+        from .compare import CompareScreen, run_side
+
+        if self.run is None:
+            return
+        first = self.looper.compare_mark
+        if first is None or first.id == self.run.id:
+            self.looper.compare_mark = self.run
+            self.notify("Marked for comparison: open another run and press c.")
+            return
+        self.looper.compare_mark = None
+        self.app.push_screen(CompareScreen(run_side(first), run_side(self.run)))
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+
+def _summary(run: RunDetail) -> Content:
+    cached = f"{run.cached_calls}/{run.calls} calls cached"
+    return Content.from_markup(
+        "[$style]● $status[/] · score [b]$score[/b] · tokens $tin in / $tout out · $latency · "
+        "$cached\n[b]config[/b] $config\n[b]item $item[/b] (repeat $repeat) $input",
+        style=display.status_style(run.status),
+        status=run.status,
+        score=display.score(run.score),
+        tin=f"{run.tokens_in:,}",
+        tout=f"{run.tokens_out:,}",
+        latency=display.latency(run.latency_ms),
+        cached=cached,
+        config=display.format_config(run.config),
+        item=run.item_index,
+        repeat=run.repeat,
+        input=json.dumps(run.item.get("input", run.item), ensure_ascii=False),
+    )
+
+
+def _body(run: RunDetail) -> list[Widget]:
+    widgets: list[Widget] = []
+    if run.error:
+        widgets.append(Static(Content.styled(f"error: {run.error}", "$error"), classes="error"))
+    for stage in run.stages:
+        widgets.extend(_stage(stage))
+    widgets.append(Static("Scores", classes="section"))
+    widgets.append(Static(_scores(run)))
+    return widgets
+
+
+def _stage(stage: StageRecord) -> list[Widget]:
+    heading = (
+        f"Stage {stage.index + 1}: {stage.name} · {stage.tokens_in:,} → {stage.tokens_out:,} "
+        f"tokens · {display.latency(stage.latency_ms)}" + (" · cached" if stage.cached else "")
+    )
+    widgets: list[Widget] = [Static(heading, classes="section", markup=False)]
+    for message in stage.messages:
+        widgets.append(
+            Static(
+                Content.assemble((f"{message['role']}: ", "bold $secondary"), message["content"]),
+                classes="message",
+            )
+        )
+    if stage.error:
+        widgets.append(Static(Content.styled(f"error: {stage.error}", "$error"), classes="error"))
+    if stage.output is not None:
+        widgets.append(Static("output", classes="output-label"))
+        if looks_like_markdown(stage.output):
+            widgets.append(Markdown(stage.output, classes="output"))
+        else:
+            widgets.append(Static(stage.output, classes="output", markup=False))
+    return widgets
+
+
+def _scores(run: RunDetail) -> Content:
+    if not run.scores:
+        return Content.styled("no scores", "$text-muted")
+    lines = []
+    for s in run.scores:
+        value = display.score(s.value)
+        extra = f"  {s.error}" if s.error else (f"  “{s.note}”" if s.note else "")
+        lines.append(
+            Content.assemble(
+                (f"{s.scorer:<24}", "bold" if s.kind == "human" else ""),
+                f"{s.kind:<6} w{s.weight:<4g} ",
+                (value, "$success" if s.value is not None else "$error"),
+                (extra, "$error" if s.error else "$text-muted"),
+            )
+        )
+    return Content("\n").join(lines)

@@ -1,0 +1,1 @@
+"""Widgets the screens share: leaderboard, score histogram, run tables."""

@@ -1,0 +1,87 @@
+"""A run list that loads a page at a time as you scroll, so 100,000 runs cost a few pages."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from textual import work
+from textual.coordinate import Coordinate
+from textual.message import Message
+from textual.worker import Worker
+
+from ...domain.records import RunPage
+from ..sweep_feed import RunLine
+from .run_table import RunTable
+
+#: Fetches `limit` runs starting at `offset` (newest first).
+PageFetcher = Callable[[int, int], Awaitable[RunPage]]
+
+PAGE_SIZE = 200
+#: Rows left below the cursor (or the bottom of the view) that trigger the next page.
+PREFETCH = 50
+
+
+class RunList(RunTable):
+    """Rows are fetched in pages from `fetch` as the cursor or the scroll nears the end."""
+
+    class PageLoaded(Message):
+        """A page arrived (the screen updates its "n of N loaded" line)."""
+
+        def __init__(self, run_list: RunList) -> None:
+            super().__init__()
+            self.run_list = run_list
+
+    def __init__(self, fetch: PageFetcher, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._fetch = fetch
+        self.total: int | None = None
+        self._offset = 0
+        self._loading: Worker[None] | None = None
+
+    def on_mount(self) -> None:
+        # The page arrives in a worker, after RunTable's on_mount has added the columns.
+        self.load_more()
+
+    @property
+    def complete(self) -> bool:
+        return self.total is not None and self._offset >= self.total
+
+    def reload(self, fetch: PageFetcher | None = None) -> None:
+        """Start again from the first page (after a filter change, or to see new runs)."""
+        if fetch is not None:
+            self._fetch = fetch
+        if self._loading is not None:
+            self._loading.cancel()
+            self._loading = None
+        self.clear()
+        self.total, self._offset = None, 0
+        self.load_more()
+
+    def load_more(self) -> None:
+        if self.complete or (self._loading is not None and self._loading.is_running):
+            return
+        self._loading = self._load_page()
+
+    @work(group="page", exit_on_error=False)
+    async def _load_page(self) -> None:
+        page = await self._fetch(PAGE_SIZE, self._offset)
+        self.total = page.total
+        self._offset += len(page.items)
+        if not page.items:
+            self.total = self._offset
+        # Runs finishing while we page push older ones down a page: skip those we have.
+        self.add_lines(RunLine.from_record(run) for run in page.items if run.id not in self.rows)
+        self.post_message(self.PageLoaded(self))
+
+    def _near_end(self, row: int) -> bool:
+        return not self.complete and row >= self.row_count - PREFETCH
+
+    def watch_cursor_coordinate(self, old: Coordinate, new: Coordinate) -> None:
+        super().watch_cursor_coordinate(old, new)
+        if self._near_end(new.row):
+            self.load_more()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self._near_end(int(new_value) + self.size.height):
+            self.load_more()

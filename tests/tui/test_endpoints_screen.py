@@ -1,0 +1,89 @@
+"""The endpoints screen: add and edit with a masked key that never shows again, test a
+connection inline, remove after a question."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, Input, Static
+
+from promptlooper_tui.service import Workbench
+from promptlooper_tui.tui.screens.confirm import ConfirmScreen
+from promptlooper_tui.tui.screens.endpoint_form import EndpointForm
+from promptlooper_tui.tui.screens.endpoints import EndpointsScreen
+
+from .conftest import SIZE, AppMaker, open_home, screen_text, wait_for_screen, wait_until
+
+API_KEY = "sk-test-4f1c9a7e2b"
+
+
+async def test_added_key_is_masked_and_never_shown_again(
+    workbench: Workbench, make_test_app: AppMaker
+) -> None:
+    app = make_test_app()
+    seen: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await open_home(pilot, experiments=0)
+        await pilot.press("f3")
+        endpoints = await wait_for_screen(pilot, EndpointsScreen)
+        await pilot.press("a")
+        form = await wait_for_screen(pilot, EndpointForm)
+        assert form.query_one("#api-key", Input).password
+        await pilot.press(*"local")
+        await pilot.press("tab", *"http://127.0.0.1:9/v1", "tab", *API_KEY)
+        seen.append(screen_text(app))
+        await pilot.press("ctrl+s")
+
+        await wait_for_screen(pilot, EndpointsScreen)
+        table = endpoints.query_one("#endpoints", DataTable)
+        await wait_until(pilot, lambda: "local" in table.rows, "the new endpoint's row")
+        assert [str(c) for c in table.get_row("local")][:3] == [
+            "local",
+            "http://127.0.0.1:9/v1",
+            "stored ••••",
+        ]
+        seen.append(screen_text(app))
+
+        table.move_cursor(row=table.get_row_index("local"))
+        await pilot.press("enter")
+        form = await wait_for_screen(pilot, EndpointForm)
+        assert form.query_one("#api-key", Input).value == ""
+        seen.append(screen_text(app))
+        await pilot.press("escape")
+        await wait_for_screen(pilot, EndpointsScreen)
+
+    assert (await workbench.get_endpoint("local")).has_api_key
+    assert all(API_KEY not in text for text in seen)
+    assert all(API_KEY[:8] not in text for text in seen[1:])
+
+
+async def test_testing_the_simulated_endpoint_shows_its_models(make_test_app: AppMaker) -> None:
+    app = make_test_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_home(pilot, experiments=0)
+        await pilot.press("f3")
+        endpoints = await wait_for_screen(pilot, EndpointsScreen)
+        table = endpoints.query_one("#endpoints", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 1, "the built-in endpoint")
+        await pilot.press("t")
+
+        result = endpoints.query_one("#test-result", Static)
+        await wait_until(pilot, lambda: "connected" in str(result.render()), "the test result")
+        assert "small-model" in str(result.render())
+
+
+async def test_remove_asks_first(workbench: Workbench, make_test_app: AppMaker) -> None:
+    await workbench.add_endpoint("local", "http://127.0.0.1:9/v1")
+
+    app = make_test_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_home(pilot, experiments=0)
+        await pilot.press("f3")
+        endpoints = await wait_for_screen(pilot, EndpointsScreen)
+        table = endpoints.query_one("#endpoints", DataTable)
+        await wait_until(pilot, lambda: "local" in table.rows, "the stored endpoint")
+        table.move_cursor(row=table.get_row_index("local"))
+        await pilot.press("x")
+        await wait_for_screen(pilot, ConfirmScreen)
+        await pilot.press("y")
+        await wait_until(pilot, lambda: "local" not in table.rows, "the row to go")
+
+    assert await workbench.list_endpoints() == []

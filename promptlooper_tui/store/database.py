@@ -31,6 +31,8 @@ Statement = tuple[str, Sequence[Any]]
 _MAX_GROUP = 512
 #: How long a connection waits for another process's write lock before giving up.
 _BUSY_TIMEOUT_MS = 60_000
+#: Tries at opening a database that another process is creating at the same moment.
+_OPEN_ATTEMPTS = 20
 
 
 @dataclass
@@ -59,23 +61,35 @@ class Database:
             raise StorageError(
                 f"cannot create the directory {path.parent}: {exc.strerror}"
             ) from None
+        for attempt in range(1, _OPEN_ATTEMPTS + 1):
+            try:
+                return await cls._open_once(path)
+            except sqlite3.Error as exc:
+                # Two processes creating one database: switching a new file to WAL takes a
+                # lock SQLite's busy timeout does not wait for, so the loser tries again.
+                if "locked" in str(exc) and attempt < _OPEN_ATTEMPTS:
+                    await asyncio.sleep(0.05 * attempt)
+                    continue
+                hint = ""
+                if not os.access(path.parent, os.W_OK):
+                    # SQLite's own words then blame the database file, which may be fine.
+                    hint = f" (the directory {path.parent} is not writable; the database needs it)"
+                raise StorageError(f"cannot open the database {path}: {exc}{hint}") from None
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    @classmethod
+    async def _open_once(cls, path: Path) -> Database:
         opened: list[aiosqlite.Connection] = []
         try:
             writer = await _connect(path, opened)
             await _migrate(writer)
             reader = await _connect(path, opened)
-        except BaseException as exc:
+        except BaseException:
             # Close what did open: each connection owns a thread that would outlive us.
             for connection in opened:
                 with contextlib.suppress(sqlite3.Error):
                     await connection.close()
-            if not isinstance(exc, sqlite3.Error):
-                raise
-            hint = ""
-            if not os.access(path.parent, os.W_OK):
-                # SQLite's own words then blame the database file, which may be fine.
-                hint = f" (the directory {path.parent} is not writable; the database needs it)"
-            raise StorageError(f"cannot open the database {path}: {exc}{hint}") from None
+            raise
         return cls(path, reader, writer)
 
     async def close(self) -> None:

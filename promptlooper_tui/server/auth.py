@@ -71,33 +71,43 @@ def token_matches(presented: str | None, expected: str) -> bool:
 
 class BearerAuth:
     """ASGI middleware: every HTTP and websocket request needs `Authorization: Bearer TOKEN`
-    (websockets may pass `?token=` instead, as browsers cannot set headers there).
+    (websockets may pass `?token=` instead, as browsers cannot set headers there; with
+    `query_token`, so may HTTP requests: some MCP clients cannot set headers either).
 
     Refusals are 401 JSON `{"error": ...}` with `WWW-Authenticate: Bearer`; a websocket is
     refused before the handshake with the same HTTP answer. Paths in `public` need no token.
     """
 
-    def __init__(self, app: ASGIApp, token: str, *, public: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        token: str,
+        *,
+        public: Collection[str] = (),
+        query_token: bool = False,
+    ) -> None:
         self._app = app
         self._token = token
         self._public = frozenset(public)
+        self._query_token = query_token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"] in self._public:
             await self._app(scope, receive, send)
             return
-        if token_matches(_presented_token(scope), self._token):
+        if token_matches(_presented_token(scope, self._query_token), self._token):
             await self._app(scope, receive, send)
             return
         await _refuse(scope, send)
 
 
-def _presented_token(scope: Scope) -> str | None:
+def _presented_token(scope: Scope, query_token: bool) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
             scheme, _, credentials = value.decode("latin-1").partition(" ")
             return credentials.strip() if scheme.lower() == "bearer" else None
-    if scope["type"] == "websocket":
+    # Never logged: the daemon runs uvicorn without an access log.
+    if scope["type"] == "websocket" or query_token:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         values = query.get("token")
         return values[0] if values else None

@@ -423,7 +423,7 @@ def create_mcp_app(
 
     return Starlette(
         routes=[Mount("/", app=mcp_app)],
-        middleware=[Middleware(BearerAuth, token=token)],
+        middleware=[Middleware(BearerAuth, token=token, query_token=True)],
         lifespan=lifespan,
     )
 

@@ -156,6 +156,17 @@ async def test_mcp_over_http_needs_the_token(workbench: Workbench) -> None:
         assert refused.group_contains(MCPError, depth=2)
 
 
+async def test_a_client_that_cannot_set_headers_may_put_the_token_in_the_url(
+    workbench: Workbench,
+) -> None:
+    async with mcp_http(workbench) as url:
+        async with Client(f"{url}?token={TOKEN}") as client:
+            assert "list_experiments" in {tool.name for tool in (await client.list_tools()).tools}
+        async with httpx.AsyncClient() as anonymous:
+            refused = await anonymous.post(f"{url}?token=wrong", json={"jsonrpc": "2.0", "id": 1})
+        assert refused.status_code == 401
+
+
 async def test_a_closed_gate_refuses_changes_but_not_reads(workbench: Workbench) -> None:
     gate = WorkGate()
     await workbench.import_text(experiment_yaml())

@@ -87,10 +87,15 @@ class CompareScreen(Screen[None]):
         super().__init__()
         self._left = left
         self._right = right
+        #: Pieces of text that differ between the two sides (on either side).
+        self.differences = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
-        left, right = _render(self._left, self._right)
+        left, right, self.differences = _render(self._left, self._right)
+        self.sub_title = (
+            f"{self.differences} differing passages" if self.differences else "no differences"
+        )
         with Horizontal(id="compare-body"):
             with VerticalScroll(classes="compare-side panel") as pane:
                 pane.border_title = self._left.title
@@ -104,17 +109,17 @@ class CompareScreen(Screen[None]):
         self.dismiss()
 
 
-def _render(left: CompareSide, right: CompareSide) -> tuple[Content, Content]:
-    right_sections = dict(right.sections)
+def _render(left: CompareSide, right: CompareSide) -> tuple[Content, Content, int]:
+    """Both sides as text, section by section, and how many pieces differ."""
+    left_sections, right_sections = dict(left.sections), dict(right.sections)
+    headings = [*left_sections, *(h for h in right_sections if h not in left_sections)]
+    differences = 0
     left_parts: list[Content] = []
     right_parts: list[Content] = []
-    headings = [h for h, _ in left.sections] + [
-        h for h, _ in right.sections if h not in dict(left.sections)
-    ]
-    left_sections = dict(left.sections)
     for heading in headings:
         a, b = left_sections.get(heading, ""), right_sections.get(heading, "")
         a_pieces, b_pieces = word_diff(a, b)
+        differences += sum(differs for _, differs in (*a_pieces, *b_pieces))
         for parts, pieces, style in (
             (left_parts, a_pieces, "$text-error on $error-muted"),
             (right_parts, b_pieces, "$text-success on $success-muted"),
@@ -122,7 +127,7 @@ def _render(left: CompareSide, right: CompareSide) -> tuple[Content, Content]:
             parts.append(Content.styled(heading, "bold $primary"))
             parts.append(_pieces(pieces, style))
             parts.append(Content(""))
-    return Content("\n").join(left_parts), Content("\n").join(right_parts)
+    return Content("\n").join(left_parts), Content("\n").join(right_parts), differences
 
 
 def _pieces(pieces: Pieces, style: str) -> Content:

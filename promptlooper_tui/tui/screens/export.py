@@ -36,7 +36,7 @@ FORMATS: dict[str, tuple[str, str]] = {
 PREVIEW_LINES = 40
 
 
-class _PreviewFull(Exception):
+class PreviewFull(Exception):
     """Raised by `HeadBuffer` to stop an export once the preview has its lines."""
 
 
@@ -53,7 +53,7 @@ class HeadBuffer(io.StringIO):
         written = super().write(text)
         self._seen += text.count("\n")
         if self._seen >= self._wanted:
-            raise _PreviewFull
+            raise PreviewFull
         return written
 
     def head(self) -> tuple[str, bool]:
@@ -65,7 +65,7 @@ class HeadBuffer(io.StringIO):
 async def preview_export(wb: Workbench, ref: str, fmt: str, sweep: str) -> tuple[str, bool]:
     """The first PREVIEW_LINES lines of an export of `sweep`, and whether there is more."""
     buffer = HeadBuffer(PREVIEW_LINES)
-    with contextlib.suppress(_PreviewFull):
+    with contextlib.suppress(PreviewFull):
         await wb.export(ref, fmt, buffer, sweep=sweep)
     return buffer.head()
 

@@ -79,7 +79,8 @@ class RunInspectorScreen(WorkbenchScreen):
         await body.mount_all(_body(run))
         body.scroll_home(animate=False)
 
-    @work(exclusive=True, group="rate", exit_on_error=False)
+    # Not exclusive: every key press is a rating, and none may cancel another.
+    @work(group="rate", exit_on_error=False)
     async def action_rate(self, digit: int) -> None:
         value = round(digit / 9, 3)
         run_id = self.run_id
@@ -115,21 +116,18 @@ class RunInspectorScreen(WorkbenchScreen):
 
 
 def _summary(run: RunDetail) -> Content:
-    cached = f"{run.cached_calls}/{run.calls} calls cached"
-    return Content.from_markup(
-        "[$style]● $status[/] · score [b]$score[/b] · tokens $tin in / $tout out · $latency · "
-        "$cached\n[b]config[/b] $config\n[b]item $item[/b] (repeat $repeat) $input",
-        style=display.status_style(run.status),
-        status=run.status,
-        score=display.score(run.score),
-        tin=f"{run.tokens_in:,}",
-        tout=f"{run.tokens_out:,}",
-        latency=display.latency(run.latency_ms),
-        cached=cached,
-        config=display.format_config(run.config),
-        item=run.item_index,
-        repeat=run.repeat,
-        input=json.dumps(run.item.get("input", run.item), ensure_ascii=False),
+    item_input = json.dumps(run.item.get("input", run.item), ensure_ascii=False)
+    return Content.assemble(
+        (f"● {run.status}", display.status_style(run.status)),
+        " · score ",
+        (display.score(run.score), "bold"),
+        f" · tokens {run.tokens_in:,} in / {run.tokens_out:,} out · "
+        f"{display.latency(run.latency_ms)} · {run.cached_calls}/{run.calls} calls cached\n",
+        ("config ", "bold"),
+        display.format_config(run.config),
+        "\n",
+        (f"item {run.item_index}", "bold"),
+        f" (repeat {run.repeat}) {item_input}",
     )
 
 

@@ -220,14 +220,10 @@ class MonitorScreen(WorkbenchScreen):
 
     def _draw_progress(self, sweep: SweepRecord, counts: Counts, status: str) -> None:
         self.query_one("#sweep-title", Static).update(
-            Content.from_markup(
-                "[b]$name[/b] v$version · $id · $strategy · [$style]● $status[/]",
-                name=sweep.experiment,
-                version=sweep.experiment_version,
-                id=sweep.id,
-                strategy=sweep.strategy,
-                style=display.status_style(status),
-                status=status.replace("_", " "),
+            Content.assemble(
+                (sweep.experiment, "bold"),
+                f" v{sweep.experiment_version} · {sweep.id} · {sweep.strategy} · ",
+                (f"● {status.replace('_', ' ')}", display.status_style(status)),
             )
         )
         ended = status in ENDED
@@ -242,19 +238,18 @@ class MonitorScreen(WorkbenchScreen):
             if counts.concurrency is not None
             else "–"
         )
+        shown = [
+            ("done", f"{counts.done:,}", "bold"),
+            ("running", "–" if counts.running is None else f"{counts.running:,}", "bold"),
+            ("cached", f"{counts.cached:,}", "bold"),
+            ("failed", f"{counts.failed:,}", "bold $error" if counts.failed else "bold"),
+            ("tokens", display.tokens(counts.tokens), "bold"),
+            ("cost", display.cost(counts.cost), "bold"),
+            ("concurrency", concurrency, "bold"),
+        ]
         self.query_one("#counters", Static).update(
-            Content.from_markup(
-                "done [b]$done[/b] · running [b]$running[/b] · cached [b]$cached[/b] · "
-                "failed [b $failed_style]$failed[/] · tokens [b]$tokens[/b] · "
-                "cost [b]$cost[/b] · concurrency [b]$concurrency[/b]",
-                done=f"{counts.done:,}",
-                running="–" if counts.running is None else f"{counts.running:,}",
-                cached=f"{counts.cached:,}",
-                failed=f"{counts.failed:,}",
-                failed_style="$error" if counts.failed else "",
-                tokens=display.tokens(counts.tokens),
-                cost=display.cost(counts.cost),
-                concurrency=concurrency,
+            Content(" · ").join(
+                Content.assemble(f"{name} ", (value, style)) for name, value, style in shown
             )
         )
 

@@ -6,11 +6,11 @@ import json
 
 from rich.text import Text
 from textual.binding import Binding
-from textual.content import Content
 from textual.widgets import DataTable
 
 from ...domain.records import LeaderboardEntry
 from .. import display
+from .cells import muted, themed
 
 #: Characters of the config column before it is cut with "…".
 CONFIG_WIDTH = 40
@@ -21,7 +21,8 @@ def config_key(entry: LeaderboardEntry) -> str:
 
 
 class LeaderboardTable(DataTable[object]):
-    """Re-ranked by `show(entries)`; the cursor and the marks follow their configs."""
+    """Re-ranked by `show(entries)`; the marks (and a cursor moved off the top row) follow
+    their configs."""
 
     BINDINGS = [
         Binding(
@@ -45,13 +46,14 @@ class LeaderboardTable(DataTable[object]):
         self.add_column("score", key="score")
         self.add_column("95% CI", key="ci")
         self.add_column("n", key="n")
-        # Content cells (theme colours) are not measured by DataTable: a fixed width.
-        self.add_column("vs #1", key="tied", width=6)
+        self.add_column("vs #1", key="tied")
         self.add_column("tokens", key="tokens")
         self.add_column("p50", key="p50")
 
     def show(self, entries: list[LeaderboardEntry]) -> None:
-        keep = self.highlighted()
+        # On the top row the cursor stays with the leader, whoever it is; moved below it, it
+        # follows its config as the ranking changes.
+        keep = self.highlighted() if self.cursor_row > 0 else None
         self.entries = entries
         self.clear()
         for entry in entries:
@@ -60,18 +62,13 @@ class LeaderboardTable(DataTable[object]):
             if len(config) > CONFIG_WIDTH:
                 config = config[: CONFIG_WIDTH - 1] + "…"
             mark = "●" if key in self.marked else " "
-            tied = (
-                Content.styled("leader", "$success")
-                if entry.rank == 1
-                else (
-                    Content("≈ tied")
-                    if entry.tied_with_leader
-                    else Content.styled("worse", "$text-muted")
-                )
-            )
+            if entry.rank == 1:
+                tied = themed(self, "leader", "success")
+            else:
+                tied = Text("≈ tied") if entry.tied_with_leader else muted("worse")
             self.add_row(
                 f"{mark}{entry.rank}",
-                Text(config, style="dim") if entry.dropped else config,
+                muted(config) if entry.dropped else config,
                 display.right(display.score(entry.score)),
                 f"{entry.ci_low:.2f}–{entry.ci_high:.2f}",
                 display.right(str(entry.n)),
@@ -80,7 +77,7 @@ class LeaderboardTable(DataTable[object]):
                 display.right(display.latency(entry.p50_latency_ms)),
                 key=key,
             )
-        if keep is not None and keep.config in [e.config for e in entries]:
+        if keep is not None and config_key(keep) in self.rows:
             self.move_cursor(row=self.get_row_index(config_key(keep)), animate=False)
 
     def highlighted(self) -> LeaderboardEntry | None:

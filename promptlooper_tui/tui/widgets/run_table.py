@@ -7,22 +7,21 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on
-from textual.content import Content
+from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
 from .. import display
 from ..sweep_feed import RunLine
+from .cells import themed
 
 #: Characters of the config column before it is cut with "…".
 CONFIG_WIDTH = 44
 
 
-def run_cells(line: RunLine) -> tuple[object, ...]:
+def run_cells(table: DataTable[object], line: RunLine) -> tuple[object, ...]:
     mark = (
-        Content.styled("✓", "$success")
-        if line.status == "completed"
-        else Content.styled("✗", "$error")
+        themed(table, "✓", "success") if line.status == "completed" else themed(table, "✗", "error")
     )
     config = display.format_config(line.config)
     if len(config) > CONFIG_WIDTH:
@@ -42,6 +41,12 @@ class RunTable(DataTable[object]):
     """Runs, keyed by run id. Selecting one posts `RunTable.Opened` with its neighbours, so
     the inspector can step to the next and previous run of the same list."""
 
+    # Rows matter here, not columns: home / end go to the first / last run.
+    BINDINGS = [
+        Binding("home", "scroll_top", "First run", show=False),
+        Binding("end", "scroll_bottom", "Last run", show=False),
+    ]
+
     @dataclass
     class Opened(Message):
         run_id: str
@@ -51,8 +56,7 @@ class RunTable(DataTable[object]):
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
-        # Content cells (theme colours) are not measured by DataTable: a fixed width.
-        self.add_column("", key="status", width=1)
+        self.add_column("", key="status")
         self.add_column("config", key="config")
         self.add_column("score", key="score")
         self.add_column("tokens", key="tokens")
@@ -71,7 +75,7 @@ class RunTable(DataTable[object]):
 
     def add_lines(self, lines: Iterable[RunLine]) -> None:
         for line in lines:
-            self.add_row(*run_cells(line), key=line.run_id)
+            self.add_row(*run_cells(self, line), key=line.run_id)
 
     @on(DataTable.RowSelected)
     def _opened(self, event: DataTable.RowSelected) -> None:

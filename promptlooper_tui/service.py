@@ -343,7 +343,7 @@ class Workbench:
             if not retry_failed or not (failed and failed["n"]):
                 what = "failed runs to retry" if retry_failed else "runs left to do"
                 raise Conflict(f"sweep {sweep_id} is completed; it has no {what}")
-        if state in _ACTIVE_STATES and row["owner_pid"] != os.getpid():
+        if state in _ACTIVE_STATES and row["owner_pid"] not in (None, os.getpid()):
             raise Conflict(
                 f"sweep {sweep_id} is {state} in another process (pid {row['owner_pid']})"
             )
@@ -821,6 +821,7 @@ class Workbench:
         finish; the rest are cancelled, and a resume finds their returned calls in the cache.
         Returns the ids of the suspended sweeps."""
         runners = list(self._runners.values())
+        paused_by_user = [r.job.sweep_id for r in runners if r.status == "paused"]
         for runner in runners:
             await runner.pause()
         await asyncio.gather(*(runner.wait_inflight(grace) for runner in runners))
@@ -830,6 +831,14 @@ class Workbench:
         for runner in runners:
             runner.suspend()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # A sweep someone had paused stays `paused` (owned by nobody): a restart does not
+        # take it for interrupted and resume it behind their back.
+        await self.db.write(
+            [
+                ("UPDATE sweeps SET owner_pid = NULL WHERE id = ? AND status = 'paused'", (sid,))
+                for sid in paused_by_user
+            ]
+        )
         return [runner.job.sweep_id for runner in runners]
 
 
@@ -880,7 +889,10 @@ def _pid_alive(pid: int | None) -> bool:
 
 
 def _effective_status(status: str, owner_pid: int | None, live_here: bool) -> str:
-    """A sweep stored as running/paused whose process is gone was interrupted."""
+    """A sweep stored as running/paused whose process is gone was interrupted (a `paused`
+    sweep owned by nobody was paused by someone and left so)."""
+    if status == "paused" and owner_pid is None:
+        return status
     gone = owner_pid == os.getpid() or not _pid_alive(owner_pid)
     if status in _ACTIVE_STATES and not live_here and gone:
         return "interrupted"

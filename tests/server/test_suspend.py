@@ -41,3 +41,21 @@ async def test_suspend_waits_only_for_runs_in_flight_and_the_sweep_resumes(
                     pass
         summary = await workbench.sweep_summary(sweep_id)
         assert summary.runs.completed == summary.runs.total == 48
+
+
+async def test_a_sweep_someone_paused_stays_paused_not_interrupted(workbench: Workbench) -> None:
+    async with simulated_endpoint(SimulatorOptions(latency_ms=20)) as slow:
+        text = experiment_yaml(endpoint={"base_url": slow.base_url}, sweep={"max_concurrency": 2})
+        await workbench.import_text(text)
+        chosen = await workbench.create_sweep("support", SweepOverrides(repeats=4))
+        left_running = await workbench.create_sweep("support", SweepOverrides(repeats=4))
+        await workbench.start_sweep(chosen)
+        await workbench.start_sweep(left_running)
+        await workbench.pause_sweep(chosen)
+        assert sorted(await workbench.suspend_sweeps(grace=5)) == sorted([chosen, left_running])
+        paused = await workbench.get_sweep(chosen)
+        assert paused.status == "paused" and paused.resumable
+        assert (await workbench.get_sweep(left_running)).status == "interrupted"
+        # Paused and owned by nobody: this process may take it up again.
+        summary = await workbench.run_sweep(chosen)
+    assert summary.status == "completed" and summary.runs.completed == 48

@@ -32,13 +32,17 @@ from typing import Any
 import httpx
 import yaml
 
+from promptlooper_tui.engine.runner import worker_count
+
 from .common import simulator
 
 NAME = "crash-drill"
 TEMPERATURES = 20
 ITEMS = 50
 RUNS = TEMPERATURES * ITEMS
-WORKERS = 8
+CONCURRENCY = 8
+#: Calls a kill may cost again: one per worker (in flight, or answered but not yet saved).
+WORKERS = worker_count(CONCURRENCY)
 #: An answer sent this long before a kill has had ample time to be committed to the cache.
 GRACE = 1.0
 
@@ -78,7 +82,7 @@ def spec(base_url: str) -> dict[str, Any]:
             for i in range(ITEMS)
         ],
         "scorers": [{"type": "format", "format": "length", "min_tokens": 1, "max_tokens": 60}],
-        "sweep": {"max_concurrency": WORKERS},
+        "sweep": {"max_concurrency": CONCURRENCY},
     }
 
 
@@ -189,7 +193,7 @@ def drill(kills: int, seed: int) -> bool:
         f"\nfinal resume: exit {final.returncode}, status {summary.get('status')}; "
         f"runs {total} stored, {distinct} distinct (of {RUNS}); integrity {end_integrity}\n"
         f"server: {len(requests)} chat requests for {calls} distinct calls; {repeats} repeated "
-        f"(at most {WORKERS} per kill allowed, in flight at the kill); "
+        f"(at most {WORKERS} per kill allowed, one per worker); "
         f"{len(late)} repeated after their answer was sent > {GRACE:g} s before a kill "
         f"(longest answer-to-kill gap of a repeated call: {longest * 1000:.0f} ms)\n"
         f"wall time {elapsed:.1f} s"
@@ -201,7 +205,7 @@ def drill(kills: int, seed: int) -> bool:
         "every run exactly once": total == distinct == RUNS,
         "integrity after every kill": all(kill.integrity == "ok" for kill in done),
         "integrity at the end": end_integrity == "ok",
-        "repeats bounded by in-flight calls": all(kill.repeats <= WORKERS for kill in done),
+        "repeats bounded by the workers": all(kill.repeats <= WORKERS for kill in done),
         "no late repeats": not late,
     }
     for name, ok in checks.items():

@@ -168,22 +168,22 @@ class CallCache:
     ) -> tuple[CachedValue, bool]:
         """The cached entry and True, or the result of `call()` (stored first) and False.
 
-        Concurrent requests for the same key share one call.
+        Concurrent requests for the same key share one lookup and one call: the key is claimed
+        before the lookup, so a second request can never miss an entry that the first is
+        saving (a lookup that started before the save would not see it in the database).
         """
-        if read:
-            hit = await self.get(key, fresh_since=fresh_since)
-            if hit is not None:
-                return hit, True
         shared = self._inflight.get(key)
         if shared is not None:
             return await asyncio.shield(shared), True
         future: asyncio.Future[CachedValue] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            entry = await call()
-            # Wait for the commit: once a call has returned and the caller moves on, a crash
-            # must not make it pay for that call again.
-            await self.put(key, kind, entry)
+            hit = await self.get(key, fresh_since=fresh_since) if read else None
+            entry = hit if hit is not None else await call()
+            if hit is None:
+                # Wait for the commit: once a call has returned and the caller moves on, a
+                # crash must not make it pay for that call again.
+                await self.put(key, kind, entry)
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError):
                 future.cancel()
@@ -195,7 +195,7 @@ class CallCache:
             future.set_result(entry)
         finally:
             del self._inflight[key]
-        return entry, False
+        return entry, hit is not None
 
     async def stats(self) -> CacheStats:
         row = await self._db.fetchone(

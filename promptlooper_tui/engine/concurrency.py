@@ -7,6 +7,7 @@ congestion: halve on a rate limit, add one after a run of successes, never above
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from types import TracebackType
 
@@ -99,7 +100,8 @@ class AdaptiveLimiter:
             return await waiter
         except asyncio.CancelledError:
             if waiter.cancelled():
-                self._waiters.remove(waiter)
+                with contextlib.suppress(ValueError):  # already dropped by _admit_waiters
+                    self._waiters.remove(waiter)
             else:
                 # Admitted, then cancelled before it could run: hand the slot on.
                 self._release(waiter.result())
@@ -115,8 +117,13 @@ class AdaptiveLimiter:
 
     def _admit_waiters(self) -> None:
         while self._waiters and self._in_flight < self._limit:
+            waiter = self._waiters.popleft()
+            if waiter.done():
+                # Cancelled while queued; its task has not run its cleanup yet (which then
+                # finds it gone) and must not be handed a slot.
+                continue
             self._in_flight += 1
-            self._waiters.popleft().set_result(self._generation)
+            waiter.set_result(self._generation)
 
 
 class _Slot:

@@ -180,6 +180,20 @@ async def test_cancelled_waiter_leaks_no_slot() -> None:
         assert limiter.in_flight == 1
 
 
+async def test_a_slot_freed_between_a_cancel_and_its_cleanup_skips_the_cancelled_waiter() -> None:
+    limiter = AdaptiveLimiter(1)
+    holder = limiter.slot()
+    await holder.__aenter__()
+    cancelled = asyncio.create_task(limiter.slot().__aenter__())
+    next_in_line = asyncio.create_task(limiter.slot().__aenter__())
+    await _settle()
+    cancelled.cancel()  # its future is cancelled at once; its cleanup runs later
+    await holder.__aexit__(None, None, None)  # the slot goes to `next_in_line`, no error
+    await _settle()
+    assert cancelled.cancelled() and next_in_line.done() and next_in_line.exception() is None
+    assert limiter.in_flight == 1
+
+
 async def test_waiter_cancelled_just_after_admission_hands_the_slot_on() -> None:
     limiter = AdaptiveLimiter(1)
     holder = limiter.slot()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from rich.text import Text
 
 from ..cli_output import format_config
 
 __all__ = [
+    "compact_configs",
     "cost",
     "duration",
     "estimated_tokens",
@@ -14,19 +18,20 @@ __all__ = [
     "latency",
     "right",
     "score",
+    "status_colour",
     "status_style",
     "tokens",
 ]
 
-#: Theme variables for sweep and run states, so a status reads the same colour everywhere.
-_STATUS_STYLES = {
-    "running": "$accent",
-    "paused": "$warning",
-    "completed": "$success",
-    "stopped": "$warning",
-    "budget_exhausted": "$warning",
-    "interrupted": "$warning",
-    "failed": "$error",
+#: Theme colours for sweep and run states, so a status reads the same colour everywhere.
+_STATUS_COLOURS = {
+    "running": "accent",
+    "paused": "warning",
+    "completed": "success",
+    "stopped": "warning",
+    "budget_exhausted": "warning",
+    "interrupted": "warning",
+    "failed": "error",
 }
 
 
@@ -69,8 +74,43 @@ def duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def status_colour(status: str | None) -> str | None:
+    """The theme colour of a state ("success"...); None for no state or an unknown one."""
+    return _STATUS_COLOURS.get(status or "")
+
+
 def status_style(status: str | None) -> str:
-    return _STATUS_STYLES.get(status or "", "$text-muted")
+    """A state's colour as a Content style ("$success"...)."""
+    colour = status_colour(status)
+    return f"${colour}" if colour else "$text-muted"
+
+
+def compact_configs(configs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Configs as short lines that tell them apart: a word only one parameter takes reads bare
+    ("large-model"), anything else as key=value ("temperature=0.7"). Sweeps store only the
+    parameters they vary, so every part of a line can differ between rows."""
+    owners: dict[str, set[str]] = {}
+    for config in configs:
+        for key, value in config.items():
+            if isinstance(value, str):
+                owners.setdefault(value, set()).add(key)
+
+    def part(key: str, value: Any) -> str:
+        bare = isinstance(value, str) and len(owners[value]) == 1 and _is_word(value)
+        return value if bare else format_config({key: value})
+
+    return [" ".join(part(k, v) for k, v in config.items()) or "(fixed)" for config in configs]
+
+
+def _is_word(value: str) -> bool:
+    """Reads as a name on its own: no spaces or "=", and not a number."""
+    if not value or " " in value or "=" in value:
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return True
+    return False
 
 
 def right(text: str) -> Text:

@@ -79,3 +79,24 @@ async def test_status_and_score_filters(make_test_app: AppMaker) -> None:
             pilot, lambda: any("between 0 and 1" in n for n in notifications(app)), "a warning"
         )
         assert screen.run_filter.min_score == 0.9
+
+
+async def test_next_in_the_inspector_loads_the_lists_next_page(make_test_app: AppMaker) -> None:
+    app = make_test_app()
+    async with app.run_test(size=SIZE) as pilot:
+        _, runs = await open_runs(app, pilot, 1000)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert runs.row_count == PAGE_SIZE  # laid out again for the width, no page loaded
+        last = runs.run_ids[-1]
+        runs.move_cursor(row=PAGE_SIZE - 1, animate=False)
+        await wait_until(pilot, lambda: runs.highlighted_run() == last, "the last loaded run")
+        await pilot.press("enter")
+        inspector = await wait_for_screen(pilot, RunInspectorScreen)
+        await wait_until(pilot, lambda: inspector.run is not None, "the run")
+
+        await pilot.press("n")
+        await wait_until(pilot, lambda: inspector.run_id != last, "the next page's first run")
+        assert runs.row_count > PAGE_SIZE
+        assert inspector.run_id == runs.run_ids[PAGE_SIZE]
+        assert inspector.sub_title.endswith(f"{PAGE_SIZE + 1} of {runs.row_count}")

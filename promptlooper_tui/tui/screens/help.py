@@ -7,13 +7,26 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Markdown, Static
+from textual.widgets import Markdown, Static
+
+from ..widgets.cells import clipped
+from ..widgets.fitted_table import ColumnSpec, FittedTable, Row
 
 _GENERAL = """\
 **Everywhere:** `F1`/`?` help · `F2` experiments · `F3` endpoints · `ctrl+p` command palette
 (open an experiment, start a sweep, export, switch theme…) · `escape` back · `ctrl+q` quit.
 Keys can be changed in `tui.json` in the home dir: `{"keymap": {"monitor.pause": "space"}}`.
 """
+
+
+class KeysTable(FittedTable):
+    """The keys; what they do is cut short (with "…") before their ids are."""
+
+    COLUMNS = (
+        ColumnSpec("key", "key"),
+        ColumnSpec("does", "does", flexible=True),
+        ColumnSpec("id", "id"),
+    )
 
 
 class HelpScreen(ModalScreen[None]):
@@ -29,12 +42,11 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Content.from_markup("[b]$title[/b] — keys", title=title), id="help-title")
             if self._about.HELP:
                 yield Markdown(self._about.HELP, id="help-about")
-            yield DataTable(id="help-keys", cursor_type="none", zebra_stripes=True)
+            yield KeysTable(id="help-keys", cursor=False)
             yield Markdown(_GENERAL, id="help-general")
 
     def on_mount(self) -> None:
-        table = self.query_one("#help-keys", DataTable)
-        table.add_columns("key", "does", "id")
+        rows: list[Row] = []
         seen: set[tuple[str, str]] = set()
         for active in self._about.active_bindings.values():
             binding = active.binding
@@ -46,7 +58,9 @@ class HelpScreen(ModalScreen[None]):
                 continue
             seen.add((keys, binding.description))
             does = binding.description + (f" — {binding.tooltip}" if binding.tooltip else "")
-            table.add_row(keys, does, binding.id or "")
+            cells = {"key": keys, "does": clipped(does), "id": binding.id}
+            rows.append((str(len(rows)), cells))
+        self.query_one(KeysTable).set_rows(rows)
 
     def action_close(self) -> None:
         self.dismiss(None)

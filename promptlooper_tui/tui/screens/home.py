@@ -10,6 +10,8 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from ...domain.records import ExperimentRecord
 from .. import display
+from ..widgets import cells
+from ..widgets.fitted_table import ColumnSpec, FittedTable
 from .base import WorkbenchScreen
 
 #: Seconds between two reloads of the list (sweeps started elsewhere show up).
@@ -20,6 +22,20 @@ _EMPTY = (
     "Press n to write one (a working example is filled in), or quit and run "
     "`promptlooper demo` to watch a sample sweep against the built-in simulated endpoint."
 )
+
+
+class ExperimentTable(FittedTable):
+    """One row per experiment; the description gets the width left."""
+
+    COLUMNS = (
+        ColumnSpec("name", "experiment"),
+        ColumnSpec("version", "ver"),
+        ColumnSpec("status", "latest sweep"),
+        ColumnSpec("best", "best"),
+        ColumnSpec("runs", "runs"),
+        ColumnSpec("tokens", "tokens"),
+        ColumnSpec("description", "description", flexible=True),
+    )
 
 
 class HomeScreen(WorkbenchScreen):
@@ -50,20 +66,12 @@ class HomeScreen(WorkbenchScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield DataTable(id="experiments", cursor_type="row", zebra_stripes=True)
+        yield ExperimentTable(id="experiments")
         yield Static(_EMPTY, id="empty", markup=False)
         yield Static(id="details")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#experiments", DataTable)
-        table.add_column("experiment", key="name")
-        table.add_column("ver", key="version")
-        table.add_column("latest sweep", key="status")
-        table.add_column("best", key="best")
-        table.add_column("runs", key="runs")
-        table.add_column("tokens", key="tokens")
-        table.add_column("description", key="description")
         self.set_interval(RELOAD_EVERY, self.refresh_experiments)
 
     def on_screen_resume(self) -> None:
@@ -73,23 +81,23 @@ class HomeScreen(WorkbenchScreen):
     async def refresh_experiments(self) -> None:
         experiments = await self.wb.list_experiments()
         self._experiments = {e.id: e for e in experiments}
-        table = self.query_one("#experiments", DataTable)
+        table = self.query_one("#experiments", ExperimentTable)
         selected = self.selected_id()
-        table.clear()
-        for e in experiments:
-            table.add_row(
-                e.name,
-                f"v{e.version}",
-                Content.styled(
-                    (e.latest_sweep_status or "–").replace("_", " "),
-                    display.status_style(e.latest_sweep_status),
-                ),
-                display.right(display.score(e.best_score)),
-                display.right(f"{e.runs:,}"),
-                display.right(display.tokens(e.tokens)),
-                e.description,
-                key=e.id,
+        table.set_rows(
+            (
+                e.id,
+                {
+                    "name": e.name,
+                    "version": f"v{e.version}",
+                    "status": cells.status(table, e.latest_sweep_status),
+                    "best": display.right(display.score(e.best_score)),
+                    "runs": display.right(f"{e.runs:,}"),
+                    "tokens": display.right(display.tokens(e.tokens)),
+                    "description": cells.clipped(e.description),
+                },
             )
+            for e in experiments
+        )
         if selected in self._experiments:
             table.move_cursor(row=table.get_row_index(selected))
         self.query_one("#empty").display = not experiments

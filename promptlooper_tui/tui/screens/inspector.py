@@ -16,6 +16,7 @@ from textual.widgets import Footer, Header, Markdown, Static
 
 from ...domain.records import RunDetail, StageRecord
 from .. import display
+from ..widgets.run_table import MoreRuns
 from .base import WorkbenchScreen
 
 #: Lines that make an output read as markdown: headings, lists, fences, tables, emphasis.
@@ -51,10 +52,14 @@ class RunInspectorScreen(WorkbenchScreen):
         Binding("escape", "back", "Back", id="inspector.back"),
     ]
 
-    def __init__(self, run_id: str, run_ids: list[str] | None = None) -> None:
-        """`run_ids`: the list the run was opened from, for next / previous."""
+    def __init__(
+        self, run_id: str, run_ids: list[str] | None = None, more: MoreRuns | None = None
+    ) -> None:
+        """`run_ids`: the list the run was opened from, for next / previous; `more` fetches the
+        list's next page when `n` goes past its last loaded run."""
         super().__init__()
         self.run_id = run_id
+        self._more = more
         self._run_ids = run_ids if run_ids and run_id in run_ids else [run_id]
         self._index = self._run_ids.index(run_id)
         self.run: RunDetail | None = None
@@ -89,7 +94,12 @@ class RunInspectorScreen(WorkbenchScreen):
         if run_id == self.run_id:
             self._load(run_id)
 
-    def action_step(self, delta: int) -> None:
+    # Not exclusive: a second `n` must not cancel the page the first is waiting for.
+    @work(group="step", exit_on_error=False)
+    async def action_step(self, delta: int) -> None:
+        if self._index + delta == len(self._run_ids) and self._more is not None:
+            # Pages only ever add runs below the loaded ones: the indexes stay right.
+            self._run_ids = await self._more()
         index = self._index + delta
         if not 0 <= index < len(self._run_ids):
             self.notify("No more runs that way.", timeout=2)

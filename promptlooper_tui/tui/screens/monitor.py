@@ -48,6 +48,7 @@ class MonitorScreen(WorkbenchScreen):
     TITLE = "Sweep monitor"
     CSS_PATH = "../styles/monitor.tcss"
     AUTO_FOCUS = "#latest"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (90, "-wide")]
     HELP = (
         "A sweep, live. The progress bar counts finished runs against the plan (racing and "
         "guided sweeps may finish early). The leaderboard ranks configs by mean score with a "
@@ -302,7 +303,7 @@ class MonitorScreen(WorkbenchScreen):
     def _open_run(self, event: RunTable.Opened) -> None:
         from .inspector import RunInspectorScreen
 
-        self.app.push_screen(RunInspectorScreen(event.run_id, event.run_ids))
+        self.app.push_screen(RunInspectorScreen(event.run_id, event.run_ids, event.more))
 
     def action_all_runs(self) -> None:
         from .runs import RunsScreen

@@ -157,7 +157,7 @@ class RunsScreen(WorkbenchScreen):
     def _open_run(self, event: RunTable.Opened) -> None:
         from .inspector import RunInspectorScreen
 
-        self.app.push_screen(RunInspectorScreen(event.run_id, event.run_ids))
+        self.app.push_screen(RunInspectorScreen(event.run_id, event.run_ids, event.more))
 
     def action_back(self) -> None:
         self.dismiss()

@@ -6,6 +6,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
+from .. import display
+
 
 def themed(widget: Widget, text: str, variable: str) -> Text:
     """`text` in the theme colour `variable` ("success", "error", "warning"...)."""
@@ -13,4 +15,17 @@ def themed(widget: Widget, text: str, variable: str) -> Text:
 
 
 def muted(text: str) -> Text:
-    return Text(text, style="dim", no_wrap=True)
+    """Dimmed, and cut with "…" in a column too narrow for it."""
+    return Text(text, style="dim", no_wrap=True, overflow="ellipsis")
+
+
+def clipped(text: str) -> Text:
+    """Cut with "…" in a column too narrow for it."""
+    return Text(text, no_wrap=True, overflow="ellipsis")
+
+
+def status(widget: Widget, state: str | None) -> Text:
+    """A sweep or run state ("budget exhausted"), in its theme colour."""
+    text = (state or "–").replace("_", " ")
+    colour = display.status_colour(state)
+    return themed(widget, text, colour) if colour else muted(text)

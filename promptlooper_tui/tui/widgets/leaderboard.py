@@ -6,23 +6,31 @@ import json
 
 from rich.text import Text
 from textual.binding import Binding
-from textual.widgets import DataTable
 
 from ...domain.records import LeaderboardEntry
 from .. import display
-from .cells import muted, themed
-
-#: Characters of the config column before it is cut with "…".
-CONFIG_WIDTH = 40
+from .cells import clipped, muted, themed
+from .fitted_table import Cell, ColumnSpec, FittedTable, Row
 
 
 def config_key(entry: LeaderboardEntry) -> str:
     return json.dumps(entry.config, sort_keys=True)
 
 
-class LeaderboardTable(DataTable[object]):
+class LeaderboardTable(FittedTable):
     """Re-ranked by `show(entries)`; the marks (and a cursor moved off the top row) follow
-    their configs."""
+    their configs. When narrow, latency, tokens and the interval make room for the config."""
+
+    COLUMNS = (
+        ColumnSpec("rank", "#"),
+        ColumnSpec("config", "config", flexible=True),
+        ColumnSpec("score", "score"),
+        ColumnSpec("ci", "95% CI", drop=3),
+        ColumnSpec("n", "n", drop=4),
+        ColumnSpec("tied", "vs #1"),
+        ColumnSpec("tokens", "tokens", drop=2),
+        ColumnSpec("p50", "p50", drop=1),
+    )
 
     BINDINGS = [
         Binding(
@@ -35,50 +43,40 @@ class LeaderboardTable(DataTable[object]):
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        super().__init__(id=id)
         self.entries: list[LeaderboardEntry] = []
         #: Marked configs, by config key, in the order they were marked.
         self.marked: list[str] = []
-
-    def on_mount(self) -> None:
-        self.add_column("#", key="rank")
-        self.add_column("config", key="config")
-        self.add_column("score", key="score")
-        self.add_column("95% CI", key="ci")
-        self.add_column("n", key="n")
-        self.add_column("vs #1", key="tied")
-        self.add_column("tokens", key="tokens")
-        self.add_column("p50", key="p50")
 
     def show(self, entries: list[LeaderboardEntry]) -> None:
         # On the top row the cursor stays with the leader, whoever it is; moved below it, it
         # follows its config as the ranking changes.
         keep = self.highlighted() if self.cursor_row > 0 else None
         self.entries = entries
-        self.clear()
-        for entry in entries:
-            key = config_key(entry)
-            config = display.format_config(entry.config)
-            if len(config) > CONFIG_WIDTH:
-                config = config[: CONFIG_WIDTH - 1] + "…"
-            mark = "●" if key in self.marked else " "
-            if entry.rank == 1:
-                tied = themed(self, "leader", "success")
-            else:
-                tied = Text("≈ tied") if entry.tied_with_leader else muted("worse")
-            self.add_row(
-                f"{mark}{entry.rank}",
-                muted(config) if entry.dropped else config,
-                display.right(display.score(entry.score)),
-                f"{entry.ci_low:.2f}–{entry.ci_high:.2f}",
-                display.right(str(entry.n)),
-                tied,
-                display.right(display.tokens(entry.tokens)),
-                display.right(display.latency(entry.p50_latency_ms)),
-                key=key,
-            )
+        configs = display.compact_configs([entry.config for entry in entries])
+        self.set_rows(
+            self._row(entry, config) for entry, config in zip(entries, configs, strict=True)
+        )
         if keep is not None and config_key(keep) in self.rows:
             self.move_cursor(row=self.get_row_index(config_key(keep)), animate=False)
+
+    def _row(self, entry: LeaderboardEntry, config: str) -> Row:
+        key = config_key(entry)
+        if entry.rank == 1:
+            tied = themed(self, "leader", "success")
+        else:
+            tied = Text("≈ tied") if entry.tied_with_leader else muted("worse")
+        cells: dict[str, Cell] = {
+            "rank": f"{'●' if key in self.marked else ' '}{entry.rank}",
+            "config": muted(config) if entry.dropped else clipped(config),
+            "score": display.right(display.score(entry.score)),
+            "ci": f"{entry.ci_low:.2f}–{entry.ci_high:.2f}",
+            "n": display.right(str(entry.n)),
+            "tied": tied,
+            "tokens": display.right(display.tokens(entry.tokens)),
+            "p50": display.right(display.latency(entry.p50_latency_ms)),
+        }
+        return key, cells
 
     def highlighted(self) -> LeaderboardEntry | None:
         if not self.entries or not 0 <= self.cursor_row < len(self.entries):

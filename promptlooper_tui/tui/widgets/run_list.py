@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from textual import work
@@ -11,7 +12,7 @@ from textual.worker import Worker
 
 from ...domain.records import RunPage
 from ..sweep_feed import RunLine
-from .run_table import RunTable
+from .run_table import MoreRuns, RunTable
 
 #: Fetches `limit` runs starting at `offset` (newest first).
 PageFetcher = Callable[[int, int], Awaitable[RunPage]]
@@ -53,7 +54,7 @@ class RunList(RunTable):
         if self._loading is not None:
             self._loading.cancel()
             self._loading = None
-        self.clear()
+        self.set_rows([])
         self.total, self._offset = None, 0
         self.load_more()
 
@@ -73,8 +74,19 @@ class RunList(RunTable):
         self.add_lines(RunLine.from_record(run) for run in page.items if run.id not in self.rows)
         self.post_message(self.PageLoaded(self))
 
+    def more_runs(self) -> MoreRuns:
+        return self.next_page
+
+    async def next_page(self) -> list[str]:
+        """Load the next page (or wait for the one loading) and return every loaded run id."""
+        self.load_more()
+        if self._loading is not None and self._loading.is_running:
+            # Shielded: an inspector leaving meanwhile must not cancel the list's page.
+            await asyncio.shield(self._loading.wait())
+        return self.run_ids
+
     def _near_end(self, row: int) -> bool:
-        return not self.complete and row >= self.row_count - PREFETCH
+        return not self.complete and row >= self.row_total - PREFETCH
 
     def watch_cursor_coordinate(self, old: Coordinate, new: Coordinate) -> None:
         super().watch_cursor_coordinate(old, new)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -13,33 +13,48 @@ from textual.widgets import DataTable
 
 from .. import display
 from ..sweep_feed import RunLine
-from .cells import themed
+from .cells import clipped, themed
+from .fitted_table import ColumnSpec, FittedTable, Row
 
-#: Characters of the config column before it is cut with "…".
-CONFIG_WIDTH = 44
-
-
-def run_cells(table: DataTable[object], line: RunLine) -> tuple[object, ...]:
-    mark = (
-        themed(table, "✓", "success") if line.status == "completed" else themed(table, "✗", "error")
-    )
-    config = display.format_config(line.config)
-    if len(config) > CONFIG_WIDTH:
-        config = config[: CONFIG_WIDTH - 1] + "…"
-    return (
-        mark,
-        config,
-        display.right(display.score(line.score)),
-        display.right(display.tokens(line.tokens)),
-        display.right(display.latency(line.latency_ms)),
-        "hit" if line.cached else "",
-        Text(line.error or "", style="italic", no_wrap=True, overflow="ellipsis"),
-    )
+#: Loads the next page of a list, if any, and returns the ids of every run it now holds.
+MoreRuns = Callable[[], Awaitable[list[str]]]
 
 
-class RunTable(DataTable[object]):
+def run_rows(table: DataTable[object], lines: Sequence[RunLine]) -> list[Row]:
+    configs = display.compact_configs([line.config for line in lines])
+    return [
+        (
+            line.run_id,
+            {
+                "status": themed(table, "✓", "success")
+                if line.status == "completed"
+                else themed(table, "✗", "error"),
+                "config": clipped(config),
+                "score": display.right(display.score(line.score)),
+                "tokens": display.right(display.tokens(line.tokens)),
+                "latency": display.right(display.latency(line.latency_ms)),
+                "cache": "hit" if line.cached else "",
+                "error": Text(line.error or "", style="italic", no_wrap=True, overflow="ellipsis"),
+            },
+        )
+        for line, config in zip(lines, configs, strict=True)
+    ]
+
+
+class RunTable(FittedTable):
     """Runs, keyed by run id. Selecting one posts `RunTable.Opened` with its neighbours, so
-    the inspector can step to the next and previous run of the same list."""
+    the inspector can step to the next and previous run of the same list. When narrow, the
+    cache column makes room for the config, and errors get what is left."""
+
+    COLUMNS = (
+        ColumnSpec("status", ""),
+        ColumnSpec("config", "config", flexible=True),
+        ColumnSpec("score", "score"),
+        ColumnSpec("tokens", "tokens"),
+        ColumnSpec("latency", "latency"),
+        ColumnSpec("cache", "cache", drop=1),
+        ColumnSpec("error", "error", flexible=True),
+    )
 
     # Rows matter here, not columns: home / end go to the first / last run.
     BINDINGS = [
@@ -51,18 +66,8 @@ class RunTable(DataTable[object]):
     class Opened(Message):
         run_id: str
         run_ids: list[str]
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
-
-    def on_mount(self) -> None:
-        self.add_column("", key="status")
-        self.add_column("config", key="config")
-        self.add_column("score", key="score")
-        self.add_column("tokens", key="tokens")
-        self.add_column("latency", key="latency")
-        self.add_column("cache", key="cache")
-        self.add_column("error", key="error")
+        #: How to step past the last loaded run; None when the list holds every run.
+        more: MoreRuns | None = None
 
     @property
     def run_ids(self) -> list[str]:
@@ -74,13 +79,16 @@ class RunTable(DataTable[object]):
         return str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
 
     def add_lines(self, lines: Iterable[RunLine]) -> None:
-        for line in lines:
-            self.add_row(*run_cells(self, line), key=line.run_id)
+        self.add_rows(run_rows(self, list(lines)))
 
     @on(DataTable.RowSelected)
     def _opened(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        self.post_message(self.Opened(str(event.row_key.value), self.run_ids))
+        self.post_message(self.Opened(str(event.row_key.value), self.run_ids, self.more_runs()))
+
+    def more_runs(self) -> MoreRuns | None:
+        """How the inspector fetches runs past the loaded ones (a table holds them all)."""
+        return None
 
 
 class LatestRuns(RunTable):
@@ -89,7 +97,6 @@ class LatestRuns(RunTable):
 
     def show(self, lines: Iterable[RunLine]) -> None:
         keep = self.highlighted_run() if self.cursor_row > 0 else None
-        self.clear()
-        self.add_lines(lines)
+        self.set_rows(run_rows(self, list(lines)))
         if keep is not None and keep in self.rows:
             self.move_cursor(row=self.get_row_index(keep), animate=False)

@@ -153,8 +153,7 @@ class _Checker:
     def run(self) -> list[Issue]:
         self._check_shape()
         self._check_raw_parts()
-        if not self.issues:
-            self._resolve_dataset()
+        self._resolve_dataset()
         if not self.issues:
             spec = ExperimentSpec.model_validate(self.data)
             self._check_meaning(spec)
@@ -237,16 +236,16 @@ class _Checker:
     # -- pass 2: meaning -----------------------------------------------------------------------
 
     def _resolve_dataset(self) -> None:
+        """Read a dataset file into the document; report a file that cannot be read or a
+        dataset without items, whatever else is wrong (a wrong shape is pass 1's to report)."""
         dataset = self.data.get("dataset")
-        if isinstance(dataset, dict):
-            file = self.base_dir / str(dataset.get("file", ""))
+        if isinstance(dataset, dict) and isinstance(dataset.get("file"), str):
             try:
-                self.data["dataset"] = _read_dataset(file)
+                self.data["dataset"] = dataset = _read_dataset(self.base_dir / dataset["file"])
             except DatasetReadError as exc:
                 self.add(("dataset", "file"), str(exc))
-                self.data["dataset"] = []
                 return
-        if not self.data.get("dataset") and not self.issues:
+        if isinstance(dataset, list) and not dataset:
             self.add(("dataset",), "the dataset is empty; add at least one item")
 
     def _check_raw_parts(self) -> None:

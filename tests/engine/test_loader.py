@@ -111,6 +111,16 @@ def test_empty_dataset_is_an_error() -> None:
     assert path == "dataset" and "empty" in message
 
 
+def test_an_empty_dataset_is_reported_beside_a_broken_template() -> None:
+    text = (
+        "name: x\nparameters: {model: [a]}\npipeline: [{name: s, user: '{{ oops }'}]\ndataset: []\n"
+    )
+    assert [(path, line) for path, line, _ in issues_of(text)] == [
+        ("pipeline[0].user", 3),
+        ("dataset", 4),
+    ]
+
+
 def test_missing_model_and_keyword_field() -> None:
     text = experiment_yaml(
         parameters={"temperature": [0.1]},

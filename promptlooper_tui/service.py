@@ -714,7 +714,10 @@ class Workbench:
         api_key: str | None = None,
         api_key_env: str | None = None,
         pricing: dict[str, tuple[float, float]] | None = None,
+        keep_api_key: bool = False,
     ) -> EndpointRecord:
+        """Add an endpoint, or replace the one of that name. With `keep_api_key` (and no new
+        key or variable given), a replaced endpoint keeps its stored key."""
         if not base_url.startswith(("http://", "https://")):
             raise BadInput(f"base URL must start with http:// or https://, got {base_url!r}")
         if api_key is not None and api_key_env is not None:
@@ -726,7 +729,8 @@ class Workbench:
             "INSERT INTO endpoints (name, base_url, api_key_env, api_key_encrypted, pricing, "
             "created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
             "base_url = excluded.base_url, api_key_env = excluded.api_key_env, "
-            "api_key_encrypted = excluded.api_key_encrypted, pricing = excluded.pricing",
+            "api_key_encrypted = CASE WHEN ? THEN endpoints.api_key_encrypted "
+            "ELSE excluded.api_key_encrypted END, pricing = excluded.pricing",
             (
                 name,
                 base_url.rstrip("/"),
@@ -734,6 +738,7 @@ class Workbench:
                 encrypted,
                 json.dumps(pricing or {}),
                 now_iso(),
+                keep_api_key and api_key is None and api_key_env is None,
             ),
         )
         return await self.get_endpoint(name)

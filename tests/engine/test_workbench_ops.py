@@ -84,3 +84,18 @@ async def test_the_simulated_endpoint_starts_once_with_the_given_options(
     assert url.startswith("http://127.0.0.1:")
     assert await workbench.start_simulated_endpoint(SimulatorOptions()) == url
     assert (await workbench.test_endpoint("simulated")).ok
+
+
+async def test_replacing_an_endpoint_keeps_its_key_only_when_asked(workbench: Workbench) -> None:
+    await workbench.add_endpoint("local", "http://127.0.0.1:9/v1", api_key="sk-kept-1234")
+    kept = await workbench.add_endpoint("local", "http://127.0.0.1:10/v1", keep_api_key=True)
+    assert kept.has_api_key and kept.base_url == "http://127.0.0.1:10/v1"
+    by_env = await workbench.add_endpoint(
+        "local", "http://127.0.0.1:10/v1", api_key_env="MY_KEY", keep_api_key=True
+    )
+    assert by_env.api_key_env == "MY_KEY"
+    row = await workbench.db.fetchone("SELECT api_key_encrypted FROM endpoints")
+    assert row is not None and row["api_key_encrypted"] is None
+    await workbench.add_endpoint("local", "http://127.0.0.1:9/v1", api_key="sk-kept-1234")
+    replaced = await workbench.add_endpoint("local", "http://127.0.0.1:9/v1")
+    assert not replaced.has_api_key

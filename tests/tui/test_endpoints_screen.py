@@ -47,10 +47,17 @@ async def test_added_key_is_masked_and_never_shown_again(
         form = await wait_for_screen(pilot, EndpointForm)
         assert form.query_one("#api-key", Input).value == ""
         seen.append(screen_text(app))
-        await pilot.press("escape")
+        # Edit only the URL: the stored key stays.
+        form.query_one("#base-url", Input).value = "http://127.0.0.1:10/v1"
+        await pilot.press("ctrl+s")
         await wait_for_screen(pilot, EndpointsScreen)
+        await wait_until(
+            pilot, lambda: str(table.get_row("local")[1]).endswith(":10/v1"), "the edited row"
+        )
 
-    assert (await workbench.get_endpoint("local")).has_api_key
+    edited = await workbench.get_endpoint("local")
+    assert edited.has_api_key and edited.base_url == "http://127.0.0.1:10/v1"
+    assert (await workbench._resolve_stored_endpoint("local")).api_key == API_KEY
     assert all(API_KEY not in text for text in seen)
     assert all(API_KEY[:8] not in text for text in seen[1:])
 

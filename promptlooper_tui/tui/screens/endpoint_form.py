@@ -75,7 +75,7 @@ class EndpointForm(ModalScreen[EndpointRecord | None], WorkbenchAccess):
                 yield Label("API key")
                 yield Input(
                     password=True,
-                    placeholder="stored; type a new key to replace it"
+                    placeholder="stored; leave empty to keep it, or type a new one"
                     if self._stored_key
                     else "stored encrypted; or use a variable below",
                     id="api-key",
@@ -120,17 +120,13 @@ class EndpointForm(ModalScreen[EndpointRecord | None], WorkbenchAccess):
                 raise BadInput("give the endpoint a name")
             if key and env:
                 raise BadInput("give either an API key or a variable name, not both")
-            if self._stored_key and not key and not env:
-                raise BadInput(
-                    "type the API key again: a stored key is never shown, and saving "
-                    "without one would remove it"
-                )
             record = await self.wb.add_endpoint(
                 name,
                 self._value("base-url"),
                 api_key=key or None,
                 api_key_env=env or None,
                 pricing=parse_pricing(self._value("pricing")),
+                keep_api_key=self._stored_key,
             )
         except BadInput as exc:
             error.update(str(exc))

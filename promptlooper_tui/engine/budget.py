@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class TokenBudget:
     """`limit=None` means unlimited. Cache hits cost nothing: only real tokens are charged."""
@@ -13,12 +15,13 @@ class TokenBudget:
         self._observed_runs = 0
         self._observed_tokens = 0
 
-    def estimate(self, prior_estimate: int) -> int:
+    def estimate(self, prior_estimate: Callable[[], int]) -> int:
         """Tokens the next run will probably use: the mean of paid runs so far once there are
-        a few, else `prior_estimate` (prompt size plus max_tokens per stage)."""
+        a few, else `prior_estimate()` (prompt size plus max_tokens per stage), which is only
+        computed then: it renders the run's first prompt."""
         if self._observed_runs >= 5:
             return max(1, round(self._observed_tokens / self._observed_runs * 1.2))
-        return prior_estimate
+        return prior_estimate()
 
     def try_reserve(self, tokens: int) -> bool:
         if self.limit is not None and self.used + self.reserved + tokens > self.limit:

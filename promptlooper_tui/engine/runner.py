@@ -10,6 +10,7 @@ had returned in the cache.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -532,7 +533,7 @@ class SweepRunner:
             await self._running.wait()
             if self._stopping or self._budget_hit or self._abort is not None:
                 return
-            estimate = self._budget.estimate(self._prior_estimate(planned))
+            estimate = self._budget.estimate(functools.partial(self._prior_estimate, planned))
             if not self._budget.try_reserve(estimate):
                 self._budget_hit = True
                 return

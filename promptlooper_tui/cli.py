@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING
 from . import __version__
 from .domain.errors import BadInput, EndpointError, PromptLooperError, StorageError
 from .settings import Settings
+from .signals import on_stop_signals
 
 if TYPE_CHECKING:
     from .service import Workbench
@@ -98,7 +98,6 @@ async def _follow_sweep(
     follower = asyncio.create_task(progress.follow())
     task = await wb.start_sweep(sweep_id, retry_failed=retry_failed, max_tokens=max_tokens)
     interrupted = False
-    loop = asyncio.get_running_loop()
 
     def on_interrupt() -> None:
         nonlocal interrupted
@@ -111,16 +110,10 @@ async def _follow_sweep(
         if runner is not None:
             runner.stop()
 
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGINT, on_interrupt)
-        loop.add_signal_handler(signal.SIGTERM, on_interrupt)
     try:
-        with contextlib.suppress(asyncio.CancelledError):
+        with on_stop_signals(on_interrupt), contextlib.suppress(asyncio.CancelledError):
             await task
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
         progress.finish()
         await cancel_quietly(follower)
     summary = await wb.sweep_summary(sweep_id, top=args.top)

@@ -13,9 +13,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-import signal
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +21,7 @@ from ..asgi import serve_app
 from ..domain.errors import PromptLooperError
 from ..service import Workbench, open_workbench
 from ..settings import Settings
+from ..signals import on_stop_signals
 from .auth import DaemonToken, load_or_create_token
 from .gate import WorkGate
 from .http import create_api
@@ -82,7 +81,7 @@ async def _run_daemon(settings: Settings, options: DaemonOptions) -> int:
         feed = EventFeed(wb)
         api = create_api(wb, token.value, gate=gate, feed=feed)
         mcp_app = create_mcp_app(wb, token.value, gate=gate, host=options.host)
-        with _signals_set(stop):
+        with on_stop_signals(stop.set):
             async with contextlib.AsyncExitStack() as servers:
                 port = await _listen(servers, api, options.host, options.port)
                 mcp_port = await _listen(servers, mcp_app, options.host, options.mcp_port)
@@ -113,7 +112,7 @@ async def _run_mcp_stdio(settings: Settings) -> int:
         server = build_mcp_server(lambda: wb)
         serving = asyncio.create_task(server.run_stdio_async())
         stop = asyncio.Event()
-        with _signals_set(stop):
+        with on_stop_signals(stop.set):
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
@@ -171,20 +170,3 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-@contextlib.contextmanager
-def _signals_set(stop: asyncio.Event) -> Iterator[None]:
-    """SIGTERM and SIGINT set `stop` (instead of killing the process) while inside."""
-    loop = asyncio.get_running_loop()
-    installed = []
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        # Unsupported off the main thread (tests run the daemon in-process); `stop` still works.
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signum, stop.set)
-            installed.append(signum)
-    try:
-        yield
-    finally:
-        for signum in installed:
-            loop.remove_signal_handler(signum)

@@ -18,7 +18,6 @@ import logging
 import math
 import random
 import re
-import signal
 import sys
 import time
 import zlib
@@ -37,6 +36,7 @@ from starlette.routing import Route
 from promptlooper_tui.asgi import serve_app
 from promptlooper_tui.domain.errors import BadInput
 from promptlooper_tui.engine.tokens import estimate_tokens
+from promptlooper_tui.signals import on_stop_signals
 
 logger = logging.getLogger(__name__)
 
@@ -1216,11 +1216,8 @@ def run_simulated_endpoint(host: str, port: int, options: SimulatorOptions) -> N
 
 async def _serve_until_signalled(host: str, port: int, options: SimulatorOptions) -> None:
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        # Unsupported on Windows and off the main thread; Ctrl-C then ends via KeyboardInterrupt.
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
-    async with simulated_endpoint(options, host, port) as running:
-        print(f"Simulated endpoint on {running.base_url}", file=sys.stderr, flush=True)
-        await stop.wait()
+    # Where handlers cannot be installed, Ctrl-C ends it via KeyboardInterrupt instead.
+    with on_stop_signals(stop.set):
+        async with simulated_endpoint(options, host, port) as running:
+            print(f"Simulated endpoint on {running.base_url}", file=sys.stderr, flush=True)
+            await stop.wait()

@@ -9,6 +9,7 @@ intervals). The `runs_for_ranking` index covers every column these passes read.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from typing import Any
@@ -71,11 +72,13 @@ async def leaderboard(
     adjusted = dict(zip(others, holm([paired.get(cid, 1.0) for cid in others]), strict=True))
     shown = totals if top is None else totals[:top]
     item_scores = await _item_scores(db, sweep_id, [row["id"] for row in shown])
+    samples = [(item_scores.get(row["id"], [row["score"]]), row["key"]) for row in shown]
+    # Bootstrap intervals cost tens of ms of CPU: off the event loop, which keeps serving
+    # the TUI and the daemon's clients meanwhile.
+    intervals = await asyncio.to_thread(_intervals, samples)
     entries = []
-    for rank, row in enumerate(shown, start=1):
+    for rank, (row, (low, high)) in enumerate(zip(shown, intervals, strict=True), start=1):
         p_value = None if row["id"] == leader_id else adjusted[row["id"]]
-        values = item_scores.get(row["id"], [row["score"]])
-        low, high = mean_ci(values, seed=row["key"])
         entries.append(
             LeaderboardEntry(
                 rank=rank,
@@ -93,6 +96,11 @@ async def leaderboard(
             )
         )
     return entries
+
+
+def _intervals(samples: list[tuple[list[float], str]]) -> list[tuple[float, float]]:
+    """The 95% interval of each config's item scores, seeded by its key (reproducible)."""
+    return [mean_ci(values, seed=key) for values, key in samples]
 
 
 async def _item_scores(

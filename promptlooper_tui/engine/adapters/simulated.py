@@ -963,11 +963,14 @@ class _Call:
         return self.reply(broken)
 
 
-async def _open_call(request: Request) -> tuple[_Call, Response | None]:
+async def _open_call(
+    request: Request, problem_of: Callable[[Any], str | None] | None = None
+) -> tuple[_Call, Response | None]:
     """Log the request, check the API key and parse the body.
 
     Returns the call and, when the request is refused (401, or 400 for a non-JSON body), the
-    response to send instead.
+    response to send instead. Routes that simulate faults pass `problem_of`, which says what
+    is wrong with a body (400), and then get the simulated fault, if the dice roll one.
     """
     sim: SimulatorState = request.app.state.sim
     body, parts, fingerprint = _parse_body(await request.body())
@@ -978,7 +981,12 @@ async def _open_call(request: Request) -> tuple[_Call, Response | None]:
     if body is _NOT_JSON:
         message = "We could not parse the JSON body of your request."
         return call, call.error(400, message, "invalid_request_error")
-    return call, None
+    if problem_of is None:
+        return call, None
+    problem = problem_of(body)
+    if problem:
+        return call, call.error(400, problem, "invalid_request_error")
+    return call, call.fault()
 
 
 def _with_latency(
@@ -1003,15 +1011,9 @@ def _with_latency(
 
 @_with_latency
 async def _chat_completions(request: Request) -> Response:
-    call, refusal = await _open_call(request)
+    call, refusal = await _open_call(request, _chat_problem)
     if refusal is not None:
         return refusal
-    problem = _chat_problem(call.body)
-    if problem:
-        return call.error(400, problem, "invalid_request_error")
-    fault = call.fault()
-    if fault is not None:
-        return fault
     body: dict[str, Any] = call.body
     reply = _simulate_chat(body, call.parts or {})
     completion_id = "chatcmpl-" + call.record.fingerprint[:24]
@@ -1099,15 +1101,9 @@ async def _send(events: list[bytes], call: _Call | None = None) -> AsyncIterator
 
 @_with_latency
 async def _embeddings(request: Request) -> Response:
-    call, refusal = await _open_call(request)
+    call, refusal = await _open_call(request, _embedding_problem)
     if refusal is not None:
         return refusal
-    problem = _embedding_problem(call.body)
-    if problem:
-        return call.error(400, problem, "invalid_request_error")
-    fault = call.fault()
-    if fault is not None:
-        return fault
     texts = call.body["input"]
     texts = [texts] if isinstance(texts, str) else texts
     tokens = sum(count_tokens(text) for text in texts)

@@ -42,6 +42,7 @@ from .domain.records import (
     TokenCounts,
     WebhookRecord,
 )
+from .domain.trust import CallerPolicy
 from .engine.cache import CallCache, canonical_json
 from .engine.endpoints import EndpointPool, ResolvedEndpoint
 from .engine.events import EventBus
@@ -105,9 +106,13 @@ class SweepOverrides(BaseModel):
 class Workbench:
     """Open with `async with open_workbench(settings) as wb:`."""
 
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, policy: CallerPolicy | None = None
+    ) -> None:
         self.settings = settings
         self.db = db
+        #: Who this Workbench's callers are (DESIGN §9): the terminal's person, or remote.
+        self.policy = policy or CallerPolicy.local()
         self.bus = EventBus()
         self.cache = CallCache(db)
         self.secrets = SecretBox(settings.secret_key_path)
@@ -848,10 +853,13 @@ class Workbench:
 
 
 @contextlib.asynccontextmanager
-async def open_workbench(settings: Settings) -> AsyncIterator[Workbench]:
-    """The one way to build a Workbench (CLI, TUI, daemon and tests all use it)."""
+async def open_workbench(
+    settings: Settings, policy: CallerPolicy | None = None
+) -> AsyncIterator[Workbench]:
+    """The one way to build a Workbench (CLI, TUI, daemon and tests all use it). The daemon
+    and the MCP server pass `CallerPolicy.for_remote(...)`; the CLI and the app, nothing."""
     db = await Database.open(settings.db_path)
-    workbench = Workbench(settings, db)
+    workbench = Workbench(settings, db, policy)
     try:
         await workbench.webhooks.start()
         yield workbench

@@ -34,3 +34,8 @@ class Settings:
     @property
     def token_path(self) -> Path:
         return self.home / "token"
+
+    @property
+    def data_dir(self) -> Path:
+        """Where experiments sent over the API or MCP may read dataset files (DESIGN §9)."""
+        return self.home / "data"

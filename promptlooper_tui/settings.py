@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+#: Homes already checked by this process, so a loose one is reported once, not per file.
+_checked_homes: set[Path] = set()
 
 
 def default_home() -> Path:
@@ -13,6 +20,42 @@ def default_home() -> Path:
         return Path(explicit).expanduser()
     data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(data) / "promptlooper"
+
+
+def ensure_home(home: Path) -> None:
+    """Create `home` with mode 0700 (its missing parents get the usual mode). An existing home
+    keeps its mode, since the person may have chosen it, but a warning says when others can
+    enter it. Raises OSError when it cannot be created."""
+    try:
+        home.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        if home in _checked_homes:
+            return
+        _checked_homes.add(home)
+        mode = stat.S_IMODE(home.stat().st_mode)
+        if mode & 0o077:
+            log.warning(
+                "the PromptLooper home %s has mode %o: other users can enter it; "
+                "`chmod 700 %s` makes it private",
+                home,
+                mode,
+                home,
+            )
+    else:
+        _checked_homes.add(home)
+
+
+def restrict_to_owner(path: Path) -> None:
+    """Make an existing file readable and writable by its owner only (0600), with a warning
+    when it was not; a missing file is left missing."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return
+    if mode & 0o077:
+        # Readable by others means anyone on the machine could read what it holds.
+        log.warning("%s had mode %o; tightening it to 600", path, mode)
+        path.chmod(0o600)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from ..domain.errors import BadInput, PromptLooperError
+from ..settings import Settings
 from .csv_export import write_csv
 from .env_export import write_env
 from .json_export import write_json
@@ -67,18 +68,21 @@ def write_atomically(path: str | Path) -> Iterator[TextIO]:
 
     It is written as a hidden temporary file next to `path`, flushed to disk, then renamed over
     it (`os.replace`); on any error the temporary file is removed and `path` left untouched.
-    A new file gets the usual permissions (umask), a replaced one keeps its own.
+    Inside a PromptLooper home (a folder holding its database, or one below it) the file is
+    private (0600) from its creation, as everything in the home is. Elsewhere a new file gets
+    the usual permissions (umask), a replaced one keeps its own.
     """
     target = Path(path)
     temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    private = _inside_home(target)
     try:
-        # newline="": writers choose their line endings (the csv module needs this).
-        out = open(temp, "x", encoding="utf-8", newline="")  # noqa: SIM115 - `with out` below
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666)
     except OSError as exc:
         raise BadInput(f"cannot write {target}: {exc.strerror or exc}") from None
     try:
-        with out:
-            if target.exists():
+        # newline="": writers choose their line endings (the csv module needs this).
+        with open(fd, "w", encoding="utf-8", newline="") as out:
+            if target.exists() and not private:
                 os.chmod(temp, stat.S_IMODE(target.stat().st_mode))
             yield out
             out.flush()
@@ -90,3 +94,9 @@ def write_atomically(path: str | Path) -> Iterator[TextIO]:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def _inside_home(target: Path) -> bool:
+    """Whether `target` lands in a PromptLooper home or a folder below one."""
+    folder = target.parent.resolve()
+    return any(Settings(home=home).db_path.is_file() for home in (folder, *folder.parents))

@@ -6,6 +6,7 @@ errors), so a sweep of any size is reported without loading its runs.
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -86,11 +87,12 @@ async def write_report(job: ExportJob, out: TextIO) -> None:
 
 def _overview(job: ExportJob) -> str:
     sweep, spec = job.sweep, job.spec
-    lines = [f"# Sweep report: {sweep.experiment}", ""]
+    name = _line(sweep.experiment)
+    lines = [f"# Sweep report: {name}", ""]
     if spec.description:
-        lines += [spec.description, ""]
+        lines += [_no_html(spec.description), ""]
     lines += [
-        f"- Experiment: {sweep.experiment}, version {sweep.experiment_version}",
+        f"- Experiment: {name}, version {sweep.experiment_version}",
         f"- Sweep: {sweep.id}, status **{sweep.status}**",
         f"- Started: {sweep.created_at}; finished: {sweep.finished_at or '-'}",
         f"- Exported: {utc_now()}",
@@ -164,7 +166,7 @@ async def _distributions(job: ExportJob) -> str:
         ],
     )
     for name in names:
-        lines += ["", f"### {name}", "", "```", *_histogram(bins[name]), "```"]
+        lines += ["", f"### {_line(name)}", "", "```", *_histogram(bins[name]), "```"]
     return "\n".join(lines)
 
 
@@ -311,8 +313,21 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
 
 
 def _cell(value: Any) -> str:
-    """One table cell: pipes escaped and line breaks flattened, so no value breaks the table."""
-    return " ".join(str(value).replace("|", "\\|").split())
+    """One table cell: HTML escaped, line breaks flattened, backslashes and pipes escaped
+    (backslashes first: a value's own backslash before a pipe would cancel the pipe's escape),
+    so no value breaks the table or puts markup into the page a reader renders."""
+    return _line(value).replace("\\", "\\\\").replace("|", "\\|")
+
+
+def _line(value: Any) -> str:
+    """Text from the sweep (names, values, messages) for one line of Markdown: its HTML
+    escaped and its whitespace runs, line breaks included, made single spaces."""
+    return " ".join(_no_html(str(value)).split())
+
+
+def _no_html(text: str) -> str:
+    """`text` with `&`, `<` and `>` as entities: raw HTML in a value shows as text."""
+    return html.escape(text, quote=False)
 
 
 def _value(value: Any) -> str:

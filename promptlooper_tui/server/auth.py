@@ -1,4 +1,5 @@
-"""The daemon's bearer token and the ASGI guard that checks it on HTTP and websocket requests.
+"""The daemon's bearer token, and the ASGI guards of its API port: `HostGuard` (the Host header
+must name this daemon) and `BearerAuth` (the token), on HTTP and websocket requests alike.
 
 The token is `$PROMPTLOOPER_TOKEN`, else the contents of the 0600 file `Settings.token_path`
 (generated on first start). Comparisons run in constant time (`hmac.compare_digest`).
@@ -8,21 +9,19 @@ from __future__ import annotations
 
 import hmac
 import json
-import logging
 import os
 import secrets
-import stat
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..settings import Settings
-
-log = logging.getLogger(__name__)
+from ..settings import Settings, ensure_home, restrict_to_owner
 
 TOKEN_ENV = "PROMPTLOOPER_TOKEN"
+#: Host names every daemon answers for, on any port.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True)
@@ -43,15 +42,12 @@ def load_or_create_token(settings: Settings) -> DaemonToken:
         return DaemonToken(from_env, "env")
     path = settings.token_path
     if path.exists():
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            # Readable by others means anyone on the machine could drive the daemon.
-            log.warning("token file %s had mode %o; tightening it to 600", path, mode)
-            path.chmod(0o600)
+        # Readable by others would let anyone on the machine drive the daemon.
+        restrict_to_owner(path)
         value = path.read_text().strip()
         if value:
             return DaemonToken(value, "file")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_home(path.parent)
     value = secrets.token_urlsafe(32)
     # O_EXCL with mode 0600 from the start: the token is never readable by others, not even
     # for a moment between creation and a chmod.
@@ -98,7 +94,7 @@ class BearerAuth:
         if token_matches(_presented_token(scope, self._query_token), self._token):
             await self._app(scope, receive, send)
             return
-        await _refuse(scope, send)
+        await _refuse(scope, send, 401, "missing or wrong bearer token")
 
 
 def _presented_token(scope: Scope, query_token: bool) -> str | None:
@@ -114,20 +110,69 @@ def _presented_token(scope: Scope, query_token: bool) -> str | None:
     return None
 
 
-async def _refuse(scope: Scope, send: Send) -> None:
-    body = json.dumps({"error": "missing or wrong bearer token", "details": []}).encode()
+async def _refuse(scope: Scope, send: Send, status: int, message: str) -> None:
+    body = json.dumps({"error": message, "details": []}).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
-        (b"www-authenticate", b'Bearer realm="promptlooper"'),
     ]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="promptlooper"'))
     if scope["type"] == "http":
-        await send({"type": "http.response.start", "status": 401, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         return
     if "websocket.http.response" in scope.get("extensions", {}):
-        await send({"type": "websocket.http.response.start", "status": 401, "headers": headers})
+        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
         await send({"type": "websocket.http.response.body", "body": body})
     else:
         # Without the denial extension the only refusal is a close before accept (HTTP 403).
         await send({"type": "websocket.close", "code": 1008})
+
+
+class HostGuard:
+    """ASGI middleware: the Host header must name a loopback address or one of `allowed` (a
+    host name or address, any port; IPv6 with or without brackets), compared without case.
+
+    Otherwise the answer is 421 JSON `{"error": ...}` (a websocket is refused before the
+    handshake): a page on another site whose DNS name was rebound to this machine reaches
+    the port, but it sends its own name as Host, so it is turned away before anything else.
+    """
+
+    def __init__(self, app: ASGIApp, *, allowed: Iterable[str] = ()) -> None:
+        self._app = app
+        self._allowed = frozenset(_host_name(host) for host in (*LOOPBACK_HOSTS, *allowed))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self._app(scope, receive, send)
+            return
+        host = _header(scope, b"host")
+        if host is not None and _host_name(host) in self._allowed:
+            await self._app(scope, receive, send)
+            return
+        if host is None:
+            message = "the request has no Host header"
+        else:
+            message = (
+                f"Host {host[:100]!r} is not one this daemon answers for; the operator can "
+                "allow it with `promptlooper serve --allowed-host NAME`"
+            )
+        await _refuse(scope, send, 421, message)
+
+
+def _host_name(host: str) -> str:
+    """`Host` header value or allowed name -> the bare lower-case name, without port."""
+    host = host.strip().lower()
+    if host.startswith("["):  # [::1]:8400
+        return host[1 : host.find("]")] if "]" in host else host
+    if host.count(":") == 1:  # name:8400 (a bare IPv6 address has several colons)
+        return host.partition(":")[0]
+    return host
+
+
+def _header(scope: Scope, wanted: bytes) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == wanted:
+            return str(value.decode("latin-1"))
+    return None

@@ -21,6 +21,7 @@ from typing import Any
 import aiosqlite
 
 from ..domain.errors import StorageError
+from ..settings import ensure_home, restrict_to_owner
 from .schema import MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -56,11 +57,15 @@ class Database:
     @classmethod
     async def open(cls, path: Path) -> Database:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            ensure_home(path.parent)
         except OSError as exc:
             raise StorageError(
                 f"cannot create the directory {path.parent}: {exc.strerror}"
             ) from None
+        try:
+            _create_private(path)
+        except OSError as exc:
+            raise StorageError(f"cannot create the database {path}: {exc.strerror}") from None
         for attempt in range(1, _OPEN_ATTEMPTS + 1):
             try:
                 return await cls._open_once(path)
@@ -225,6 +230,26 @@ def _settle(unit: _Unit, error: StorageError | None) -> None:
         unit.done.set_result(None)
     else:
         unit.done.set_exception(error)
+
+
+def _create_private(path: Path) -> None:
+    """Make sure the database file exists with mode 0600 before SQLite opens it.
+
+    SQLite creates a missing database with the umask's mode (often 0644) and gives its -wal and
+    -shm files the database's mode; creating it here first keeps all three private from the
+    moment they exist. The files of an existing database are tightened to 0600.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        for name in (path, _sibling(path, "-wal"), _sibling(path, "-shm")):
+            restrict_to_owner(name)
+    else:
+        os.close(fd)
+
+
+def _sibling(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
 
 
 async def _connect(path: Path, opened: list[aiosqlite.Connection]) -> aiosqlite.Connection:

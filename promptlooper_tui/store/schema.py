@@ -152,4 +152,11 @@ MIGRATIONS: list[str] = [
         sweep_id, status, config_id, item_index, score, tokens_in, tokens_out, cost, latency_ms
     );
     """,
+    # 4: per-endpoint bounds on what one request may cost (NULL: the documented default).
+    """
+    ALTER TABLE endpoints ADD COLUMN max_response_mb REAL;
+    ALTER TABLE endpoints ADD COLUMN deadline_s REAL;
+    ALTER TABLE endpoints ADD COLUMN idle_timeout_s REAL;
+    ALTER TABLE endpoints ADD COLUMN rate_limit_wait_s REAL;
+    """,
 ]

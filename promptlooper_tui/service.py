@@ -46,8 +46,10 @@ from .domain.trust import CallerPolicy
 from .engine.cache import CallCache, canonical_json
 from .engine.endpoints import EndpointPool, ResolvedEndpoint
 from .engine.events import EventBus
+from .engine.guard import CheckGuard
 from .engine.leaderboard_cache import LeaderboardCache
-from .engine.loader import LoadedExperiment, load_experiment_file, load_experiment_text
+from .engine.limits import TooExpensive, check_sweep_size, default_limits
+from .engine.loader import LoadedExperiment, load_experiment_file
 from .engine.planning import plan_sweep
 from .engine.runner import SweepCounters, SweepJob, SweepRunner, now_iso
 from .engine.webhooks import (
@@ -121,6 +123,7 @@ class Workbench:
         self.boards = LeaderboardCache(db)
         self._runners: dict[str, SweepRunner] = {}
         self._tasks: dict[str, asyncio.Task[str]] = {}
+        self._guard: CheckGuard | None = None
         #: Counters of sweeps this process ran, kept for their summaries.
         self._counters: dict[str, SweepCounters] = {}
 
@@ -129,6 +132,8 @@ class Workbench:
             runner.stop()
         if self._tasks:
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if self._guard is not None:
+            await self._guard.aclose()
         await self.endpoints.aclose()
         await self.db.close()
 
@@ -136,11 +141,20 @@ class Workbench:
 
     @staticmethod
     def validate_file(path: str | Path) -> LoadedExperiment:
+        """Check a file the person at the terminal named (in this process: it is trusted)."""
         return load_experiment_file(path)
 
-    @staticmethod
-    def validate_text(text: str, source: str = "<experiment>") -> LoadedExperiment:
-        return load_experiment_text(text, source=source)
+    async def validate_text(
+        self, text: str, source: str = "<experiment>", base_dir: Path | None = None
+    ) -> LoadedExperiment:
+        """Check experiment text in a worker process, bounded in time and memory, as this
+        Workbench's callers may (DESIGN §9); relative dataset files resolve against
+        `base_dir` (a remote caller's: inside the data folder only)."""
+        if self._guard is None:
+            self._guard = CheckGuard()
+        return await self._guard.load_text(
+            text, source=source, base_dir=base_dir, policy=self.policy
+        )
 
     async def import_experiment(self, loaded: LoadedExperiment) -> ImportResult:
         """Store an experiment: a new name makes version 1, changed content a new version.
@@ -185,8 +199,10 @@ class Workbench:
     async def import_file(self, path: str | Path) -> ImportResult:
         return await self.import_experiment(load_experiment_file(path))
 
-    async def import_text(self, text: str, source: str = "<experiment>") -> ImportResult:
-        return await self.import_experiment(load_experiment_text(text, source=source))
+    async def import_text(
+        self, text: str, source: str = "<experiment>", base_dir: Path | None = None
+    ) -> ImportResult:
+        return await self.import_experiment(await self.validate_text(text, source, base_dir))
 
     async def resolve_experiment(self, ref: str) -> str:
         """An experiment id from an id or a name."""
@@ -207,7 +223,7 @@ class Workbench:
         assert row is not None
         wanted = version or row["version"]
         spec_row = await self.db.fetchone(
-            "SELECT spec_yaml, spec_json FROM experiment_versions "
+            "SELECT spec_yaml, spec_json, source FROM experiment_versions "
             "WHERE experiment_id = ? AND version = ?",
             (experiment_id, wanted),
         )
@@ -218,6 +234,7 @@ class Workbench:
             **(record.model_dump() | {"version": wanted}),
             spec_yaml=spec_row["spec_yaml"],
             spec=json.loads(spec_row["spec_json"]),
+            source_file=spec_row["source"] if Path(spec_row["source"]).is_absolute() else None,
         )
 
     async def duplicate_experiment(self, ref: str, new_name: str | None = None) -> ImportResult:
@@ -274,10 +291,20 @@ class Workbench:
         """`plan` for an experiment that need not be stored (the editor's text as it is typed)."""
         overrides = overrides or SweepOverrides()
         settings = overrides.apply(spec.sweep)
+        check_sweep_size(spec, settings)
         endpoint = await self.endpoints.resolve(spec.endpoint)
-        return await plan_sweep(
-            spec, settings, endpoint, self.cache, read_cache=not overrides.no_cache
-        )
+        read_cache = not overrides.no_cache
+        planning = plan_sweep(spec, settings, endpoint, self.cache, read_cache=read_cache)
+        if not self.policy.remote:
+            return await planning
+        seconds = default_limits().check_seconds
+        try:
+            async with asyncio.timeout(seconds):
+                return await planning
+        except TimeoutError:
+            raise TooExpensive(
+                f"planning took longer than {seconds:g} s (PROMPTLOOPER_LIMIT_CHECK_SECONDS)"
+            ) from None
 
     async def create_sweep(self, ref: str, overrides: SweepOverrides | None = None) -> str:
         """Record a new sweep of the experiment's latest version; `start_sweep` runs it."""
@@ -285,6 +312,7 @@ class Workbench:
         experiment = await self.get_experiment(ref)
         spec = await self._spec(experiment.id, experiment.version)
         settings = overrides.apply(spec.sweep)
+        check_sweep_size(spec, settings)
         sweep_id = "sw_" + uuid.uuid4().hex[:10]
         stored = settings.model_dump() | {"no_cache": overrides.no_cache}
         created = now_iso()
@@ -505,8 +533,9 @@ class Workbench:
         limit: int = 50,
         offset: int = 0,
     ) -> RunPage:
-        if limit < 1 or limit > 10_000 or offset < 0:
-            raise BadInput("limit must be 1..10000 and offset at least 0")
+        # The store compares 64-bit integers: a larger offset would overflow, not page.
+        if not 1 <= limit <= 10_000 or not 0 <= offset <= 2**63 - 1:
+            raise BadInput(f"limit must be 1..10000 and offset 0..{2**63 - 1}")
         if status is not None and status not in ("completed", "failed"):
             raise BadInput(f"unknown run status {status!r}; use completed or failed")
         clauses, params = [], []
@@ -880,10 +909,11 @@ def _copy_name(name: str, taken: set[str]) -> str:
 def _version_insert(
     experiment_id: str, version: int, loaded: LoadedExperiment, spec_json: str, content_hash: str
 ) -> tuple[str, tuple[Any, ...]]:
+    origin = loaded.origin or loaded.source
     return (
         "INSERT INTO experiment_versions (experiment_id, version, spec_yaml, spec_json, "
         "content_hash, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        (experiment_id, version, loaded.text, spec_json, content_hash, loaded.source, now_iso()),
+        (experiment_id, version, loaded.text, spec_json, content_hash, origin, now_iso()),
     )
 
 

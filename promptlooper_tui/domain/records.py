@@ -18,12 +18,22 @@ class Record(BaseModel):
 
 
 class EndpointRecord(Record):
+    """A stored endpoint. `base_url` is as it may be shown: a password in it reads ***.
+
+    The limits bound one request: its body size (MiB), its total time and its longest
+    silence (seconds); `rate_limit_wait_s` is how long a call waits on 429s before giving up.
+    """
+
     name: str
     base_url: str
     api_key_env: str | None = None
     has_api_key: bool = False
     pricing: dict[str, tuple[float, float]] = Field(default_factory=dict)
     created_at: str = ""
+    max_response_mb: float = 8.0
+    deadline_s: float = 300.0
+    idle_timeout_s: float = 60.0
+    rate_limit_wait_s: float = 600.0
 
 
 class ConnectionResult(Record):
@@ -51,6 +61,9 @@ class ExperimentRecord(Record):
 class ExperimentDetail(ExperimentRecord):
     spec_yaml: str
     spec: dict[str, Any]
+    #: The file this version was imported from (absolute), if any: relative dataset files
+    #: in its text resolve against its folder.
+    source_file: str | None = None
 
 
 class ImportResult(Record):

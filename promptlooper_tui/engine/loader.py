@@ -8,7 +8,7 @@ syntax error or an unknown variable is caught before any token is spent.
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 import difflib
 import json
 from collections.abc import Iterator
@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
-import yaml
 from jinja2 import TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 
@@ -37,17 +36,14 @@ from ..domain.experiment import (
     SweepSettings,
     parse_parameter,
 )
+from ..domain.trust import CallerPolicy
+from .datasets import DatasetReadError, read_dataset
+from .experiment_yaml import Path_, check_values, format_path, line_of, parse_experiment_yaml
+from .limits import Limits, TooExpensive, check_sweep_size, default_limits
 from .templates import PipelineTemplates, compile_template
-
-try:  # the C loader is ~10x faster; fall back where libyaml is missing
-    _YamlLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
-except AttributeError:  # pragma: no cover
-    _YamlLoader = yaml.SafeLoader
 
 #: Trial renders stop after this many dataset items: enough to catch a missing field.
 _TRIAL_ITEMS = 200
-
-Path_ = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -57,109 +53,91 @@ class LoadedExperiment:
     spec: ExperimentSpec
     text: str
     source: str
+    #: The absolute path of the file it was read from, if any: its folder is where relative
+    #: dataset files resolve, in the CLI and in the editor alike.
+    origin: str | None = None
 
 
-def load_experiment_file(path: str | Path) -> LoadedExperiment:
-    """Read and validate one experiment file; raises ValidationError naming every problem."""
+def load_experiment_file(path: str | Path, limits: Limits | None = None) -> LoadedExperiment:
+    """Read and validate one experiment file (the person at the terminal's); raises
+    ValidationError naming every problem. Relative dataset files resolve against its folder."""
     file = Path(path)
+    limits = limits or default_limits()
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as handle:
+            raw = handle.read(limits.experiment_bytes + 1)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ValidationError([Issue("file not found", source=str(path))]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ValidationError([Issue(f"cannot read file: {exc}", source=str(path))]) from None
-    return load_experiment_text(text, source=str(path), base_dir=file.parent)
+    loaded = load_experiment_text(
+        text, source=str(path), base_dir=file.resolve().parent, limits=limits
+    )
+    return dataclasses.replace(loaded, origin=str(file.resolve()))
 
 
 def load_experiment_text(
-    text: str, *, source: str = "<experiment>", base_dir: Path | None = None
+    text: str,
+    *,
+    source: str = "<experiment>",
+    base_dir: Path | None = None,
+    policy: CallerPolicy | None = None,
+    limits: Limits | None = None,
 ) -> LoadedExperiment:
-    """Validate experiment YAML text. Relative dataset files resolve against `base_dir`."""
-    data, lines = _parse_yaml(text, source)
-    issues = _Checker(data, lines, source, base_dir or Path.cwd()).run()
+    """Validate experiment YAML text. Relative dataset files resolve against `base_dir`; for a
+    remote caller (`policy.remote`), only inside its data folder.
+
+    Raises ValidationError naming every problem, or its kind TooExpensive when the text asks
+    for more work than `limits` allow.
+    """
+    policy = policy or CallerPolicy.local()
+    limits = limits or default_limits()
+    data, lines, issues = parse_experiment_yaml(text, source, limits)
+    checker = _Checker(data, lines, source, base_dir or Path.cwd(), policy, limits)
+    issues += checker.run(values_ok=not issues)
     if issues:
-        raise ValidationError(issues)
+        raise ValidationError(sorted(issues, key=lambda issue: issue.line or 0))
     spec = ExperimentSpec.model_validate(data)
     return LoadedExperiment(spec=spec, text=text, source=source)
 
 
-def _parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[Path_, int]]:
-    loader = _YamlLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise ValidationError([Issue("the file is empty", source=source, line=1)])
-        data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        problem = exc.problem or str(exc)
-        raise ValidationError(
-            [Issue(f"invalid YAML: {problem}", source=source, line=line)]
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ValidationError([Issue(f"invalid YAML: {exc}", source=source)]) from None
-    finally:
-        loader.dispose()
-    if not isinstance(data, dict):
-        raise ValidationError(
-            [Issue("expected a mapping of keys (name:, parameters:, ...)", source=source, line=1)]
-        )
-    lines: dict[Path_, int] = {}
-    _index_lines(node, (), lines)
-    return data, lines
-
-
-def _index_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            _index_lines(value_node, (*path, key), lines)
-            lines[(*path, key)] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for index, child in enumerate(node.value):
-            _index_lines(child, (*path, index), lines)
-
-
-def format_path(path: Path_) -> str:
-    """('scorers', 0, 'weight') -> 'scorers[0].weight'."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 class _Checker:
     def __init__(
-        self, data: dict[str, Any], lines: dict[Path_, int], source: str, base_dir: Path
+        self,
+        data: dict[str, Any],
+        lines: dict[Path_, int],
+        source: str,
+        base_dir: Path,
+        policy: CallerPolicy,
+        limits: Limits,
     ) -> None:
         self.data = data
         self.lines = lines
         self.source = source
         self.base_dir = base_dir
+        self.policy = policy
+        self.limits = limits
         self.issues: list[Issue] = []
 
     def add(self, path: Path_, message: str) -> None:
-        line = None
-        probe = path
-        while line is None:
-            line = self.lines.get(probe)
-            if not probe:
-                break
-            probe = probe[:-1]
+        line = line_of(self.lines, path)
         self.issues.append(Issue(message, format_path(path), line, self.source))
 
-    def run(self) -> list[Issue]:
+    def run(self, *, values_ok: bool) -> list[Issue]:
+        """Every problem; the passes that need a valid spec run only when the values are."""
         self._check_shape()
         self._check_raw_parts()
+        self._check_endpoints()
         self._resolve_dataset()
-        if not self.issues:
+        if values_ok and not self.issues:
             spec = ExperimentSpec.model_validate(self.data)
             self._check_meaning(spec)
             if not self.issues:
+                self._check_size(spec)
+            if not self.issues:
                 self._check_templates(spec)
-        return sorted(self.issues, key=lambda issue: issue.line or 0)
+        return self.issues
 
     # -- pass 1: shape -------------------------------------------------------------------------
 
@@ -241,12 +219,51 @@ class _Checker:
         dataset = self.data.get("dataset")
         if isinstance(dataset, dict) and isinstance(dataset.get("file"), str):
             try:
-                self.data["dataset"] = dataset = _read_dataset(self.base_dir / dataset["file"])
+                dataset = read_dataset(
+                    dataset["file"],
+                    base_dir=self.base_dir,
+                    confine_to=self.policy.data_dir if self.policy.remote else None,
+                    limits=self.limits,
+                )
             except DatasetReadError as exc:
                 self.add(("dataset", "file"), str(exc))
                 return
+            for path, message in check_values(dataset, ("dataset",), self.limits)[:10]:
+                self.add(("dataset", "file"), f"{format_path(path)}: {message}")
+            self.data["dataset"] = dataset
         if isinstance(dataset, list) and not dataset:
             self.add(("dataset",), "the dataset is empty; add at least one item")
+        elif isinstance(dataset, list) and len(dataset) > self.limits.dataset_rows:
+            self.add(
+                ("dataset",),
+                f"the dataset has {len(dataset):,} rows; the limit is "
+                f"{self.limits.dataset_rows:,} (PROMPTLOOPER_LIMIT_DATASET_ROWS)",
+            )
+
+    def _check_endpoints(self) -> None:
+        """A remote caller may not send a key from this host's environment to a URL of its
+        choosing: an inline endpoint naming `api_key_env` is refused (DESIGN §9)."""
+        if not self.policy.remote:
+            return
+        scorers = self.data.get("scorers")
+        places: list[tuple[Path_, Any]] = [(("endpoint",), self.data.get("endpoint"))]
+        for index, scorer in enumerate(scorers if isinstance(scorers, list) else []):
+            if isinstance(scorer, dict):
+                places.append((("scorers", index, "endpoint"), scorer.get("endpoint")))
+        for path, endpoint in places:
+            if isinstance(endpoint, dict) and endpoint.get("api_key_env") is not None:
+                self.add(
+                    (*path, "api_key_env"),
+                    "an inline endpoint sent over the API or MCP may not name an API-key "
+                    "variable; use a stored endpoint's name (promptlooper endpoints add)",
+                )
+
+    def _check_size(self, spec: ExperimentSpec) -> None:
+        try:
+            check_sweep_size(spec, spec.sweep, self.limits)
+        except TooExpensive as exc:
+            where: Path_ = ("sweep",) if spec.sweep.samples is None else ("sweep", "samples")
+            self.add(where, exc.issues[0].message)
 
     def _check_raw_parts(self) -> None:
         """Checks that need only parts of the document, so they run even when its shape is off."""
@@ -491,44 +508,3 @@ def _short(value: Any, limit: int = 80) -> str:
 def _few(indices: list[int]) -> str:
     shown = ", ".join(str(i) for i in indices[:5])
     return shown + (f" and {len(indices) - 5} more" if len(indices) > 5 else "")
-
-
-class DatasetReadError(Exception):
-    pass
-
-
-def _read_dataset(file: Path) -> list[dict[str, Any]]:
-    """Read a .jsonl, .json or .csv dataset file into rows."""
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DatasetReadError(f"dataset file not found: {file}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetReadError(f"cannot read dataset file {file}: {exc}") from None
-    suffix = file.suffix.lower()
-    if suffix == ".csv":
-        return [dict(row) for row in csv.DictReader(text.splitlines())]
-    if suffix == ".json":
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DatasetReadError(
-                f"{file}: invalid JSON at line {exc.lineno}: {exc.msg}"
-            ) from None
-        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-            raise DatasetReadError(f"{file}: expected a JSON list of objects")
-        return rows
-    if suffix == ".jsonl":
-        rows = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetReadError(f"{file}:{number}: invalid JSON: {exc.msg}") from None
-            if not isinstance(row, dict):
-                raise DatasetReadError(f"{file}:{number}: expected a JSON object per line")
-            rows.append(row)
-        return rows
-    raise DatasetReadError(f"unsupported dataset file type {suffix!r}; use .jsonl, .json or .csv")

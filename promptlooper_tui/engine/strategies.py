@@ -87,7 +87,7 @@ def _distinct(values: Sequence[Any]) -> list[Any]:
     return unique
 
 
-def _choices(parameter: CategoricalParameter | RangeParameter) -> list[Any]:
+def parameter_choices(parameter: CategoricalParameter | RangeParameter) -> list[Any]:
     if isinstance(parameter, RangeParameter):
         return parameter.grid_values()
     return _distinct(parameter.values)
@@ -96,7 +96,7 @@ def _choices(parameter: CategoricalParameter | RangeParameter) -> list[Any]:
 def grid_configs(space: Space) -> list[Config]:
     """The cartesian product, in parameter order (the last varies fastest); ranges by steps."""
     names = list(space)
-    product = itertools.product(*(_choices(space[name]) for name in names))
+    product = itertools.product(*(parameter_choices(space[name]) for name in names))
     return [dict(zip(names, values, strict=True)) for values in product]
 
 

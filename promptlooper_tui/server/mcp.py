@@ -170,7 +170,7 @@ def build_mcp_server(
         """Check experiment YAML without storing it. `ok` false lists every problem with its
         field path, line and message; fix them all and validate again."""
         try:
-            return ValidationReport.of(wb().validate_text(yaml, source="<mcp>"))
+            return ValidationReport.of(await wb().validate_text(yaml, source="<mcp>"))
         except ValidationError as exc:
             return ValidationReport.failed(exc.issues)
 

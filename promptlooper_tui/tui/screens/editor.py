@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 from importlib.util import find_spec
+from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -80,6 +81,8 @@ class EditorScreen(WorkbenchScreen):
         self._name = ""
         self._version = 0
         self._saved_text = ""
+        #: The file the experiment was imported from: relative dataset paths resolve there.
+        self._source_file: str | None = None
         self._issues: list[Issue] = []
         self._debounce: Timer | None = None
 
@@ -104,6 +107,10 @@ class EditorScreen(WorkbenchScreen):
         return self.query_one("#yaml", TextArea)
 
     @property
+    def _base_dir(self) -> Path | None:
+        return Path(self._source_file).parent if self._source_file else None
+
+    @property
     def dirty(self) -> bool:
         return self._text_area.text != self._saved_text
 
@@ -120,6 +127,7 @@ class EditorScreen(WorkbenchScreen):
         else:
             experiment = await self.wb.get_experiment(self._experiment_id)
             self._name, self._version = experiment.name, experiment.version
+            self._source_file = experiment.source_file
             self._saved_text = experiment.spec_yaml
             self._text_area.load_text(experiment.spec_yaml)
         self._update_title()
@@ -149,7 +157,7 @@ class EditorScreen(WorkbenchScreen):
         """Validate off the event loop (it parses and trial-renders every template), then
         plan the valid text."""
         try:
-            loaded = await asyncio.to_thread(self.wb.validate_text, text, "<editor>")
+            loaded = await self.wb.validate_text(text, "<editor>", self._base_dir)
         except ValidationError as exc:
             self._show_problems(exc.issues)
             self._show_plan("No plan while the experiment has problems.", problem=True)
@@ -236,7 +244,7 @@ class EditorScreen(WorkbenchScreen):
 
         text = self._text_area.text
         try:
-            loaded = await asyncio.to_thread(self.wb.validate_text, text, "<editor>")
+            loaded = await self.wb.validate_text(text, "<editor>", self._base_dir)
         except ValidationError as exc:
             self._show_problems(exc.issues)
             count = len(exc.issues)
@@ -252,7 +260,9 @@ class EditorScreen(WorkbenchScreen):
             question = f"An experiment named {name} exists. Save this as its new version?"
             if not await self.app.push_screen_wait(ConfirmScreen(question, confirm="Save")):
                 return False
-        result = await self.wb.import_experiment(loaded)
+        result = await self.wb.import_experiment(
+            dataclasses.replace(loaded, origin=self._source_file)
+        )
         if result.created:
             self.notify(f"Saved {result.name} v{result.version}")
         else:

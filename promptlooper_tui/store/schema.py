@@ -159,4 +159,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE endpoints ADD COLUMN idle_timeout_s REAL;
     ALTER TABLE endpoints ADD COLUMN rate_limit_wait_s REAL;
     """,
+    # 5: claims on LLM calls in flight, so that processes sharing a database make each call
+    # once: an owner (host:pid:nonce) holds a key until its entry is cached or the lease ends.
+    """
+    CREATE TABLE cache_claims (
+        key TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        expires_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]

@@ -2,4 +2,6 @@
 
 from .cli import main
 
-raise SystemExit(main())
+# Guarded: worker processes (engine/guard.py) import the main module again under another name.
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -123,6 +123,8 @@ class Workbench:
         self.boards = LeaderboardCache(db)
         self._runners: dict[str, SweepRunner] = {}
         self._tasks: dict[str, asyncio.Task[str]] = {}
+        #: The bounds on experiment checks (DESIGN §9); `PROMPTLOOPER_LIMIT_*` change them.
+        self.limits = default_limits()
         self._guard: CheckGuard | None = None
         #: Counters of sweeps this process ran, kept for their summaries.
         self._counters: dict[str, SweepCounters] = {}
@@ -151,7 +153,7 @@ class Workbench:
         Workbench's callers may (DESIGN §9); relative dataset files resolve against
         `base_dir` (a remote caller's: inside the data folder only)."""
         if self._guard is None:
-            self._guard = CheckGuard()
+            self._guard = CheckGuard(self.limits)
         return await self._guard.load_text(
             text, source=source, base_dir=base_dir, policy=self.policy
         )
@@ -291,13 +293,13 @@ class Workbench:
         """`plan` for an experiment that need not be stored (the editor's text as it is typed)."""
         overrides = overrides or SweepOverrides()
         settings = overrides.apply(spec.sweep)
-        check_sweep_size(spec, settings)
+        check_sweep_size(spec, settings, self.limits)
         endpoint = await self.endpoints.resolve(spec.endpoint)
         read_cache = not overrides.no_cache
         planning = plan_sweep(spec, settings, endpoint, self.cache, read_cache=read_cache)
         if not self.policy.remote:
             return await planning
-        seconds = default_limits().check_seconds
+        seconds = self.limits.check_seconds
         try:
             async with asyncio.timeout(seconds):
                 return await planning
@@ -312,7 +314,7 @@ class Workbench:
         experiment = await self.get_experiment(ref)
         spec = await self._spec(experiment.id, experiment.version)
         settings = overrides.apply(spec.sweep)
-        check_sweep_size(spec, settings)
+        check_sweep_size(spec, settings, self.limits)
         sweep_id = "sw_" + uuid.uuid4().hex[:10]
         stored = settings.model_dump() | {"no_cache": overrides.no_cache}
         created = now_iso()
@@ -685,6 +687,9 @@ class Workbench:
         """Register a webhook for `events` (None or empty: every type); with a `secret`, each
         delivery is signed. The secret is stored encrypted and never returned."""
         url = check_url(url)
+        from .engine.netguard import check_literal_host
+
+        check_literal_host(url, "webhook URL")
         types = check_event_types(events)
         if secret is not None and not secret.strip():
             raise BadInput("a webhook secret must not be empty")
@@ -749,29 +754,68 @@ class Workbench:
         api_key_env: str | None = None,
         pricing: dict[str, tuple[float, float]] | None = None,
         keep_api_key: bool = False,
+        max_response_mb: float | None = None,
+        deadline_s: float | None = None,
+        idle_timeout_s: float | None = None,
+        rate_limit_wait_s: float | None = None,
     ) -> EndpointRecord:
         """Add an endpoint, or replace the one of that name. With `keep_api_key` (and no new
-        key or variable given), a replaced endpoint keeps its stored key."""
-        if not base_url.startswith(("http://", "https://")):
-            raise BadInput(f"base URL must start with http:// or https://, got {base_url!r}")
+        key or variable given), a replaced endpoint keeps its stored key. A base URL whose
+        password reads *** (as `list_endpoints` shows it) keeps the stored password.
+
+        The limits bound each request (None: the defaults, 8 MiB, 300 s, 60 s idle) and the
+        wait on 429s (default 600 s). Every field is checked here, for every front-end: bad
+        input is a BadInput naming the field."""
+        from .engine.endpoints import (
+            check_endpoint_name,
+            check_key_env_name,
+            check_limit,
+            check_pricing,
+        )
+        from .engine.netguard import check_base_url, redact_url
+
+        check_endpoint_name(name)
+        base_url = check_base_url(base_url)
         if api_key is not None and api_key_env is not None:
             raise BadInput("give the API key on stdin or by environment variable, not both")
-        if name == "simulated":
-            raise BadInput("'simulated' is the built-in simulated endpoint; choose another name")
+        if api_key_env is not None:
+            check_key_env_name(api_key_env)
+            if not self.policy.may_read_key_env(api_key_env):
+                raise BadInput(
+                    f"api_key_env: API key variable {api_key_env!r} is not allowed for remote "
+                    f"callers; the operator may allow it with `serve --allow-key-env "
+                    f"{api_key_env}`"
+                )
+        prices = check_pricing(pricing or {})
+        limits = [
+            check_limit("max_response_mb", max_response_mb),
+            check_limit("deadline_s", deadline_s),
+            check_limit("idle_timeout_s", idle_timeout_s),
+            check_limit("rate_limit_wait_s", rate_limit_wait_s),
+        ]
+        if "***@" in base_url:
+            row = await self.db.fetchone("SELECT base_url FROM endpoints WHERE name = ?", (name,))
+            if row is not None and redact_url(row["base_url"]) == base_url:
+                base_url = row["base_url"]
         encrypted = self.secrets.encrypt(api_key) if api_key else None
         await self.db.execute(
             "INSERT INTO endpoints (name, base_url, api_key_env, api_key_encrypted, pricing, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+            "created_at, max_response_mb, deadline_s, idle_timeout_s, rate_limit_wait_s) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
             "base_url = excluded.base_url, api_key_env = excluded.api_key_env, "
             "api_key_encrypted = CASE WHEN ? THEN endpoints.api_key_encrypted "
-            "ELSE excluded.api_key_encrypted END, pricing = excluded.pricing",
+            "ELSE excluded.api_key_encrypted END, pricing = excluded.pricing, "
+            "max_response_mb = excluded.max_response_mb, deadline_s = excluded.deadline_s, "
+            "idle_timeout_s = excluded.idle_timeout_s, "
+            "rate_limit_wait_s = excluded.rate_limit_wait_s",
             (
                 name,
-                base_url.rstrip("/"),
+                base_url,
                 api_key_env,
                 encrypted,
-                json.dumps(pricing or {}),
+                json.dumps(prices),
                 now_iso(),
+                *limits,
                 keep_api_key and api_key is None and api_key_env is None,
             ),
         )
@@ -816,14 +860,21 @@ class Workbench:
                 f"no endpoint named {name!r}; add it with `promptlooper endpoints add {name} "
                 "--base-url URL`, or use `simulated`"
             )
-        from .engine.endpoints import api_key_from_env
+        from .engine.endpoints import api_key_from_env, stored_limits
 
         if row["api_key_encrypted"] is not None:
             key = self.secrets.decrypt(row["api_key_encrypted"])
         else:
             key = api_key_from_env(row["api_key_env"], f"endpoint {name!r}")
         pricing = {model: tuple(price) for model, price in json.loads(row["pricing"]).items()}
-        return ResolvedEndpoint(name=name, base_url=row["base_url"], api_key=key, pricing=pricing)  # type: ignore[arg-type]
+        return ResolvedEndpoint(
+            name=name,
+            base_url=row["base_url"],
+            api_key=key,
+            pricing=pricing,  # type: ignore[arg-type]
+            limits=stored_limits(row["max_response_mb"], row["deadline_s"], row["idle_timeout_s"]),
+            rate_limit_wait=row["rate_limit_wait_s"],
+        )
 
     # -- long-lived front-ends (daemon, MCP) ---------------------------------------------------
 
@@ -1014,11 +1065,24 @@ def _run_record(row: Any) -> RunRecord:
 
 
 def _endpoint_record(row: Any) -> EndpointRecord:
+    """What may be shown of a stored endpoint: never a key, and its URL's password as ***."""
+    from .engine.adapters.retry import RetryPolicy
+    from .engine.adapters.transport import DEFAULT_LIMITS, MIB
+    from .engine.netguard import redact_url
+
+    def stored(column: str, default: float) -> float:
+        value = row[column]
+        return default if value is None else float(value)
+
     return EndpointRecord(
         name=row["name"],
-        base_url=row["base_url"],
+        base_url=redact_url(row["base_url"]),
         api_key_env=row["api_key_env"],
         has_api_key=row["api_key_encrypted"] is not None or row["api_key_env"] is not None,
         pricing={m: tuple(p) for m, p in json.loads(row["pricing"]).items()},
         created_at=row["created_at"],
+        max_response_mb=stored("max_response_mb", DEFAULT_LIMITS.max_bytes / MIB),
+        deadline_s=stored("deadline_s", DEFAULT_LIMITS.deadline),
+        idle_timeout_s=stored("idle_timeout_s", DEFAULT_LIMITS.idle_timeout),
+        rate_limit_wait_s=stored("rate_limit_wait_s", RetryPolicy().rate_limit_cap),
     )

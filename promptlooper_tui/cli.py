@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
@@ -537,6 +539,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         mcp_port=args.mcp_port,
         resume_interrupted=args.resume_interrupted,
         log_json=args.log_json,
+        data_dir=args.data_dir,
+        allowed_key_env=tuple(args.allow_key_env),
+        allowed_hosts=tuple(args.allowed_host),
     )
     return serve(Settings.resolve(getattr(args, "home", None)), options)
 
@@ -544,7 +549,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_mcp(args: argparse.Namespace) -> int:
     from .server.daemon import serve_mcp_stdio
 
-    return serve_mcp_stdio(Settings.resolve(getattr(args, "home", None)), log_json=args.log_json)
+    return serve_mcp_stdio(
+        Settings.resolve(getattr(args, "home", None)),
+        data_dir=args.data_dir,
+        allowed_key_env=args.allow_key_env,
+        log_json=args.log_json,
+    )
+
+
+def _env_names(text: str) -> list[str]:
+    """`A,B` -> ["A", "B"]: environment variable names (letters, digits, _; no leading digit)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise argparse.ArgumentTypeError(f"not an environment variable name: {name!r}")
+    return names
+
+
+def _remote_caller_flags(p: argparse.ArgumentParser) -> None:
+    """The trust flags of the commands that serve remote callers (DESIGN §9)."""
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="the only folder whose dataset files remote experiments may read "
+        "(default: <home>/data, created 0700)",
+    )
+    p.add_argument(
+        "--allow-key-env",
+        type=_env_names,
+        action="extend",
+        default=[],
+        metavar="NAME,...",
+        help="environment variables remote experiments may name as api_key_env (default: none)",
+    )
 
 
 def cmd_simulate_endpoint(args: argparse.Namespace) -> int:
@@ -814,10 +852,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume-interrupted", action="store_true", help="resume interrupted sweeps at start"
     )
     p.add_argument("--log-json", action="store_true", help="log JSON lines to stderr")
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="also answer API requests whose Host header names HOST (repeatable; loopback "
+        "names and --host are always allowed)",
+    )
+    _remote_caller_flags(p)
     p.set_defaults(sync_handler=cmd_serve)
 
     p = commands.add_parser("mcp", parents=[common], help="MCP server over stdio")
     p.add_argument("--log-json", action="store_true", help="log JSON lines to stderr")
+    _remote_caller_flags(p)
     p.set_defaults(sync_handler=cmd_mcp)
 
     p = commands.add_parser(

@@ -28,9 +28,12 @@ class Event:
     sweep_id: str | None = None
     run_id: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    #: The bus instance (one per process) that numbered it: seqs of two epochs don't compare.
+    epoch: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "epoch": self.epoch,
             "seq": self.seq,
             "ts": self.ts,
             "type": self.type,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -70,9 +71,14 @@ class Subscription:
 
 
 class EventBus:
-    """Publish with `publish(type, experiment_id, ...)`; subscribe with `subscribe()`."""
+    """Publish with `publish(type, experiment_id, ...)`; subscribe with `subscribe()`.
+
+    `epoch` is a random id of this bus (so of this process): seqs start at 1 in every epoch,
+    so a seq means something only together with the epoch its event carries.
+    """
 
     def __init__(self, replay: int = 10_000) -> None:
+        self.epoch = secrets.token_hex(8)
         self._seq = itertools.count(1)
         self._buffer: deque[Event] = deque(maxlen=replay)
         self._subscribers: list[Subscription] = []
@@ -94,6 +100,7 @@ class EventBus:
             sweep_id=sweep_id,
             run_id=run_id,
             data=data or {},
+            epoch=self.epoch,
         )
         self._buffer.append(event)
         for subscriber in self._subscribers:

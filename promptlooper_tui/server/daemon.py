@@ -5,6 +5,12 @@ Shutdown on SIGTERM or SIGINT, in this order: stop taking work (changes answer 5
 the changes already under way finish, pause the running sweeps and end them as `interrupted`
 (resumable; `--resume-interrupted` picks them up at the next start), close websocket
 subscribers with 1001, stop the servers, close the Workbench, exit 0.
+
+Both serve remote callers (DESIGN §9): their Workbench is opened with
+`CallerPolicy.for_remote(data_dir, allowed_key_env)`, so experiments sent over the API, the
+websocket or MCP read dataset files only under the data folder (created 0700 at start) and name
+only the allowed API-key variables. The API port answers only requests whose Host header is a
+loopback name, the bind host, or an `--allowed-host`.
 """
 
 from __future__ import annotations
@@ -14,11 +20,14 @@ import contextlib
 import ipaddress
 import logging
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..asgi import serve_app
 from ..domain.errors import PromptLooperError
+from ..domain.trust import CallerPolicy
 from ..service import Workbench, open_workbench
 from ..settings import Settings
 from ..signals import on_stop_signals
@@ -50,6 +59,12 @@ class DaemonOptions:
     mcp_port: int = 8401
     resume_interrupted: bool = False
     log_json: bool = False
+    #: Remote callers' dataset files must lie here; None: `Settings.data_dir` (<home>/data).
+    data_dir: Path | None = None
+    #: Environment variable names remote callers may name as `api_key_env`.
+    allowed_key_env: tuple[str, ...] = ()
+    #: Host header names the API port answers for besides loopback and `host` (any port).
+    allowed_hosts: tuple[str, ...] = ()
 
 
 def serve(settings: Settings, options: DaemonOptions) -> int:
@@ -58,10 +73,47 @@ def serve(settings: Settings, options: DaemonOptions) -> int:
     return asyncio.run(_run_daemon(settings, options))
 
 
-def serve_mcp_stdio(settings: Settings, *, log_json: bool = False) -> int:
-    """Serve MCP over stdin/stdout until the client closes stdin or a signal arrives."""
+def serve_mcp_stdio(
+    settings: Settings,
+    *,
+    data_dir: Path | None = None,
+    allowed_key_env: Sequence[str] = (),
+    log_json: bool = False,
+) -> int:
+    """Serve MCP over stdin/stdout until the client closes stdin or a signal arrives; the
+    agent is a remote caller (`data_dir`, `allowed_key_env` as in `DaemonOptions`)."""
     configure_logging(json_lines=log_json)
-    return asyncio.run(_run_mcp_stdio(settings))
+    policy = remote_policy(settings, data_dir, allowed_key_env)
+    log.info(
+        "MCP over stdio; home %s, dataset files under %s%s",
+        settings.home,
+        policy.data_dir,
+        _key_env_note(policy),
+    )
+    return asyncio.run(_run_mcp_stdio(settings, policy))
+
+
+def remote_policy(
+    settings: Settings, data_dir: Path | None, allowed_key_env: Sequence[str]
+) -> CallerPolicy:
+    """The policy of remote callers, with the data folder created (0700) if it is missing."""
+    folder = (data_dir or settings.data_dir).expanduser().resolve()
+    try:
+        # Missing parents too are private (`mkdir(parents=True)` would make them 0755).
+        for missing in reversed([p for p in (folder, *folder.parents) if not p.exists()]):
+            missing.mkdir(mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise PromptLooperError(
+            f"cannot create the data folder {folder}: {exc.strerror or exc}"
+        ) from None
+    if not folder.is_dir():
+        raise PromptLooperError(f"the data folder {folder} is not a folder")
+    return CallerPolicy.for_remote(folder, allowed_key_env)
+
+
+def _key_env_note(policy: CallerPolicy) -> str:
+    names = sorted(policy.allowed_key_env)
+    return f"; API keys from {', '.join(names)}" if names else ""
 
 
 async def _run_daemon(settings: Settings, options: DaemonOptions) -> int:
@@ -70,24 +122,31 @@ async def _run_daemon(settings: Settings, options: DaemonOptions) -> int:
     if not _is_loopback(options.host):
         log.warning(
             "listening on %s, not loopback: anyone who can reach this machine can try to use "
-            "the API; keep the token secret and put TLS in front for remote use",
+            "the API; keep the token secret and put TLS in front for remote use. The API "
+            "answers only requests whose Host header is loopback, %s or an --allowed-host (%s)",
             options.host,
+            options.host,
+            ", ".join(options.allowed_hosts) or "none given",
         )
+    policy = remote_policy(settings, options.data_dir, options.allowed_key_env)
     from .mcp import create_mcp_app
 
     stop = asyncio.Event()
-    async with open_workbench(settings) as wb:
+    async with open_workbench(settings, policy) as wb:
         gate = WorkGate()
         feed = EventFeed(wb)
-        api = create_api(wb, token.value, gate=gate, feed=feed)
+        hosts = (options.host, *options.allowed_hosts)
+        api = create_api(wb, token.value, gate=gate, feed=feed, allowed_hosts=hosts)
         mcp_app = create_mcp_app(wb, token.value, gate=gate, host=options.host)
         with on_stop_signals(stop.set):
             async with contextlib.AsyncExitStack() as servers:
                 port = await _listen(servers, api, options.host, options.port)
                 mcp_port = await _listen(servers, mcp_app, options.host, options.mcp_port)
                 log.info(
-                    "API on http://%s:%d/api (feed ws://%s:%d/ws), MCP on http://%s:%d/mcp",
+                    "API on http://%s:%d/api (feed ws://%s:%d/ws), MCP on http://%s:%d/mcp; "
+                    "dataset files under %s%s",
                     options.host, port, options.host, port, options.host, mcp_port,
+                    policy.data_dir, _key_env_note(policy),
                 )  # fmt: skip
                 await _handle_interrupted(wb, resume=options.resume_interrupted)
                 await stop.wait()
@@ -105,10 +164,10 @@ async def _run_daemon(settings: Settings, options: DaemonOptions) -> int:
     return 0
 
 
-async def _run_mcp_stdio(settings: Settings) -> int:
+async def _run_mcp_stdio(settings: Settings, policy: CallerPolicy) -> int:
     from .mcp import build_mcp_server
 
-    async with open_workbench(settings) as wb:
+    async with open_workbench(settings, policy) as wb:
         server = build_mcp_server(lambda: wb)
         serving = asyncio.create_task(server.run_stdio_async())
         stop = asyncio.Event()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from typing import IO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 
 from .. import __version__
+from ..domain.experiment import SweepSettings
 from ..domain.records import (
     CacheStats,
     ConnectionResult,
@@ -37,10 +38,17 @@ from ..domain.records import (
     WebhookRecord,
 )
 from ..service import SweepOverrides, Workbench
-from .auth import BearerAuth
+from .auth import BearerAuth, HostGuard
 from .gate import WorkGate
-from .models import CacheCleared, Health, Leaderboard, SweepStarted, ValidationReport
-from .routing import ApiRouter, http_error
+from .models import (
+    BestConfigDocument,
+    CacheCleared,
+    Health,
+    Leaderboard,
+    SweepStarted,
+    ValidationReport,
+)
+from .routing import MAX_SQL_INT, ApiRouter, http_error
 from .ws import EventFeed
 
 router = ApiRouter("/api")
@@ -62,9 +70,10 @@ _CHUNK_CHARS = 64 * 1024
 
 
 class _Strict(BaseModel):
-    """Request models reject unknown fields: a typo must never be silently ignored."""
+    """Request models reject unknown fields (a typo must never be silently ignored) and NaN or
+    infinite numbers."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class EndpointBody(_Strict):
@@ -82,7 +91,7 @@ class ExperimentBody(_Strict):
 
 
 class ExperimentQuery(_Strict):
-    version: int | None = Field(None, ge=1)
+    version: int | None = Field(None, ge=1, le=MAX_SQL_INT)
 
 
 class SweepListQuery(_Strict):
@@ -95,17 +104,33 @@ class SummaryQuery(_Strict):
 
 class ResumeBody(_Strict):
     retry_failed: bool = False
-    max_tokens: int | None = Field(None, ge=1, description="a new token budget")
+    max_tokens: int | None = Field(None, ge=1, le=MAX_SQL_INT, description="a new token budget")
 
 
 class RunQuery(_Strict):
     experiment: str | None = None
     sweep: str | None = None
     status: Literal["completed", "failed"] | None = None
-    min_score: float | None = None
-    max_score: float | None = None
+    min_score: float | None = Field(None, ge=0, le=1)
+    max_score: float | None = Field(None, ge=0, le=1)
     limit: int = Field(50, ge=1, le=10_000)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_SQL_INT)
+
+
+_Strategy = SweepSettings.model_fields["strategy"].annotation
+
+
+class SweepBody(SweepOverrides):
+    """The sweep overrides as the API takes them: the strategy is one of the known names, and
+    numbers stay within what the store can hold."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, title="SweepOverrides")
+
+    strategy: _Strategy | None = None  # type: ignore[valid-type]
+    samples: int | None = Field(None, ge=1, le=MAX_SQL_INT)
+    repeats: int | None = Field(None, ge=1, le=MAX_SQL_INT)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_SQL_INT)
+    seed: int | None = Field(None, ge=-MAX_SQL_INT, le=MAX_SQL_INT)
 
 
 class ScoreBody(_Strict):
@@ -208,8 +233,8 @@ async def get_experiment(
     return await wb.get_experiment(experiment, version=query.version)
 
 
-@router.post("/experiments/{experiment}/plan", body=SweepOverrides, response=SweepPlan)
-async def plan_sweep(wb: Workbench, *, experiment: str, body: SweepOverrides) -> SweepPlan:
+@router.post("/experiments/{experiment}/plan", body=SweepBody, response=SweepPlan)
+async def plan_sweep(wb: Workbench, *, experiment: str, body: SweepBody) -> SweepPlan:
     """The dry-run plan (configs, runs, calls, cached calls, estimated tokens and cost).
 
     Spends nothing.
@@ -217,10 +242,8 @@ async def plan_sweep(wb: Workbench, *, experiment: str, body: SweepOverrides) ->
     return await wb.plan(experiment, body)
 
 
-@router.post(
-    "/experiments/{experiment}/sweeps", body=SweepOverrides, response=SweepStarted, status=202
-)
-async def start_sweep(wb: Workbench, *, experiment: str, body: SweepOverrides) -> SweepStarted:
+@router.post("/experiments/{experiment}/sweeps", body=SweepBody, response=SweepStarted, status=202)
+async def start_sweep(wb: Workbench, *, experiment: str, body: SweepBody) -> SweepStarted:
     """Start a sweep of the latest version in the background; spends tokens.
 
     Answers at once with the sweep id; poll `GET /api/sweeps/{id}` or follow `/ws`.
@@ -240,6 +263,7 @@ async def leaderboard(wb: Workbench, *, experiment: str, query: LeaderboardQuery
 @router.get(
     "/experiments/{experiment}/export/{fmt}",
     query=ExportQuery,
+    response=BestConfigDocument,
     media_types=tuple(EXPORT_MEDIA_TYPES.values()),
 )
 async def export(
@@ -388,10 +412,15 @@ def create_api(
     *,
     gate: WorkGate | None = None,
     feed: EventFeed | None = None,
+    allowed_hosts: Collection[str] = (),
 ) -> Starlette:
     """The API app: `/api/...` routes, `/api/openapi.json`, and the `/ws` event feed, all but
     `/api/health` behind the bearer `token`. `gate` (closed at shutdown) refuses changes with
-    503; `feed` is exposed so the daemon can close subscribers on shutdown."""
+    503; `feed` is exposed so the daemon can close subscribers on shutdown.
+
+    Every request, `/api/health` included, must name in its Host header a loopback name or
+    one of `allowed_hosts` (any port), else 421: a web page cannot reach the API through a
+    DNS name rebound to this machine."""
     gate = gate or WorkGate()
     feed = feed or EventFeed(workbench)
     document = router.openapi(title="PromptLooper API", version=__version__)

@@ -47,6 +47,7 @@ from ..service import SweepOverrides, Workbench
 from .auth import BearerAuth
 from .gate import WorkGate
 from .models import Leaderboard, SweepStarted, ValidationReport
+from .routing import MAX_SQL_INT
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -72,15 +73,22 @@ Strategy = Annotated[
     Literal["grid", "random", "guided", "racing"] | None,
     Field(description="override the experiment's sweep strategy"),
 ]
-Samples = Annotated[int | None, Field(ge=1, description="configs to try (random, guided, racing)")]
-Repeats = Annotated[int | None, Field(ge=1, description="runs per config per item")]
+Samples = Annotated[
+    int | None,
+    Field(ge=1, le=MAX_SQL_INT, description="configs to try (random, guided, racing)"),
+]
+Repeats = Annotated[int | None, Field(ge=1, le=MAX_SQL_INT, description="runs per config per item")]
 Concurrency = Annotated[
     int | None, Field(ge=1, le=1024, description="most LLM calls in flight at once")
 ]
 MaxTokens = Annotated[
-    int | None, Field(ge=1, description="token budget for the sweep; it stops when reached")
+    int | None,
+    Field(ge=1, le=MAX_SQL_INT, description="token budget for the sweep; it stops when reached"),
 ]
-Seed = Annotated[int | None, Field(description="random seed for sampling strategies")]
+Seed = Annotated[
+    int | None,
+    Field(ge=-MAX_SQL_INT, le=MAX_SQL_INT, description="random seed for sampling strategies"),
+]
 NoCache = Annotated[bool, Field(description="make every call afresh instead of using the cache")]
 Top = Annotated[int, Field(ge=1, le=1000, description="leaderboard rows")]
 OtherSweep = Annotated[
@@ -158,7 +166,9 @@ def build_mcp_server(
     @tool(read_only)
     async def get_experiment(
         experiment: ExperimentRef,
-        version: Annotated[int | None, Field(ge=1, description="default: latest")] = None,
+        version: Annotated[
+            int | None, Field(ge=1, le=MAX_SQL_INT, description="default: latest")
+        ] = None,
     ) -> ExperimentDetail:
         """Show one experiment: its spec (as JSON and as the YAML it was written in)."""
         return await wb().get_experiment(experiment, version=version)
@@ -280,11 +290,19 @@ def build_mcp_server(
     async def list_runs(
         experiment: Annotated[str | None, Field(description="experiment id or name")] = None,
         sweep: Annotated[str | None, Field(description="sweep id")] = None,
-        status: Literal["completed", "failed"] | None = None,
-        min_score: Annotated[float | None, Field(ge=0, le=1)] = None,
-        max_score: Annotated[float | None, Field(ge=0, le=1)] = None,
-        limit: Annotated[int, Field(ge=1, le=500)] = 20,
-        offset: Annotated[int, Field(ge=0)] = 0,
+        status: Annotated[
+            Literal["completed", "failed"] | None, Field(description="only runs in this state")
+        ] = None,
+        min_score: Annotated[
+            float | None, Field(ge=0, le=1, allow_inf_nan=False, description="lowest score")
+        ] = None,
+        max_score: Annotated[
+            float | None, Field(ge=0, le=1, allow_inf_nan=False, description="highest score")
+        ] = None,
+        limit: Annotated[int, Field(ge=1, le=500, description="runs in this page")] = 20,
+        offset: Annotated[
+            int, Field(ge=0, le=MAX_SQL_INT, description="runs to skip (newest first)")
+        ] = 0,
     ) -> RunPage:
         """Runs (one config on one dataset item), newest first, filtered and paginated;
         `total` counts every match."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain.errors import Issue
 from ..domain.records import LeaderboardEntry
@@ -23,6 +25,27 @@ class SweepStarted(BaseModel):
 
 class Leaderboard(BaseModel):
     entries: list[LeaderboardEntry]
+
+
+class BestConfigDocument(BaseModel):
+    """The JSON export: a sweep's leader, ready to deploy (`prompt` when prompts are swept)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    experiment: str
+    experiment_version: int
+    sweep_id: str
+    exported_at: str
+    config: dict[str, Any]
+    params: dict[str, Any]
+    prompt: str | None = Field(
+        None, description="the winning prompt's text, when prompts are swept"
+    )
+    pipeline: list[dict[str, Any]]
+    score: float
+    ci_low: float
+    ci_high: float
+    n: int
 
 
 class IssueModel(BaseModel):

@@ -5,6 +5,11 @@ from the same table (so the description cannot drift from the routes).
 A handler is `async def h(wb, *, <path params>, query=<model>, body=<model>)`; it returns a
 value of its declared response type (serialised as JSON), `None` (204), or a ready
 `starlette.responses.Response` (exports, in one of the route's `media_types`).
+
+Every request is bounded before a handler runs: bodies up to `MAX_BODY_BYTES` (else 413), JSON
+nested at most `MAX_JSON_DEPTH` deep, strings of valid Unicode only (no lone surrogates), no
+NaN or infinite numbers; query values within their declared ranges (else 422 naming the
+parameter). A method a path does not serve is a 405 whose `Allow` header lists the ones it does.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import math
 import re
 import typing
 from collections.abc import Awaitable, Callable
@@ -41,8 +47,13 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[..., Awaitable[Any]]
 
-#: Experiment YAML is the largest body; a few MB is far more than any real one.
-MAX_BODY_BYTES = 4 * 1024 * 1024
+#: The largest request body (2 MiB); experiment YAML is the largest real one, far below it.
+MAX_BODY_BYTES = 2 * 1024 * 1024
+#: How deeply a request body's JSON may nest (the real bodies nest three levels at most).
+MAX_JSON_DEPTH = 32
+#: Largest whole number a query may carry into the store (SQLite's 64-bit integers).
+MAX_SQL_INT = 2**63 - 1
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 _ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -68,9 +79,11 @@ _ERROR_STATUSES = {
     "401": "Missing or wrong bearer token",
     "404": "Unknown id or name",
     "409": "Not possible in the object's current state",
+    "421": "The Host header names no host this daemon answers for",
     "422": "Invalid request or experiment (details: path, line, message)",
     "503": "The daemon is shutting down",
 }
+_BODY_ERROR_STATUSES = {"413": f"The request body is larger than {MAX_BODY_BYTES} bytes"}
 
 
 @dataclass(frozen=True)
@@ -134,15 +147,20 @@ class ApiRouter:
         return register
 
     def routes(self, workbench: Workbench, gate: WorkGate) -> list[Route]:
+        """One starlette route per path serving all of its methods, so that a method the path
+        does not serve is a 405 whose `Allow` header lists every one it does."""
+        by_path: dict[str, dict[str, Handler]] = {}
+        for route in self.table:
+            by_path.setdefault(route.path, {})[route.method] = _endpoint(route, workbench, gate)
         return [
             Route(
-                route.path,
-                _endpoint(route, workbench, gate),
-                methods=[route.method],
-                name=route.handler.__name__,
+                path,
+                _dispatch(endpoints),
+                methods=list(endpoints),
+                name=path,
                 max_body_size=MAX_BODY_BYTES,
             )
-            for route in self.table
+            for path, endpoints in by_path.items()
         ]
 
     @property
@@ -166,6 +184,16 @@ class ApiRouter:
             "security": [{"bearer": []}],
             "paths": paths,
         }
+
+
+def _dispatch(endpoints: dict[str, Handler]) -> Handler:
+    async def dispatch(request: Request) -> Response:
+        # starlette answers the methods not in `endpoints` (405); HEAD is served as GET.
+        method = "GET" if request.method == "HEAD" else request.method
+        response: Response = await endpoints[method](request)
+        return response
+
+    return dispatch
 
 
 def _endpoint(route: ApiRoute, workbench: Workbench, gate: WorkGate) -> Handler:
@@ -205,9 +233,49 @@ async def _json_body(request: Request) -> Any:
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
+        data = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise BadInput(
+            f"the request body is nested too deeply (at most {MAX_JSON_DEPTH} levels)"
+        ) from None
     except ValueError as exc:
         raise BadInput(f"the request body is not valid JSON: {exc}") from None
+    _check_json(data)
+    return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} is too large for a number")
+    return value
+
+
+def _check_json(data: Any) -> None:
+    """Refuse JSON nested deeper than `MAX_JSON_DEPTH` and strings that are not valid Unicode
+    (lone surrogates from `\\ud800` escapes cannot be stored or encoded); walks without
+    recursion, so any depth fails fast."""
+    pending: list[tuple[Any, str, int]] = [(data, "body", 0)]
+    while pending:
+        value, path, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise BadInput(
+                f"the request body is nested too deeply (at most {MAX_JSON_DEPTH} levels)"
+            )
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                raise BadInput(f"{path}: the text has a lone surrogate (\\ud800-\\udfff)")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _SURROGATE.search(key):
+                    raise BadInput(f"{path}: a key has a lone surrogate (\\ud800-\\udfff)")
+                pending.append((item, f"{path}.{key[:40]}", depth + 1))
+        elif isinstance(value, list):
+            pending.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
 
 
 def _parse(model: type[BaseModel], data: Any, where: str) -> BaseModel:
@@ -224,6 +292,13 @@ def _parse(model: type[BaseModel], data: Any, where: str) -> BaseModel:
                 for error in exc.errors()
             ]
         ) from None
+
+
+#: Starlette's own refusals, said in the API's words.
+_HTTP_MESSAGES = {
+    405: "this path does not serve that method (see the Allow header)",
+    413: f"the request body is larger than {MAX_BODY_BYTES} bytes",
+}
 
 
 def error_response(exc: Exception) -> JSONResponse:
@@ -249,8 +324,12 @@ def error_response(exc: Exception) -> JSONResponse:
         # Unexpected: the traceback stays in the log, the client gets no internals.
         log.error("unexpected error in an API request", exc_info=exc)
         return JSONResponse({"error": "internal error", "details": []}, status_code=500)
-    message = exc.detail if isinstance(exc, HTTPException) else str(exc)
-    return JSONResponse({"error": message, "details": details}, status_code=status)
+    if isinstance(exc, HTTPException):
+        message = _HTTP_MESSAGES.get(exc.status_code, exc.detail)
+        return JSONResponse(
+            {"error": message, "details": details}, status_code=status, headers=exc.headers
+        )
+    return JSONResponse({"error": str(exc), "details": details}, status_code=status)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -305,31 +384,34 @@ def _operation(route: ApiRoute, components: dict[str, Any]) -> dict[str, Any]:
     }
     if description.strip():
         operation["description"] = description.strip()
+    errors = dict(_ERROR_STATUSES)
     if route.body is not None:
+        # An empty body stands for `{}`: required only when the model has required fields.
         operation["requestBody"] = {
-            "required": True,
+            "required": bool(route.body.model_json_schema().get("required")),
             "content": {
                 "application/json": {"schema": _schema(route.body, components, "validation")}
             },
         }
-    if route.media_types != ("application/json",):
-        ok: dict[str, Any] = {
-            "description": "OK",
-            "content": {media: {"schema": {"type": "string"}} for media in route.media_types},
-        }
-    elif route.response is None:
-        ok = {"description": "Done"}
+        errors |= _BODY_ERROR_STATUSES
+    if route.response is None and route.media_types == ("application/json",):
+        ok: dict[str, Any] = {"description": "Done"}
     else:
         ok = {
             "description": "OK",
             "content": {
-                "application/json": {"schema": _schema(route.response, components, "serialization")}
+                media: {
+                    "schema": _schema(route.response, components, "serialization")
+                    if media == "application/json" and route.response is not None
+                    else {"type": "string"}
+                }
+                for media in route.media_types
             },
         }
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     operation["responses"] = {
         str(route.status): ok,
-        **{code: {"description": text, **error} for code, text in _ERROR_STATUSES.items()},
+        **{code: {"description": text, **error} for code, text in sorted(errors.items())},
     }
     if route.public:
         operation["security"] = []

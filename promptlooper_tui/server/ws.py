@@ -1,15 +1,27 @@
 """The websocket event feed at `/ws`: one JSON event per text message, as DESIGN.md section 6.
 
-Query: `experiment=ID|NAME` keeps one experiment's events; `since=SEQ` first replays the
-buffered events after SEQ, then streams live ones, with no gap and no duplicate at the seam
-(the bus registers and replays in one step).
+Every event carries the daemon's `epoch`, a random id of the process that numbered it: seqs
+start again at 1 when the daemon restarts, so a seq means something only with its epoch.
+
+Query: `experiment=ID|NAME` keeps one experiment's events; `since=EPOCH:SEQ` (the `epoch` and
+`seq` of the last event the client saw) first replays the buffered events after it, then
+streams live ones, with no gap and no duplicate at the seam (the bus registers and replays in
+one step). `since=SEQ` alone means a seq of the current epoch.
 
 Besides events (which have a `seq`), the feed sends notices, which have none:
-- `{"type": "feed.lagged", "data": {"dropped": N, "last_seq": S}}`: this subscriber fell behind
-  and was skipped ahead. Every event up to `last_seq` was delivered in order; after the notice
-  come only events newer than anything skipped. Reconnect with `since=S` to replay the gap.
-- `{"type": "feed.truncated", "data": {"oldest_seq": S}}`: `since` is older than the replay
-  buffer; events before S are gone.
+- `{"type": "feed.lagged", "data": {"dropped": N, "last_seq": S, "epoch": E}}`: this subscriber
+  fell behind and was skipped ahead. Every event up to `last_seq` was delivered in order; after
+  the notice come only events newer than anything skipped. Reconnect with `since=E:S` to replay
+  the gap.
+- `{"type": "feed.truncated", "data": {"oldest_seq": S, "epoch": E, "reason": R}}`: what the
+  client missed cannot all be replayed. `reason` is `expired` (`since` is older than the replay
+  buffer; events before S are gone, the replay starts at S), `restarted` (`since` names another
+  epoch: the daemon restarted, and the replay starts with the oldest event of epoch E still
+  buffered) or `ahead` (`since` is beyond the newest event, as after a restart when only a seq
+  was given: the replay starts as for `restarted`). Live events follow the replay in every case.
+
+A client that leaves mid-replay ends its sender at once: the sender yields to the event loop
+after every message, so the disconnect is seen before the next write.
 
 Memory per subscriber is bounded (`queue_size` events beyond its replay, plus the socket's write
 buffer); a client that stops reading altogether is disconnected after `send_timeout` seconds.
@@ -104,9 +116,10 @@ class EventFeed:
                 await self._all_closed.wait()
 
     async def _serve(
-        self, websocket: WebSocket, accept: EventFilter | None, since: int | None
+        self, websocket: WebSocket, accept: EventFilter | None, resume: ResumePoint | None
     ) -> None:
         bus = self._wb.bus
+        since, truncated = self._replay_from(resume)
         replayed = len(bus.replay(since)) if since is not None else 0
         # Subscribe before accepting: once the client's handshake completes, nothing it
         # triggers can be missed. The replay gets room of its own (bounded by the bus's
@@ -115,7 +128,6 @@ class EventFeed:
             maxsize=self._queue_size + replayed, accept=accept, since=since
         )
         start_seq = bus.last_seq if since is None else since
-        truncated = self._replay_gap(since)
         await websocket.accept()
         sender = asyncio.create_task(
             self._send_events(websocket, subscription, start_seq, truncated)
@@ -139,21 +151,14 @@ class EventFeed:
                         await self._send(websocket, self._encode(event))
                     await websocket.close(GOING_AWAY, "server shutting down")
 
-    async def _parse_query(self, websocket: WebSocket) -> tuple[EventFilter | None, int | None]:
+    async def _parse_query(
+        self, websocket: WebSocket
+    ) -> tuple[EventFilter | None, ResumePoint | None]:
         params = websocket.query_params
         unknown = set(params) - {"experiment", "since", "token"}
         if unknown:
             raise BadInput(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
-        since: int | None = None
-        if "since" in params:
-            try:
-                since = int(params["since"])
-            except ValueError:
-                raise BadInput(
-                    f"since must be an event seq (a whole number), got {params['since']!r}"
-                ) from None
-            if since < 0:
-                raise BadInput("since must be 0 or more")
+        since = parse_since(params["since"]) if "since" in params else None
         accept: EventFilter | None = None
         if "experiment" in params:
             experiment_id = await self._wb.resolve_experiment(params["experiment"])
@@ -163,24 +168,34 @@ class EventFeed:
 
         return accept, since
 
-    def _replay_gap(self, since: int | None) -> int | None:
-        """The oldest buffered seq when `since` reaches back past the replay buffer."""
-        if since is None:
-            return None
-        replay = self._wb.bus.replay(since)
-        return replay[0].seq if replay and replay[0].seq > since + 1 else None
+    def _replay_from(self, resume: ResumePoint | None) -> tuple[int | None, dict[str, Any] | None]:
+        """The seq to replay after, and the `feed.truncated` notice to send first, if any."""
+        if resume is None:
+            return None, None
+        bus = self._wb.bus
+        epoch, seq = resume
+        if epoch is not None and epoch != bus.epoch:
+            since, reason = 0, "restarted"
+        elif seq > bus.last_seq:
+            since, reason = 0, "ahead"
+        else:
+            since, reason = seq, "expired"
+        replay = bus.replay(since)
+        oldest = replay[0].seq if replay else bus.last_seq + 1
+        if reason == "expired" and oldest <= since + 1:
+            return since, None
+        return since, {"oldest_seq": oldest, "epoch": bus.epoch, "reason": reason}
 
     async def _send_events(
         self,
         websocket: WebSocket,
         subscription: Subscription,
         last_seq: int,
-        truncated: int | None,
+        truncated: dict[str, Any] | None,
     ) -> None:
         """Send events in order; `last_seq` is the seq the client has seen up to (for notices)."""
         if truncated is not None:
-            notice = {"type": "feed.truncated", "data": {"oldest_seq": truncated}}
-            await self._send(websocket, _json(notice))
+            await self._send(websocket, _json({"type": "feed.truncated", "data": truncated}))
         reported = 0
         while True:
             event = await subscription.get()
@@ -189,7 +204,8 @@ class EventFeed:
                 # everything queued; what follows is newer than all of it.
                 skipped = subscription.dropped - reported + 1 + len(subscription.drain())
                 reported = subscription.dropped
-                notice = {"dropped": skipped, "last_seq": last_seq}
+                epoch = self._wb.bus.epoch
+                notice = {"dropped": skipped, "last_seq": last_seq, "epoch": epoch}
                 await self._send(websocket, _json({"type": "feed.lagged", "data": notice}))
                 continue
             await self._send(websocket, self._encode(event))
@@ -208,6 +224,10 @@ class EventFeed:
     async def _send(self, websocket: WebSocket, text: str) -> None:
         async with asyncio.timeout(self._send_timeout):
             await websocket.send_text(text)
+        # A write into a buffer with room never suspends, so a long replay would otherwise run
+        # to its end before the event loop could report a vanished client: each later write
+        # to the dead socket would fail (and asyncio would log each one).
+        await asyncio.sleep(0)
 
     async def _wait_for_disconnect(self, websocket: WebSocket, sender: asyncio.Task[None]) -> None:
         """Until the client leaves, the sender ends (stuck client, shutdown) or fails."""
@@ -232,6 +252,27 @@ async def _drain_client(websocket: WebSocket) -> None:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
+
+
+#: Where a client resumes: the epoch it saw (None: the current one) and the seq.
+ResumePoint = tuple[str | None, int]
+#: Seqs are counted in 64 bits at most; anything larger is a mistake, not a position.
+_MAX_SEQ = 2**63 - 1
+
+
+def parse_since(text: str) -> ResumePoint:
+    """`since=SEQ` or `since=EPOCH:SEQ` -> (epoch or None, seq); BadInput when malformed."""
+    epoch, _, seq_text = text.rpartition(":")
+    shape = "an event seq (a whole number) or EPOCH:SEQ"
+    if ":" in text and not epoch:
+        raise BadInput(f"since must be {shape}, got {text!r}")
+    try:
+        seq = int(seq_text)
+    except ValueError:
+        raise BadInput(f"since must be {shape}, got {text[:100]!r}") from None
+    if not 0 <= seq <= _MAX_SEQ:
+        raise BadInput(f"since's seq must be 0..{_MAX_SEQ}, got {seq_text[:40]}")
+    return (epoch or None), seq
 
 
 def _json(message: dict[str, Any]) -> str:

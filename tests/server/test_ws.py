@@ -89,7 +89,10 @@ async def test_a_subscriber_sees_a_sweep_live_in_order(api: RunningApi) -> None:
     assert types[0] == "sweep.started"
     assert types.count("run.completed") == types.count("run.started") == 12
     assert {m["sweep_id"] for m in messages} == {sweep_id}
-    assert set(messages[0]) == {"seq", "ts", "type", "experiment_id", "sweep_id", "run_id", "data"}
+    assert set(messages[0]) == {
+        *("epoch", "seq", "ts", "type", "experiment_id", "sweep_id", "run_id", "data")
+    }
+    assert {m["epoch"] for m in messages} == {api.wb.bus.epoch}
 
 
 async def test_since_replays_then_streams_live_without_gap_or_duplicate(
@@ -127,7 +130,10 @@ async def test_since_older_than_the_buffer_says_what_was_lost(api: RunningApi) -
     assert oldest > 2
     async with connect(api.ws_url("since=1&experiment=support"), additional_headers=AUTH) as ws:
         notice = await receive(ws)
-        assert notice == {"type": "feed.truncated", "data": {"oldest_seq": oldest}}
+        assert notice == {
+            "type": "feed.truncated",
+            "data": {"oldest_seq": oldest, "epoch": bus.epoch, "reason": "expired"},
+        }
         assert (await receive(ws))["seq"] == kept.seq
 
 
@@ -210,7 +216,8 @@ async def test_a_subscriber_that_falls_behind_is_skipped_ahead_with_a_notice(
             for _ in range(100):  # one burst: the subscriber's queue of 8 overflows
                 bus.publish("score.added", "exp_x")
             notice = await receive(ws)
-            assert notice == {"type": "feed.lagged", "data": {"dropped": 100, "last_seq": before}}
+            data = {"dropped": 100, "last_seq": before, "epoch": bus.epoch}
+            assert notice == {"type": "feed.lagged", "data": data}
             after = bus.publish("sweep.completed", "exp_x")
             assert (await receive(ws))["seq"] == after.seq
         # Reconnecting from the notice's `last_seq` replays the skipped events (the replay has

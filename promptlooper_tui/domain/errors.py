@@ -69,3 +69,8 @@ class BudgetExhausted(PromptLooperError):
 
 class StorageError(PromptLooperError):
     """The database cannot be written (disk full, read-only file, locked for too long)."""
+
+
+class TemplateLimitExceeded(BadInput):
+    """A template needed more work than one render may do (loop iterations, value or output
+    size, recursion, time); the message names the limit."""

@@ -3,6 +3,9 @@
 Context of every template: `params` (the run's parameters), `item` (the dataset row),
 `prompts` (the experiment's prompts, rendered lazily with the same context) and
 `stages.<name>.output` (outputs of the stages already run).
+
+Every render is bounded by `TemplateLimits` (engine/sandbox.py): past a limit it raises
+domain.errors.TemplateLimitExceeded.
 """
 
 from __future__ import annotations
@@ -11,19 +14,18 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, Template
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import Template
 
 from ..domain.experiment import ExperimentSpec
-
-_ENV = ImmutableSandboxedEnvironment(
-    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
-)
+from .sandbox import DEFAULT_LIMITS, SANDBOX, TemplateLimits
 
 
-def compile_template(source: str) -> Template:
-    """Compile one template; raises jinja2.TemplateSyntaxError with the template line."""
-    return _ENV.from_string(source)
+def compile_template(source: str, limits: TemplateLimits = DEFAULT_LIMITS) -> Template:
+    """Compile one template; raises jinja2.TemplateSyntaxError with the template line.
+
+    Its `render` raises TemplateLimitExceeded when it would do more work than `limits` allow.
+    """
+    return SANDBOX.compile_bounded(source, limits)
 
 
 @dataclass(frozen=True)
@@ -58,13 +60,13 @@ class _LazyPrompts(Mapping[str, str]):
 class PipelineTemplates:
     """Every template of an experiment, compiled once; renders a stage's chat messages."""
 
-    def __init__(self, spec: ExperimentSpec) -> None:
-        self.prompts = {name: compile_template(text) for name, text in spec.prompts.items()}
+    def __init__(self, spec: ExperimentSpec, limits: TemplateLimits = DEFAULT_LIMITS) -> None:
+        self.prompts = {name: compile_template(text, limits) for name, text in spec.prompts.items()}
         self.stages = [
             (
                 stage.name,
-                compile_template(stage.system) if stage.system is not None else None,
-                compile_template(stage.user),
+                compile_template(stage.system, limits) if stage.system is not None else None,
+                compile_template(stage.user, limits),
             )
             for stage in spec.pipeline
         ]

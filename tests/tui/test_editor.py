@@ -3,6 +3,9 @@ new version, and launch a sweep that the monitor then shows."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Static, TextArea
 
@@ -11,7 +14,7 @@ from promptlooper_tui.tui.screens.editor import EditorScreen
 from promptlooper_tui.tui.screens.launch import LaunchScreen
 from promptlooper_tui.tui.screens.monitor import MonitorScreen
 
-from ..conftest import experiment_yaml
+from ..conftest import experiment_yaml, make_experiment
 from .conftest import SIZE, AppMaker, open_home, wait_for_screen, wait_until
 
 
@@ -86,3 +89,27 @@ async def test_save_makes_a_new_version_and_launch_opens_the_monitor(
     assert (experiment.version, experiment.description) == (2, "edited in the app")
     summary = await workbench.sweep_summary(monitor.sweep_id)
     assert summary.runs.completed == 12
+
+
+async def test_a_relative_dataset_file_resolves_against_the_experiment_files_folder(
+    workbench: Workbench, make_test_app: AppMaker, tmp_path: Path
+) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    items = [json.dumps(item) for item in make_experiment()["dataset"]]
+    (folder / "items.jsonl").write_text("\n".join(items) + "\n")
+    path = folder / "experiment.yaml"
+    path.write_text(experiment_yaml(dataset={"file": "items.jsonl"}))
+    await workbench.import_file(path)
+
+    app = make_test_app()
+    async with app.run_test(size=SIZE) as pilot:
+        editor = await open_editor(pilot)
+        text_area = editor.query_one("#yaml", TextArea)
+        text_area.load_text(text_area.text.replace("test experiment", "edited elsewhere"))
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: editor.sub_title == "support v2", "the saved version")
+
+    experiment = await workbench.get_experiment("support")
+    assert experiment.source_file == str(path)
+    assert len(experiment.spec["dataset"]) == len(items)

@@ -20,7 +20,7 @@ import pydantic
 from jinja2 import TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 
-from ..domain.errors import Issue, ValidationError
+from ..domain.errors import Issue, TemplateLimitExceeded, ValidationError
 from ..domain.experiment import (
     API_PARAMETERS,
     CategoricalParameter,
@@ -41,6 +41,8 @@ from .datasets import DatasetReadError, read_dataset
 from .experiment_yaml import Path_, check_values, format_path, line_of, parse_experiment_yaml
 from .limits import Limits, TooExpensive, check_sweep_size, default_limits
 from .templates import PipelineTemplates, compile_template
+
+_TOO_EXPENSIVE = "experiment too expensive to check"
 
 #: Trial renders stop after this many dataset items: enough to catch a missing field.
 _TRIAL_ITEMS = 200
@@ -367,6 +369,8 @@ class _Checker:
                 self.add(
                     (*path, "prompt"), f"template syntax error (line {exc.lineno}): {exc.message}"
                 )
+            except TemplateLimitExceeded as exc:
+                self.add((*path, "prompt"), f"{_TOO_EXPENSIVE}: {exc}")
             except (UndefinedError, SecurityError, TypeError) as exc:
                 self.add((*path, "prompt"), f"template error: {exc}")
 
@@ -382,6 +386,9 @@ class _Checker:
                 for item_index, item in enumerate(spec.items[:_TRIAL_ITEMS]):
                     try:
                         templates.render_stage(index, stage_params, item, outputs)
+                    except TemplateLimitExceeded as exc:
+                        self.add(("pipeline", index), f"{_TOO_EXPENSIVE}: {exc}")
+                        return
                     except (UndefinedError, SecurityError, KeyError, TypeError) as exc:
                         field = "user" if stage.system is None else _failing_field(stage)
                         self.add(

@@ -223,3 +223,20 @@ def test_the_cli_runs_a_file_from_another_folder_with_its_relative_dataset(
     path.write_text(experiment_yaml(dataset={"file": "items.jsonl"}))
     done = cli(tmp_path / "home", "run", str(path), "--dry-run")
     assert done.returncode == 0, done.stderr
+
+
+NESTED_LOOPS = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+
+
+def test_a_ten_billion_iteration_template_stops_at_the_loop_limit() -> None:
+    pipeline = [{"name": "reply", "user": NESTED_LOOPS}]
+    (problem,) = problems(experiment_yaml(pipeline=pipeline))
+    assert problem.startswith("pipeline[0]: experiment too expensive to check: template work")
+    assert "loop iterations" in problem
+
+
+def test_a_judge_prompt_bomb_is_reported_on_its_field() -> None:
+    spec = make_experiment()
+    spec["scorers"].append({"type": "llm_judge", "model": "j", "prompt": "{{ 'x' * 10**10 }}"})
+    (problem,) = problems(yaml.safe_dump(spec))
+    assert problem.startswith("scorers[2].prompt: experiment too expensive to check")

@@ -8,7 +8,7 @@ from typing import Any
 
 from jinja2 import TemplateError, TemplateSyntaxError
 
-from ...domain.errors import BadInput
+from ...domain.errors import BadInput, TemplateLimitExceeded
 from ...domain.experiment import LlmJudgeScorerSpec
 from ..templates import compile_template
 from .base import ScoreContext, Scorer, ScorerError, register
@@ -119,7 +119,8 @@ class LlmJudgeScorer(Scorer):
     the call cache and is charged to the run. The answer is read with `parse_rating`.
 
     Raises BadInput at construction when the prompt has a syntax error; ScorerError when the
-    run has no LLM access, the prompt fails to render, or the answer holds no 1-10 rating.
+    run has no LLM access, the prompt fails to render (or breaks a template limit, see
+    engine/sandbox.py), or the answer holds no 1-10 rating.
     """
 
     type = "llm_judge"
@@ -146,7 +147,7 @@ class LlmJudgeScorer(Scorer):
                 input=item.get("input"),
                 params=context.params,
             )
-        except (TemplateError, KeyError, TypeError) as exc:
+        except (TemplateError, TemplateLimitExceeded, KeyError, TypeError) as exc:
             raise ScorerError(f"judge prompt: template error: {exc}") from None
         return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": prompt}]
 

@@ -363,7 +363,15 @@ async def cmd_endpoints_add(args: argparse.Namespace, wb: Workbench) -> int:
     api_key = _secret_from_stdin("--api-key-stdin") if args.api_key_stdin else None
     pricing = dict(_parse_price(p) for p in args.price or [])
     record = await wb.add_endpoint(
-        args.name, args.base_url, api_key=api_key, api_key_env=args.api_key_env, pricing=pricing
+        args.name,
+        args.base_url,
+        api_key=api_key,
+        api_key_env=args.api_key_env,
+        pricing=pricing,
+        max_response_mb=args.max_response_mb,
+        deadline_s=args.deadline,
+        idle_timeout_s=args.idle_timeout,
+        rate_limit_wait_s=args.rate_limit_wait,
     )
     if args.json:
         print_json(record)
@@ -385,13 +393,15 @@ async def cmd_endpoints_list(args: argparse.Namespace, wb: Workbench) -> int:
         print_json(endpoints)
         return EXIT_OK
     table(
-        ["name", "base url", "api key", "pricing"],
+        ["name", "base url", "api key", "pricing", "max MiB", "deadline s"],
         [
             [
                 e.name,
                 e.base_url,
                 ("$" + e.api_key_env) if e.api_key_env else ("stored" if e.has_api_key else "-"),
                 ", ".join(f"{m}={i:g}/{o:g}" for m, (i, o) in e.pricing.items()) or "-",
+                f"{e.max_response_mb:g}",
+                f"{e.deadline_s:g}",
             ]
             for e in endpoints
         ],
@@ -773,6 +783,30 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="MODEL=IN,OUT",
         help="price per million input/output tokens (repeatable; MODEL may be *)",
+    )
+    p.add_argument(
+        "--max-response-mb",
+        type=float,
+        metavar="N",
+        help="largest answer body accepted, in MiB (default 8); a larger one fails the call",
+    )
+    p.add_argument(
+        "--deadline",
+        type=float,
+        metavar="S",
+        help="seconds one request may take from connecting to its last byte (default 300)",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        metavar="S",
+        help="seconds an answer may stay silent before the request is retried (default 60)",
+    )
+    p.add_argument(
+        "--rate-limit-wait",
+        type=float,
+        metavar="S",
+        help="seconds a call may wait on HTTP 429 answers before it fails (default 600)",
     )
     p.set_defaults(handler=cmd_endpoints_add)
     p = sub.add_parser("list", parents=[common, json_flag])

@@ -772,10 +772,11 @@ class Workbench:
             check_limit,
             check_pricing,
         )
-        from .engine.netguard import check_base_url, redact_url
+        from .engine.netguard import check_base_url, check_literal_host, redact_url
 
         check_endpoint_name(name)
         base_url = check_base_url(base_url)
+        check_literal_host(base_url, "base_url")
         if api_key is not None and api_key_env is not None:
             raise BadInput("give the API key on stdin or by environment variable, not both")
         if api_key_env is not None:

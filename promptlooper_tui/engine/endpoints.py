@@ -7,14 +7,18 @@ free loopback port the first time it is used, so sample experiments run as they 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..domain.errors import BadInput
 from ..domain.experiment import SIMULATED_ENDPOINT, EndpointRef, InlineEndpoint
-from .adapters.openai import OpenAIClient
+from .adapters.openai import DEFAULT_LIMITS, OpenAIClient, ResponseLimits, RetryPolicy
+from .adapters.transport import MIB
+from .netguard import redact_url
 
 if TYPE_CHECKING:
     from .adapters.simulated import SimulatorOptions
@@ -22,12 +26,17 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ResolvedEndpoint:
-    """Where to send calls. `api_key` is excluded from repr so it never reaches a log."""
+    """Where to send calls. `api_key` is excluded from repr so it never reaches a log, and so
+    is `base_url` (it may hold a password): `display_url` is what may be shown."""
 
     name: str
-    base_url: str
+    base_url: str = field(repr=False)
     api_key: str | None = field(default=None, repr=False)
     pricing: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: Size and time bounds of one request to this endpoint.
+    limits: ResponseLimits = DEFAULT_LIMITS
+    #: Give up on a call after this many seconds of waiting on 429s (None: the default).
+    rate_limit_wait: float | None = None
     #: What the cache key says about the endpoint: its base URL, except for the simulated
     #: endpoint, whose port changes from process to process but whose answers do not.
     cache_identity: str = ""
@@ -35,6 +44,15 @@ class ResolvedEndpoint:
     def __post_init__(self) -> None:
         if not self.cache_identity:
             object.__setattr__(self, "cache_identity", self.base_url)
+
+    @property
+    def display_url(self) -> str:
+        return redact_url(self.base_url)
+
+    def retry_policy(self) -> RetryPolicy:
+        if self.rate_limit_wait is None:
+            return RetryPolicy()
+        return RetryPolicy(rate_limit_cap=self.rate_limit_wait)
 
     def cost(self, model: str, tokens_in: int, tokens_out: int) -> float:
         """Estimated cost in the pricing's currency (prices are per million tokens)."""
@@ -57,27 +75,34 @@ def api_key_from_env(variable: str | None, where: str) -> str | None:
 
 
 class EndpointPool:
-    """Resolves endpoint references and keeps one client per base URL until `aclose()`."""
+    """Resolves endpoint references and keeps one client per base URL (and key and limits)
+    until `aclose()`."""
 
     def __init__(self, resolve_stored: StoredResolver) -> None:
         self._resolve_stored = resolve_stored
-        self._clients: dict[tuple[str, str | None], OpenAIClient] = {}
+        self._clients: dict[tuple[str, str | None, ResponseLimits, float | None], OpenAIClient] = {}
         self._stack = contextlib.AsyncExitStack()
         self._simulated: ResolvedEndpoint | None = None
 
     async def resolve(self, ref: EndpointRef) -> ResolvedEndpoint:
         if isinstance(ref, InlineEndpoint):
-            key = api_key_from_env(ref.api_key_env, f"endpoint {ref.base_url}")
-            return ResolvedEndpoint(name=ref.base_url, base_url=ref.base_url, api_key=key)
+            shown = redact_url(ref.base_url)
+            key = api_key_from_env(ref.api_key_env, f"endpoint {shown}")
+            return ResolvedEndpoint(name=shown, base_url=ref.base_url, api_key=key)
         if ref == SIMULATED_ENDPOINT:
             return await self.start_simulated()
         return await self._resolve_stored(ref)
 
     async def client(self, endpoint: ResolvedEndpoint) -> OpenAIClient:
-        key = (endpoint.base_url, endpoint.api_key)
+        key = (endpoint.base_url, endpoint.api_key, endpoint.limits, endpoint.rate_limit_wait)
         client = self._clients.get(key)
         if client is None:
-            client = OpenAIClient(endpoint.base_url, endpoint.api_key)
+            client = OpenAIClient(
+                endpoint.base_url,
+                endpoint.api_key,
+                limits=endpoint.limits,
+                retry=endpoint.retry_policy(),
+            )
             self._clients[key] = client
         return client
 
@@ -103,3 +128,84 @@ class EndpointPool:
         self._clients.clear()
         await self._stack.aclose()
         self._simulated = None
+
+
+# -- what a stored endpoint may be (checked once, in Workbench.add_endpoint) --------------------
+
+#: Longest endpoint name: it is typed on command lines and shown in tables.
+MAX_NAME_CHARS = 64
+_KEY_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+#: (low, high, low_inclusive) for each per-endpoint bound, in its stored unit.
+LIMIT_RANGES: dict[str, tuple[float, float, bool]] = {
+    "max_response_mb": (0.0, 1024.0, False),
+    "deadline_s": (0.0, 86_400.0, False),
+    "idle_timeout_s": (0.0, 3_600.0, False),
+    "rate_limit_wait_s": (0.0, 86_400.0, True),
+}
+
+
+def check_endpoint_name(name: str) -> str:
+    """The name, or BadInput: non-empty, no spaces or control characters, no / or \\."""
+    if not name:
+        raise BadInput("name: an endpoint needs a name")
+    if len(name) > MAX_NAME_CHARS:
+        raise BadInput(f"name: at most {MAX_NAME_CHARS} characters, got {len(name)}")
+    if any(char.isspace() or not char.isprintable() for char in name):
+        raise BadInput(f"name: {name!r} contains spaces or control characters")
+    if "/" in name or "\\" in name:
+        raise BadInput(f"name: {name!r} contains / or \\")
+    if name == SIMULATED_ENDPOINT:
+        raise BadInput("name: 'simulated' is the built-in simulated endpoint; choose another name")
+    return name
+
+
+def check_key_env_name(name: str) -> str:
+    if not _KEY_ENV_NAME.fullmatch(name):
+        raise BadInput(
+            f"api_key_env: {name[:80]!r} is not an environment variable name "
+            "(letters, digits and _, not starting with a digit)"
+        )
+    return name
+
+
+def check_pricing(pricing: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """Prices per million tokens: finite and >= 0, for non-empty model names."""
+    checked: dict[str, tuple[float, float]] = {}
+    for model, price in pricing.items():
+        if not isinstance(model, str) or not model.strip() or len(model) > 200:
+            raise BadInput(f"pricing: {str(model)[:80]!r} is not a model name")
+        try:
+            price_in, price_out = (float(p) for p in price)
+        except (TypeError, ValueError):
+            raise BadInput(f"pricing: {model!r} needs two numbers (input, output)") from None
+        for value in (price_in, price_out):
+            if not math.isfinite(value) or value < 0:
+                raise BadInput(f"pricing: prices for {model!r} must be finite and >= 0")
+        checked[model] = (price_in, price_out)
+    return checked
+
+
+def check_limit(name: str, value: float | None) -> float | None:
+    """A per-endpoint bound (None: the default), or BadInput naming the field and its range."""
+    if value is None:
+        return None
+    low, high, inclusive = LIMIT_RANGES[name]
+    number = float(value)
+    fits = (low <= number if inclusive else low < number) and number <= high
+    if not (math.isfinite(number) and fits):
+        above = f">= {low:g}" if inclusive else f"> {low:g}"
+        raise BadInput(f"{name}: must be {above} and <= {high:g}, got {value!r}")
+    return number
+
+
+def stored_limits(
+    max_response_mb: float | None, deadline_s: float | None, idle_timeout_s: float | None
+) -> ResponseLimits:
+    """The limits a stored endpoint's columns stand for (NULL: the default)."""
+    return ResponseLimits(
+        max_bytes=DEFAULT_LIMITS.max_bytes
+        if max_response_mb is None
+        else max(1, int(max_response_mb * MIB)),
+        deadline=DEFAULT_LIMITS.deadline if deadline_s is None else deadline_s,
+        idle_timeout=DEFAULT_LIMITS.idle_timeout if idle_timeout_s is None else idle_timeout_s,
+    )

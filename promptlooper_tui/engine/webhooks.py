@@ -32,7 +32,9 @@ from ..domain.events import EVENT_TYPES, Event
 from ..domain.records import DeliveryRecord, WebhookRecord
 from ..keystore import SecretBox
 from ..store.database import Database
+from .adapters.protocol import Quoter
 from .events import EventBus, Subscription
+from .netguard import BlockedDestination, LinkLocalGuard, redact_url
 from .runner import now_iso
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,8 @@ log = logging.getLogger(__name__)
 EVENT_HEADER = "X-PromptLooper-Event"
 SIGNATURE_HEADER = "X-PromptLooper-Signature"
 _USER_AGENT = f"PromptLooper/{__version__}"
+#: Quotes what a receiver says (its reason phrase, an error) safely into the delivery log.
+_QUOTER = Quoter(())
 
 
 # -- validation and records (used by the Workbench) ----------------------------------------------
@@ -84,9 +88,10 @@ def sign(key: bytes, body: bytes) -> str:
 
 
 def webhook_record(row: sqlite3.Row) -> WebhookRecord:
+    """What may be shown of a webhook: never its secret, and its URL's password as ***."""
     return WebhookRecord(
         id=row["id"],
-        url=row["url"],
+        url=redact_url(row["url"]),
         events=json.loads(row["events"]),
         has_secret=row["secret_encrypted"] is not None,
         created_at=row["created_at"],
@@ -157,7 +162,8 @@ class WebhookDispatcher:
     removing one; `await aclose(grace)` stops taking events and lets queued deliveries finish
     for up to `grace` seconds. `queue_size` bounds both the bus subscription and each webhook's
     queue; `attempts`, `base_delay` (seconds, doubled per retry, plus jitter) and `timeout`
-    (seconds per attempt) shape the retries.
+    (seconds per attempt) shape the retries. The client this creates refuses link-local and
+    cloud-metadata destinations (see `netguard`); a passed-in `http` is used as it is.
     """
 
     def __init__(
@@ -176,7 +182,13 @@ class WebhookDispatcher:
         self._bus = bus
         self._secrets = secrets
         self._owns_http = http is None
-        self._http = http if http is not None else httpx.AsyncClient(follow_redirects=False)
+        self._http = (
+            http
+            if http is not None
+            else httpx.AsyncClient(
+                follow_redirects=False, event_hooks={"request": [LinkLocalGuard()]}
+            )
+        )
         self._queue_size = queue_size
         self._attempts = attempts
         self._base_delay = base_delay
@@ -320,18 +332,23 @@ class WebhookDispatcher:
             return (time.perf_counter() - started) * 1000
 
         try:
-            response = await self._http.post(
-                url, content=body, headers=headers, timeout=self._timeout
-            )
-        except httpx.TimeoutException:
+            # The whole attempt is bounded, and the answer's body is never read: a receiver
+            # that answers slowly, endlessly or hugely costs one timeout and no memory.
+            async with asyncio.timeout(self._timeout):
+                async with self._http.stream(
+                    "POST", url, content=body, headers=headers, timeout=self._timeout
+                ) as response:
+                    status, phrase = response.status_code, response.reason_phrase
+        except (httpx.TimeoutException, TimeoutError):
             return _Outcome(None, elapsed(), f"timed out after {self._timeout:g} s", False, True)
+        except BlockedDestination as exc:
+            return _Outcome(None, elapsed(), str(exc), False, False)
         except httpx.RequestError as exc:
-            reason = str(exc) or type(exc).__name__
+            reason = _QUOTER.quote(str(exc) or type(exc).__name__)
             return _Outcome(None, elapsed(), f"request failed: {reason}", False, True)
-        status = response.status_code
-        if response.is_success:
+        if 200 <= status < 300:
             return _Outcome(status, elapsed(), None, True, False)
-        error = f"HTTP {status} {response.reason_phrase}".rstrip()
+        error = f"HTTP {status} {_QUOTER.quote(phrase, 80)}".rstrip()
         return _Outcome(status, elapsed(), error, False, status == 429 or status >= 500)
 
     def _backoff(self, attempt: int) -> float:

@@ -84,6 +84,18 @@ class EndpointBody(_Strict):
     pricing: dict[str, tuple[float, float]] = Field(
         default_factory=dict, description="model (or *) -> [input, output] per million tokens"
     )
+    max_response_mb: float | None = Field(
+        None, description="largest answer body accepted, in MiB (default 8)"
+    )
+    deadline_s: float | None = Field(
+        None, description="seconds one request may take, connect to last byte (default 300)"
+    )
+    idle_timeout_s: float | None = Field(
+        None, description="seconds an answer may stay silent (default 60)"
+    )
+    rate_limit_wait_s: float | None = Field(
+        None, description="seconds a call may wait on HTTP 429 answers (default 600)"
+    )
 
 
 class ExperimentBody(_Strict):
@@ -186,6 +198,10 @@ async def add_endpoint(wb: Workbench, *, body: EndpointBody) -> EndpointRecord:
         api_key=body.api_key,
         api_key_env=body.api_key_env,
         pricing=body.pricing,
+        max_response_mb=body.max_response_mb,
+        deadline_s=body.deadline_s,
+        idle_timeout_s=body.idle_timeout_s,
+        rate_limit_wait_s=body.rate_limit_wait_s,
     )
 
 

@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 
 from promptlooper_tui.domain.errors import BadInput, EndpointError
-from promptlooper_tui.engine.adapters.openai import OpenAIClient, RetryPolicy
+from promptlooper_tui.engine.adapters.openai import OpenAIClient, ResponseLimits, RetryPolicy
 from promptlooper_tui.engine.concurrency import AdaptiveLimiter
 from tests.fixtures.fake_llm import (
     MODELS,
@@ -33,7 +33,7 @@ from tests.fixtures.fake_llm import (
 )
 
 KEY = "sk-test-0123456789abcdef"
-FAST = RetryPolicy(base_delay=0.001, max_delay=0.01)
+FAST = RetryPolicy(base_delay=0.001, max_delay=0.01, rate_limit_floor=0.001)
 MESSAGES = [{"role": "user", "content": "Say hello"}]
 PARAMS = {"model": "fake-chat", "temperature": 0.2, "seed": None}
 
@@ -191,8 +191,8 @@ async def test_cut_streams_are_retried_then_reported(
 
 
 async def test_timeouts_are_retried_then_reported(fake_llm: FakeLLM) -> None:
-    policy = RetryPolicy(base_delay=0.001, max_delay=0.01, timeout=0.05)
-    async with OpenAIClient(fake_llm.base_url, KEY, retry=policy) as client:
+    limits = ResponseLimits(idle_timeout=0.05)
+    async with OpenAIClient(fake_llm.base_url, KEY, retry=FAST, limits=limits) as client:
         fake_llm.script(slow(5))
         assert (await client.chat(MESSAGES, PARAMS)).attempts == 2
         fake_llm.script(slow(5), slow(5), slow(5))
@@ -272,7 +272,9 @@ async def test_one_burst_of_429s_halves_the_limiter_once(
 
 
 async def test_rate_limit_cap_gives_up_clearly(fake_llm: FakeLLM) -> None:
-    policy = RetryPolicy(base_delay=0.001, max_delay=0.01, rate_limit_cap=0.1)
+    policy = RetryPolicy(
+        base_delay=0.001, max_delay=0.01, rate_limit_cap=0.1, rate_limit_floor=0.001
+    )
     fake_llm.script(*[rate_limited(0.04)] * 10)
     async with OpenAIClient(fake_llm.base_url, KEY, retry=policy) as client:
         with pytest.raises(EndpointError) as caught:
@@ -348,7 +350,8 @@ async def test_connection_refused() -> None:
 
 async def test_connection_timeout(fake_llm: FakeLLM) -> None:
     fake_llm.script(slow(5))
-    async with OpenAIClient(fake_llm.base_url, retry=RetryPolicy(timeout=0.05)) as client:
+    limits = ResponseLimits(idle_timeout=0.05)
+    async with OpenAIClient(fake_llm.base_url, limits=limits) as client:
         report = await client.test_connection()
     assert (report.ok, report.latency_ms) == (False, None)
     assert report.error == f"{fake_llm.base_url} did not answer within 0.05 s"

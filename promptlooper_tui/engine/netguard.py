@@ -22,6 +22,7 @@ import os
 import re
 import socket
 import time
+from collections.abc import Awaitable, Callable
 
 import httpx
 
@@ -37,6 +38,9 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 #: How long a host's checked addresses are trusted before it is resolved again.
 _RESOLVED_TTL = 30.0
 _USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)([^/?#]*)@")
+
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
 class BlockedDestination(httpx.ConnectError):
@@ -92,11 +96,13 @@ class LinkLocalGuard:
     """An httpx `request` event hook refusing link-local and metadata destinations.
 
     Resolved hosts are remembered for `_RESOLVED_TTL` seconds so a sweep's thousands of
-    requests cost one lookup, not one each.
+    requests cost one lookup, not one each. `resolve(host, port)` lists a host's addresses
+    (default: the system resolver).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, resolve: Resolver | None = None) -> None:
         self._checked: dict[tuple[str, int], float] = {}
+        self._resolve = resolve or _system_addresses
 
     async def __call__(self, request: httpx.Request) -> None:
         if link_local_allowed():
@@ -106,24 +112,28 @@ class LinkLocalGuard:
             return
         reason = blocked_reason(host)
         if reason is None and not _is_ip(host):
-            reason = await _resolved_reason(host, port)
+            reason = await self._resolved_reason(host, port)
         if reason is not None:
             raise BlockedDestination(_refusal(host, reason), request=request)
         self._checked[(host, port)] = time.monotonic() + _RESOLVED_TTL
 
+    async def _resolved_reason(self, host: str, port: int) -> str | None:
+        try:
+            addresses = await self._resolve(host, port)
+        except OSError:
+            return None  # httpx's own connect reports the failed lookup in its usual words
+        for address in addresses:
+            reason = blocked_reason(address)
+            if reason is not None:
+                return f"it resolves to {reason}"
+        return None
 
-async def _resolved_reason(host: str, port: int) -> str | None:
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            host, port or None, type=socket.SOCK_STREAM
-        )
-    except OSError:
-        return None  # httpx's own connect reports the failed lookup in its usual words
-    for info in infos:
-        reason = blocked_reason(str(info[4][0]))
-        if reason is not None:
-            return f"it resolves to {reason}"
-    return None
+
+async def _system_addresses(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        host, port or None, type=socket.SOCK_STREAM
+    )
+    return [str(info[4][0]) for info in infos]
 
 
 def _is_ip(host: str) -> bool:

@@ -8,6 +8,7 @@ code needs, so a loaded machine cannot make them flaky.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
@@ -18,11 +19,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
+from promptlooper_tui.asgi import serve_app
 from promptlooper_tui.domain.errors import EndpointError
 from promptlooper_tui.engine.adapters.openai import OpenAIClient, ResponseLimits, RetryPolicy
 from promptlooper_tui.engine.adapters.retry import duration_seconds, human_duration, requested_wait
-from promptlooper_tui.service import open_workbench
+from promptlooper_tui.service import SweepOverrides, open_workbench
 from promptlooper_tui.settings import Settings
 
 from ..fixtures.hostile_llm import (
@@ -346,3 +352,87 @@ async def test_a_non_openai_answer_is_described_by_status_and_type_only(
     assert not result.ok and result.error is not None
     assert expected in result.error, result.error
     assert "SECRET-BODY" not in result.error
+
+
+async def test_an_echoed_key_and_a_url_password_reach_no_file_output_or_webhook(
+    tmp_path: Path, hostile: HostileLLM
+) -> None:
+    """The server quotes the key in completion text, model ids and error bodies; one endpoint's
+    URL carries a password. Neither appears in the database (nor its WAL), exports, webhook
+    bodies, events or anything the CLI prints."""
+    home, exports = tmp_path / "home", tmp_path / "exports"
+    exports.mkdir()
+    password = "pw-" + "9" * 12
+    bodies: list[bytes] = []
+
+    async def receive(request: Request) -> Response:
+        bodies.append(await request.body())
+        return Response()
+
+    texts = hostile.base_url(echo_key("text"))
+    failing = hostile.base_url(echo_key("error")).replace("http://", f"http://al:{password}@")
+    models = hostile.base_url(echo_key("models"))
+    spec = {
+        "name": "echoes",
+        "endpoint": "texts",
+        "parameters": {"model": ["m"], "temperature": [0.0, 0.5], "max_tokens": 20},
+        "pipeline": [{"name": "reply", "user": "Question {{ item.input.n }}?"}],
+        "dataset": [{"input": {"n": n}, "keywords": ["Settings"]} for n in range(3)],
+        "scorers": [{"type": "keyword", "required_present_from": "keywords"}],
+        "sweep": {"max_concurrency": 2},
+    }
+    path = tmp_path / "echoes.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    failing_path = tmp_path / "failing.yaml"
+    failing_path.write_text(yaml.safe_dump({**spec, "name": "fails", "endpoint": "failing"}))
+    outputs: list[str] = []
+
+    async def run(*args: str, stdin: str | None = None) -> str:
+        done = await asyncio.to_thread(cli, home, *args, stdin=stdin)
+        outputs.append(done.stdout + done.stderr)
+        assert "Traceback" not in done.stderr, done.stderr
+        return done.stdout
+
+    app = Starlette(routes=[Route("/hook", receive, methods=["POST"])])
+    async with serve_app(app) as port:
+        for name, url in (("texts", texts), ("failing", failing), ("models", models)):
+            await run("endpoints", "add", name, "--base-url", url, "--api-key-stdin", stdin=KEY)
+        await run("webhooks", "add", f"http://al:{password}@127.0.0.1:{port}/hook")
+        await run("webhooks", "list")
+        await run("endpoints", "list")
+        await run("endpoints", "list", "--json")
+        for name in ("models", "failing"):
+            await run("endpoints", "test", name)
+            await run("endpoints", "test", name, "--json")
+        await run("run", str(path), "--json")
+        await run("run", str(failing_path), "--json")
+        for ref in ("echoes", "fails"):
+            runs = json.loads(await run("runs", "list", "--experiment", ref, "--json"))["items"]
+            await run("runs", "show", runs[0]["id"])
+            await run("runs", "show", runs[0]["id"], "--json")
+            await run("export", ref, "--format", "jsonl", "-o", str(exports / f"{ref}.jsonl"))
+            await run("export", ref, "--format", "report")
+        await run("sweeps", "list", "--json")
+        await run("webhooks", "deliveries", "--json")
+        async with open_workbench(Settings(home)) as wb:
+            sweep_id = await wb.create_sweep("echoes", SweepOverrides(no_cache=True))
+            await wb.run_sweep(sweep_id)
+            events = [json.dumps(event.as_dict()) for event in wb.bus.replay()]
+            live = {p: p.read_bytes() for p in home.iterdir() if p.is_file()}
+
+    assert any(b"[API key]" in content for content in live.values()), "no scrubbed echo stored"
+    assert any(p.name.endswith("-wal") for p in live) and bodies and events
+    files = {p: p.read_bytes() for p in [*home.rglob("*"), *exports.rglob("*")] if p.is_file()}
+    haystacks = {
+        **{f"file {p}": c for p, c in files.items()},
+        **{f"live {p}": c for p, c in live.items()},
+        **{f"webhook body {i}": b for i, b in enumerate(bodies)},
+        **{f"event {i}": e.encode() for i, e in enumerate(events)},
+        **{f"output {i}": o.encode() for i, o in enumerate(outputs)},
+    }
+    leaks = [where for where, text in haystacks.items() if KEY.encode() in text]
+    assert not leaks, f"the echoed key leaked into {leaks}"
+    # The password is in the endpoint and webhook rows themselves (they need it), nowhere else.
+    shown = [where for where, text in haystacks.items() if password.encode() in text]
+    assert all(where.startswith(("file", "live")) for where in shown), shown
+    assert any("al:***@127.0.0.1" in output for output in outputs)

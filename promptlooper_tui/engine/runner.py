@@ -24,7 +24,12 @@ from typing import Any
 
 from jinja2 import TemplateError
 
-from ..domain.errors import EndpointError, PromptLooperError, StorageError
+from ..domain.errors import (
+    EndpointError,
+    PromptLooperError,
+    StorageError,
+    TemplateLimitExceeded,
+)
 from ..domain.experiment import (
     API_PARAMETERS,
     ExperimentSpec,
@@ -41,6 +46,9 @@ from .scorers import ScoreContext, Scorer, ScorerError, build_scorer
 from .strategies import Batch, config_key, make_strategy
 from .templates import PipelineTemplates
 from .tokens import estimate_tokens
+
+#: What rendering one run's templates may raise: that run fails, the sweep goes on.
+_RENDER_ERRORS = (TemplateError, TemplateLimitExceeded, KeyError, TypeError, ArithmeticError)
 
 log = logging.getLogger(__name__)
 
@@ -561,7 +569,7 @@ class SweepRunner:
             first = self._templates.render_stage(
                 0, {**params, **self.job.spec.pipeline[0].params}, item, {}
             )
-        except (TemplateError, KeyError, TypeError):
+        except _RENDER_ERRORS:
             first = []
         prompt = sum(estimate_tokens(m["content"]) for m in first)
         total = output = 0
@@ -607,7 +615,7 @@ class SweepRunner:
                     _, entry, hit = await self._gateway.chat(
                         self._endpoint, messages, request, planned.repeat, meter
                     )
-                except (TemplateError, KeyError, TypeError) as exc:
+                except _RENDER_ERRORS as exc:
                     error = f"stage {stage.name}: template error: {exc}"
                 except EndpointError as exc:
                     error = f"stage {stage.name}: {exc}"

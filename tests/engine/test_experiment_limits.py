@@ -240,3 +240,26 @@ def test_a_judge_prompt_bomb_is_reported_on_its_field() -> None:
     spec["scorers"].append({"type": "llm_judge", "model": "j", "prompt": "{{ 'x' * 10**10 }}"})
     (problem,) = problems(yaml.safe_dump(spec))
     assert problem.startswith("scorers[2].prompt: experiment too expensive to check")
+
+
+async def test_a_template_bomb_past_the_trial_items_fails_its_run_not_the_sweep(
+    workbench: Workbench,
+) -> None:
+    bomb = (
+        "{% if item.input.bomb is defined %}"
+        + NESTED_LOOPS
+        + "{% endif %}{{ item.input.question }}"
+    )
+    dataset = [item(i) for i in range(201)]
+    dataset[200]["input"]["bomb"] = True
+    text = experiment_yaml(
+        parameters={"model": ["small-model"], "max_tokens": 20},
+        pipeline=[{"name": "reply", "user": bomb}],
+        dataset=dataset,
+    )
+    imported = await workbench.import_text(text)
+    summary = await workbench.run_sweep(await workbench.create_sweep(imported.id))
+    assert summary.status == "completed"
+    assert (summary.runs.completed, summary.runs.failed) == (200, 1)
+    (failed,) = (await workbench.list_runs(experiment=imported.id, status="failed")).items
+    assert "template work limit: more than 100,000 loop iterations" in str(failed.error)

@@ -451,7 +451,10 @@ def create_api(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(BearerAuth, token=token, public=router.public_paths)],
+        middleware=[
+            Middleware(HostGuard, allowed=allowed_hosts),
+            Middleware(BearerAuth, token=token, public=router.public_paths),
+        ],
         exception_handlers={HTTPException: http_error},
     )
     app.state.feed = feed

@@ -14,6 +14,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
+import pydantic
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import ToolAnnotations
@@ -120,13 +121,34 @@ class SweepReport(BaseModel):
     markdown: str
 
 
+class _Server(MCPServer):
+    """The SDK's server, with argument errors said plainly: which argument, what is wrong."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc.__cause__, pydantic.ValidationError):
+                raise ToolError(describe_arguments(name, exc.__cause__)) from None
+            raise
+
+
+def describe_arguments(tool: str, exc: pydantic.ValidationError) -> str:
+    """`invalid arguments for list_runs: - offset: Input should be less than or equal to ...`"""
+    problems = [
+        f"- {'.'.join(str(part) for part in error['loc']) or '(arguments)'}: {error['msg']}"
+        for error in exc.errors(include_url=False)
+    ]
+    return f"invalid arguments for {tool}:\n" + "\n".join(problems)
+
+
 def build_mcp_server(
     workbench_provider: Callable[[], Workbench], gate: WorkGate | None = None
 ) -> MCPServer:
     """An MCPServer whose tools call the Workbench `workbench_provider()` returns at call time
     (the daemon and `promptlooper mcp` open it after building the server). With a `gate`,
     tools that change state fail once it closes (daemon shutdown)."""
-    server: MCPServer = MCPServer("promptlooper", instructions=INSTRUCTIONS, version=__version__)
+    server: MCPServer = _Server("promptlooper", instructions=INSTRUCTIONS, version=__version__)
     wb = workbench_provider
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
     local_write = ToolAnnotations(

@@ -158,7 +158,6 @@ class ApiRouter:
                 _dispatch(endpoints),
                 methods=list(endpoints),
                 name=path,
-                max_body_size=MAX_BODY_BYTES,
             )
             for path, endpoints in by_path.items()
         ]
@@ -229,7 +228,7 @@ def _endpoint(route: ApiRoute, workbench: Workbench, gate: WorkGate) -> Handler:
 
 
 async def _json_body(request: Request) -> Any:
-    raw = await request.body()
+    raw = await _read_body(request)
     if not raw.strip():
         return {}
     try:
@@ -242,6 +241,21 @@ async def _json_body(request: Request) -> Any:
         raise BadInput(f"the request body is not valid JSON: {exc}") from None
     _check_json(data)
     return data
+
+
+async def _read_body(request: Request) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed `MAX_BODY_BYTES` (from its
+    Content-Length, or while it streams in without one)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise HTTPException(413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise HTTPException(413)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _no_constant(name: str) -> Any:

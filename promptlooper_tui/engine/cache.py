@@ -3,26 +3,49 @@
 Lookups that arrive together are answered by one query, identical calls in flight at the same
 time are made once (the others wait for it), and an entry is committed as soon as its call
 returns, so a crash right after never pays for that call again.
+
+"Made once" holds across processes too: before a process makes a call it claims the call's key
+in the `cache_claims` table, and another process (a second `run` of the same experiment, the
+daemon) that finds a live claim waits for the entry instead of paying for the call again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import os
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Generic, TypeVar
 
+from ..domain.errors import StorageError
 from ..domain.records import CacheStats
-from ..store.database import Database
+from ..store.database import Database, Statement
 
 log = logging.getLogger(__name__)
 
 #: Most keys in one lookup query (SQLite's default variable limit is far above this).
 _LOOKUP_CHUNK = 500
+#: How long a claim on a call in flight lasts unless renewed. Its owner renews its claims every
+#: third of this while it holds any, so this only bounds how long a process that hangs, or
+#: dies on another host, keeps others waiting (a dead owner on this host is seen at once).
+CLAIM_LEASE_S = 60.0
+#: How often a process waiting for another's call looks for its entry.
+CLAIM_POLL_S = 0.1
+
+_HOST = socket.gethostname()
+
+_Wanted = tuple[str, str]  # (key, fresh_since)
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 def canonical_json(value: Any) -> str:
@@ -62,34 +85,26 @@ class CachedValue:
     tokens_out: int
 
 
-class CallCache:
-    """Get-or-call over the `cache` table. One instance per Workbench."""
+class _Batcher(Generic[_K, _V]):
+    """Requests that arrive while a query runs are all answered by the next query."""
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._waiting: dict[tuple[str, str], list[asyncio.Future[CachedValue | None]]] = {}
+    def __init__(self, fetch: Callable[[list[_K]], Awaitable[dict[_K, _V]]]) -> None:
+        self._fetch = fetch
+        self._waiting: dict[_K, list[asyncio.Future[_V | None]]] = {}
         self._flusher: asyncio.Task[None] | None = None
-        self._inflight: dict[str, asyncio.Future[CachedValue]] = {}
-        #: Entries whose commit is under way: readers see them before the database does.
-        self._unsaved: dict[str, CachedValue] = {}
 
-    async def get(self, key: str, *, fresh_since: str = "") -> CachedValue | None:
-        """The entry for `key` (created at or after `fresh_since`), or None."""
-        unsaved = self._unsaved.get(key)
-        if unsaved is not None:
-            return unsaved
-        future: asyncio.Future[CachedValue | None] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault((key, fresh_since), []).append(future)
+    async def get(self, wanted: _K) -> _V | None:
+        future: asyncio.Future[_V | None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(wanted, []).append(future)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return await future
 
     async def _flush(self) -> None:
-        # Everything asked for while a query runs is answered by the next query.
         while self._waiting:
             batch, self._waiting = self._waiting, {}
             try:
-                found = await self._lookup(batch.keys())
+                found = await self._fetch(list(batch))
             except Exception as exc:
                 for futures in batch.values():
                     for future in futures:
@@ -101,11 +116,159 @@ class CallCache:
                     if not future.done():
                         future.set_result(found.get(wanted))
 
-    async def _lookup(self, wanted: Any) -> dict[tuple[str, str], CachedValue]:
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    owner: str
+    host: str
+    pid: int
+    expires_at: float
+
+
+_Probe = tuple[CachedValue | None, _Claim | None]
+
+
+class _CallClaims:
+    """This process's side of the `cache_claims` table: who is making which call right now.
+
+    A claim names its owner (host, pid and a nonce per CallCache) and lasts CLAIM_LEASE_S,
+    renewed while held. It is released in the transaction that stores the call's entry, or
+    when the call fails or is cancelled. A claim whose lease ran out, or whose owner is a dead
+    process on this host, is stale: whoever wants the key next takes it over.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self.owner = f"{_HOST}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._held: set[str] = set()
+        self._idle = asyncio.Event()
+        self._renewer: asyncio.Task[None] | None = None
+        self._pruned = False
+
+    async def claim(self, key: str) -> None:
+        """Claim `key` unless another owner holds a live claim on it; a probe tells which."""
+        now = time.time()
+        statements: list[Statement] = [
+            (
+                "INSERT INTO cache_claims (key, owner, host, pid, expires_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, "
+                "host = excluded.host, pid = excluded.pid, expires_at = excluded.expires_at "
+                "WHERE cache_claims.expires_at < ? OR cache_claims.owner = excluded.owner",
+                (key, self.owner, _HOST, os.getpid(), now + CLAIM_LEASE_S, now),
+            )
+        ]
+        if not self._pruned:
+            # Claims left by processes that died long ago, on keys nobody asked for since.
+            self._pruned = True
+            statements.append(("DELETE FROM cache_claims WHERE expires_at < ?", (now,)))
+        await self._db.write(statements)
+
+    def is_live_other(self, claim: _Claim | None) -> bool:
+        """Whether `claim` is another owner's and still binding (not stale)."""
+        if claim is None or claim.owner == self.owner or claim.expires_at < time.time():
+            return False
+        return claim.host != _HOST or _process_alive(claim.pid)
+
+    async def drop(self, key: str, claim: _Claim) -> None:
+        """Remove a stale claim (unless its owner renewed or replaced it meanwhile)."""
+        await self._db.write(
+            [
+                (
+                    "DELETE FROM cache_claims WHERE key = ? AND owner = ? AND expires_at = ?",
+                    (key, claim.owner, claim.expires_at),
+                )
+            ]
+        )
+
+    def hold(self, key: str) -> None:
+        """Keep `key`'s claim renewed until `let_go(key)`."""
+        self._held.add(key)
+        self._idle.clear()
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.create_task(self._renew(), name="cache-claims-renewal")
+
+    def let_go(self, key: str) -> None:
+        self._held.discard(key)
+        if not self._held:
+            self._idle.set()
+
+    def release_statement(self, key: str) -> Statement:
+        return ("DELETE FROM cache_claims WHERE key = ? AND owner = ?", (key, self.owner))
+
+    def release(self, key: str) -> None:
+        """Give `key` up now (whether or not this owner holds it), without waiting."""
+        self.let_go(key)
+        done = self._db.submit([self.release_statement(key)])
+        done.add_done_callback(_log_release_failure)
+
+    async def _renew(self) -> None:
+        while self._held:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), CLAIM_LEASE_S / 3)
+            if not self._held:
+                return
+            try:
+                await self._db.write(
+                    [
+                        (
+                            "UPDATE cache_claims SET expires_at = ? WHERE owner = ?",
+                            (time.time() + CLAIM_LEASE_S, self.owner),
+                        )
+                    ]
+                )
+            except StorageError as exc:
+                log.warning("claims on calls in flight not renewed: %s", exc)
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process `pid` of this host is running (a zombie is not)."""
+    if os.name != "posix":
+        return True  # no cheap check: the lease decides
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+def _log_release_failure(done: asyncio.Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.warning("claim on a call in flight not released: %s", done.exception())
+
+
+class CallCache:
+    """Get-or-call over the `cache` table. One instance per Workbench."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._entries: _Batcher[_Wanted, CachedValue] = _Batcher(self._lookup)
+        self._inflight: dict[str, asyncio.Future[CachedValue]] = {}
+        #: Entries whose commit is under way: readers see them before the database does.
+        self._unsaved: dict[str, CachedValue] = {}
+        self._claims = _CallClaims(db)
+        self._probes: _Batcher[_Wanted, _Probe] = _Batcher(self._probe)
+        #: Keys another process is calling, with the futures of those waiting for its entry.
+        self._watched: dict[_Wanted, list[asyncio.Future[CachedValue | None]]] = {}
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def get(self, key: str, *, fresh_since: str = "") -> CachedValue | None:
+        """The entry for `key` (created at or after `fresh_since`), or None."""
+        unsaved = self._unsaved.get(key)
+        if unsaved is not None:
+            return unsaved
+        return await self._entries.get((key, fresh_since))
+
+    async def _lookup(self, wanted: Iterable[_Wanted]) -> dict[_Wanted, CachedValue]:
         by_since: dict[str, list[str]] = {}
         for key, since in wanted:
             by_since.setdefault(since, []).append(key)
-        found: dict[tuple[str, str], CachedValue] = {}
+        found: dict[_Wanted, CachedValue] = {}
         for since, keys in by_since.items():
             for start in range(0, len(keys), _LOOKUP_CHUNK):
                 chunk = keys[start : start + _LOOKUP_CHUNK]
@@ -121,28 +284,57 @@ class CallCache:
                     )
         return found
 
-    def put(self, key: str, kind: str, entry: CachedValue) -> asyncio.Future[None]:
-        """Store (or replace) an entry; the future resolves once it is committed.
+    async def _probe(self, wanted: list[_Wanted]) -> dict[_Wanted, _Probe]:
+        """The entry (None if missing) and the claim (None if unclaimed) of every key."""
+        by_since: dict[str, list[str]] = {}
+        for key, since in wanted:
+            by_since.setdefault(since, []).append(key)
+        found: dict[_Wanted, _Probe] = {}
+        for since, keys in by_since.items():
+            rows = await self._db.fetchall(
+                "SELECT k.value AS key, c.value, c.tokens_in, c.tokens_out, "
+                "l.owner, l.host, l.pid, l.expires_at FROM json_each(?) AS k "
+                "LEFT JOIN cache AS c ON c.key = k.value AND c.created_at >= ? "
+                "LEFT JOIN cache_claims AS l ON l.key = k.value",
+                (json.dumps(keys), since),
+            )
+            for row in rows:
+                entry = holder = None
+                if row["value"] is not None:
+                    entry = CachedValue(
+                        json.loads(row["value"]), row["tokens_in"], row["tokens_out"]
+                    )
+                if row["owner"] is not None:
+                    holder = _Claim(row["owner"], row["host"], row["pid"], row["expires_at"])
+                found[(row["key"], since)] = (entry, holder)
+        return found
+
+    def put(
+        self, key: str, kind: str, entry: CachedValue, *, claimed: bool = False
+    ) -> asyncio.Future[None]:
+        """Store (or replace) an entry; the future resolves once it is committed. With
+        `claimed`, this process's claim on `key` is released in the same transaction.
 
         The entry is served to readers at once, so callers need not wait for the commit.
         """
         self._unsaved[key] = entry
-        done = self._db.submit(
-            [
+        statements: list[Statement] = [
+            (
+                "INSERT OR REPLACE INTO cache (key, kind, value, tokens_in, tokens_out, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (
-                    "INSERT OR REPLACE INTO cache (key, kind, value, tokens_in, tokens_out, "
-                    "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        key,
-                        kind,
-                        json.dumps(entry.value, separators=(",", ":")),
-                        entry.tokens_in,
-                        entry.tokens_out,
-                        datetime.now(UTC).isoformat(),
-                    ),
-                )
-            ]
-        )
+                    key,
+                    kind,
+                    json.dumps(entry.value, separators=(",", ":")),
+                    entry.tokens_in,
+                    entry.tokens_out,
+                    datetime.now(UTC).isoformat(),
+                ),
+            )
+        ]
+        if claimed:
+            statements.append(self._claims.release_statement(key))
+        done = self._db.submit(statements)
         done.add_done_callback(lambda future: self._saved(key, entry, future))
         return done
 
@@ -171,20 +363,28 @@ class CallCache:
         Concurrent requests for the same key share one lookup and one call: the key is claimed
         before the lookup, so a second request can never miss an entry that the first is
         saving (a lookup that started before the save would not see it in the database).
+        Another process's call of the same key is waited for, and its entry returned as a hit.
         """
         shared = self._inflight.get(key)
         if shared is not None:
             return await asyncio.shield(shared), True
         future: asyncio.Future[CachedValue] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
+        claimed = False
         try:
             hit = await self.get(key, fresh_since=fresh_since) if read else None
+            if hit is None and read:
+                hit = await self._claim_or_wait(key, fresh_since)
+                claimed = hit is None
             entry = hit if hit is not None else await call()
             if hit is None:
                 # Wait for the commit: once a call has returned and the caller moves on, a
                 # crash must not make it pay for that call again.
-                await self.put(key, kind, entry)
+                await self.put(key, kind, entry, claimed=claimed)
+                self._claims.let_go(key)
         except BaseException as exc:
+            if claimed:
+                self._claims.release(key)
             if isinstance(exc, asyncio.CancelledError):
                 future.cancel()
             else:
@@ -196,6 +396,75 @@ class CallCache:
         finally:
             del self._inflight[key]
         return entry, hit is not None
+
+    async def _claim_or_wait(self, key: str, fresh_since: str) -> CachedValue | None:
+        """None once this process holds the claim on `key` (it must then call and store it,
+        or release it), or the entry another process stored while this one looked or waited.
+
+        The entry is looked up again after claiming: another process may have stored it (and
+        released its claim, in the same transaction) since this one's first lookup.
+        """
+        while True:
+            try:
+                await self._claims.claim(key)
+                probe = await self._probes.get((key, fresh_since))
+            except BaseException:
+                self._claims.release(key)
+                raise
+            entry, holder = probe or (None, None)
+            if holder is not None and holder.owner == self._claims.owner:
+                if entry is None:
+                    self._claims.hold(key)
+                    return None
+                self._claims.release(key)
+                return entry
+            if entry is not None:
+                return entry
+            if holder is not None and not self._claims.is_live_other(holder):
+                await self._claims.drop(key, holder)
+                continue
+            if holder is None:
+                continue  # released (its call failed) between this claim and the look
+            entry = await self._wait_for(key, fresh_since)
+            if entry is not None:
+                return entry
+
+    async def _wait_for(self, key: str, fresh_since: str) -> CachedValue | None:
+        """The entry of a call another process makes, or None when it gave up its claim (the
+        call failed, the process died or its lease ran out): the caller claims the key then."""
+        future: asyncio.Future[CachedValue | None] = asyncio.get_running_loop().create_future()
+        self._watched.setdefault((key, fresh_since), []).append(future)
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._watch(), name="cache-claims-watch")
+        return await future
+
+    async def _watch(self) -> None:
+        """Every CLAIM_POLL_S, one look at the entries and claims of every watched key."""
+        while self._watched:
+            await asyncio.sleep(CLAIM_POLL_S)
+            # Waiters that were cancelled need no answer.
+            for wanted, futures in list(self._watched.items()):
+                if all(future.done() for future in futures):
+                    del self._watched[wanted]
+            watched = dict(self._watched)
+            try:
+                probes = await self._probe(list(watched))
+            except StorageError as exc:
+                for futures in watched.values():
+                    for future in futures:
+                        if not future.done():
+                            future.set_exception(exc)
+                for wanted in watched:
+                    self._watched.pop(wanted, None)
+                continue
+            for wanted, futures in watched.items():
+                entry, holder = probes.get(wanted) or (None, None)
+                if entry is None and self._claims.is_live_other(holder):
+                    continue
+                for future in futures:
+                    if not future.done():
+                        future.set_result(entry)
+                self._watched.pop(wanted, None)
 
     async def stats(self) -> CacheStats:
         row = await self._db.fetchone(

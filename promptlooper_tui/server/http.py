@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 import tempfile
+import typing
 from collections.abc import AsyncIterator, Collection
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -70,10 +71,22 @@ _CHUNK_CHARS = 64 * 1024
 
 
 class _Strict(BaseModel):
-    """Request models reject unknown fields (a typo must never be silently ignored) and NaN or
-    infinite numbers."""
+    """Request models reject unknown fields (a typo must never be silently ignored), NaN or
+    infinite numbers, and `true`/`false` where a number belongs."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_not_booleans(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, value in data.items():
+                field = cls.model_fields.get(name) if isinstance(name, str) else None
+                if isinstance(value, bool) and field is not None:
+                    annotation = field.annotation
+                    if annotation is not bool and bool not in typing.get_args(annotation):
+                        raise ValueError(f"{name} must be a number, not {str(value).lower()}")
+        return data
 
 
 class EndpointBody(_Strict):
@@ -115,7 +128,7 @@ class SummaryQuery(_Strict):
 
 
 class ResumeBody(_Strict):
-    retry_failed: bool = False
+    retry_failed: bool = Field(False, strict=True)
     max_tokens: int | None = Field(None, ge=1, le=MAX_SQL_INT, description="a new token budget")
 
 
@@ -132,7 +145,7 @@ class RunQuery(_Strict):
 _Strategy = SweepSettings.model_fields["strategy"].annotation
 
 
-class SweepBody(SweepOverrides):
+class SweepBody(SweepOverrides, _Strict):
     """The sweep overrides as the API takes them: the strategy is one of the known names, and
     numbers stay within what the store can hold."""
 
@@ -140,9 +153,11 @@ class SweepBody(SweepOverrides):
 
     strategy: _Strategy | None = None  # type: ignore[valid-type]
     samples: int | None = Field(None, ge=1, le=MAX_SQL_INT)
-    repeats: int | None = Field(None, ge=1, le=MAX_SQL_INT)
+    repeats: int | None = Field(None, ge=1, le=1000, description="as the experiment's sweep:")
     max_tokens: int | None = Field(None, ge=1, le=MAX_SQL_INT)
     seed: int | None = Field(None, ge=-MAX_SQL_INT, le=MAX_SQL_INT)
+    # `true`/`false` only: a lax 0 or "no" would be a silent guess at what was meant.
+    no_cache: bool = Field(False, strict=True)
 
 
 class ScoreBody(_Strict):

@@ -78,7 +78,7 @@ Samples = Annotated[
     int | None,
     Field(ge=1, le=MAX_SQL_INT, description="configs to try (random, guided, racing)"),
 ]
-Repeats = Annotated[int | None, Field(ge=1, le=MAX_SQL_INT, description="runs per config per item")]
+Repeats = Annotated[int | None, Field(ge=1, le=1000, description="runs per config per item")]
 Concurrency = Annotated[
     int | None, Field(ge=1, le=1024, description="most LLM calls in flight at once")
 ]

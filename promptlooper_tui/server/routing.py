@@ -83,6 +83,9 @@ _ERROR_STATUSES = {
     "422": "Invalid request or experiment (details: path, line, message)",
     "503": "The daemon is shutting down",
 }
+#: Media types that carry the route's response document (YAML is the same data as JSON); the
+#: other ones a route serves are text documented as strings.
+_STRUCTURED_MEDIA = ("application/json", "application/yaml")
 _BODY_ERROR_STATUSES = {"413": f"The request body is larger than {MAX_BODY_BYTES} bytes"}
 
 
@@ -299,7 +302,7 @@ def _parse(model: type[BaseModel], data: Any, where: str) -> BaseModel:
         raise ValidationError(
             [
                 Issue(
-                    message=error["msg"],
+                    message=error["msg"].removeprefix("Value error, "),
                     path=".".join([where, *(str(part) for part in error["loc"])]),
                     source="request",
                 )
@@ -416,7 +419,7 @@ def _operation(route: ApiRoute, components: dict[str, Any]) -> dict[str, Any]:
             "content": {
                 media: {
                     "schema": _schema(route.response, components, "serialization")
-                    if media == "application/json" and route.response is not None
+                    if media in _STRUCTURED_MEDIA and route.response is not None
                     else {"type": "string"}
                 }
                 for media in route.media_types

@@ -134,6 +134,9 @@ async def test_request_bodies_check_their_numbers(api: RunningApi) -> None:
         ({"seed": 2**64}, "body.seed"),
         ({"max_tokens": 2**63}, "body.max_tokens"),
         ({"samples": 0}, "body.samples"),
+        ({"repeats": 1001}, "body.repeats"),
+        ({"seed": False}, "seed must be a number, not false"),
+        ({"no_cache": 0}, "body.no_cache"),
     ]:
         response = await api.client.post("/api/experiments/support/plan", json=overrides)
         assert_error(response, (422,), field)

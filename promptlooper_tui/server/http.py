@@ -253,7 +253,7 @@ async def create_experiment(wb: Workbench, *, body: ExperimentBody) -> ImportRes
 @router.post("/experiments/validate", body=ExperimentBody, response=ValidationReport)
 async def validate_experiment(wb: Workbench, *, body: ExperimentBody) -> ValidationReport:
     """Check experiment YAML without storing it (422 with every problem when invalid)."""
-    return ValidationReport.of(wb.validate_text(body.yaml, source="<request>"))
+    return ValidationReport.of(await wb.validate_text(body.yaml, source="<request>"))
 
 
 @router.get("/experiments/{experiment}", query=ExperimentQuery, response=ExperimentDetail)

@@ -46,16 +46,18 @@ def ensure_home(home: Path) -> None:
 
 
 def restrict_to_owner(path: Path) -> None:
-    """Make an existing file readable and writable by its owner only (0600), with a warning
-    when it was not; a missing file is left missing."""
+    """Take every permission of group and others off an existing file (0644 becomes 0600),
+    with a warning when there were any; the owner's own are kept (a 0444 file stays
+    read-only, 0400), and a missing file is left missing."""
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
         return
     if mode & 0o077:
         # Readable by others means anyone on the machine could read what it holds.
-        log.warning("%s had mode %o; tightening it to 600", path, mode)
-        path.chmod(0o600)
+        private = mode & ~0o077
+        log.warning("%s had mode %o; tightening it to %o", path, mode, private)
+        path.chmod(private)
 
 
 @dataclass(frozen=True)

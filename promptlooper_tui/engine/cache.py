@@ -144,6 +144,8 @@ class _CallClaims:
         self._idle = asyncio.Event()
         self._renewer: asyncio.Task[None] | None = None
         self._pruned = False
+        #: Keys to release in the next write; runs stopped together give up theirs in one.
+        self._releasing: set[str] = set()
 
     async def claim(self, key: str) -> None:
         """Claim `key` unless another owner holds a live claim on it; a probe tells which."""
@@ -196,9 +198,24 @@ class _CallClaims:
         return ("DELETE FROM cache_claims WHERE key = ? AND owner = ?", (key, self.owner))
 
     def release(self, key: str) -> None:
-        """Give `key` up now (whether or not this owner holds it), without waiting."""
+        """Give `key` up (whether or not this owner holds it), without waiting: the keys
+        released in one turn of the event loop are deleted by one write."""
         self.let_go(key)
-        done = self._db.submit([self.release_statement(key)])
+        if not self._releasing:
+            asyncio.get_running_loop().call_soon(self._submit_releases)
+        self._releasing.add(key)
+
+    def _submit_releases(self) -> None:
+        keys, self._releasing = sorted(self._releasing), set()
+        done = self._db.submit(
+            [
+                (
+                    "DELETE FROM cache_claims WHERE owner = ? AND key IN "
+                    "(SELECT value FROM json_each(?))",
+                    (self.owner, json.dumps(keys)),
+                )
+            ]
+        )
         done.add_done_callback(_log_release_failure)
 
     async def _renew(self) -> None:
@@ -217,7 +234,9 @@ class _CallClaims:
                     ]
                 )
             except StorageError as exc:
-                log.warning("claims on calls in flight not renewed: %s", exc)
+                # The write that failed will say why where it matters; at worst the lease
+                # runs out and another process makes one of these calls as well.
+                log.debug("claims on calls in flight not renewed: %s", exc)
 
 
 def _process_alive(pid: int) -> bool:
@@ -238,8 +257,10 @@ def _process_alive(pid: int) -> bool:
 
 
 def _log_release_failure(done: asyncio.Future[None]) -> None:
+    # Not a warning: the failed write behind it is reported where it matters, and a claim left
+    # behind is stale as soon as this process ends (or its lease does).
     if not done.cancelled() and done.exception() is not None:
-        log.warning("claim on a call in flight not released: %s", done.exception())
+        log.debug("claim on a call in flight not released: %s", done.exception())
 
 
 class CallCache:

@@ -164,8 +164,12 @@ class Database:
         try:
             await self._transaction(_interleave([unit.statements for unit in group]))
         except sqlite3.Error as first_error:
-            if len(group) == 1:
-                _settle(group[0], self._write_error(first_error))
+            disk_full = getattr(first_error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+            if len(group) == 1 or disk_full:
+                # On a full disk, units tried one by one would only spend the last free pages
+                # on the smallest of them, leaving none for the write that records the failure.
+                for unit in group:
+                    _settle(unit, self._write_error(first_error))
                 return
             # One bad unit must not sink the others: commit them one by one.
             for unit in group:

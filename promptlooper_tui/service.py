@@ -43,7 +43,7 @@ from .domain.records import (
     WebhookRecord,
 )
 from .domain.trust import CallerPolicy
-from .engine.cache import CallCache, canonical_json
+from .engine.cache import CallCache, canonical_json, process_alive
 from .engine.endpoints import EndpointPool, ResolvedEndpoint
 from .engine.events import EventBus
 from .engine.guard import CheckGuard
@@ -970,17 +970,7 @@ def _version_insert(
 
 
 def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return bool(pid) and (pid == os.getpid() or process_alive(pid))  # type: ignore[arg-type]
 
 
 def _effective_status(status: str, owner_pid: int | None, live_here: bool) -> str:

@@ -169,7 +169,7 @@ class _CallClaims:
         """Whether `claim` is another owner's and still binding (not stale)."""
         if claim is None or claim.owner == self.owner or claim.expires_at < time.time():
             return False
-        return claim.host != _HOST or _process_alive(claim.pid)
+        return claim.host != _HOST or process_alive(claim.pid)
 
     async def drop(self, key: str, claim: _Claim) -> None:
         """Remove a stale claim (unless its owner renewed or replaced it meanwhile)."""
@@ -239,7 +239,7 @@ class _CallClaims:
                 log.debug("claims on calls in flight not renewed: %s", exc)
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """Whether process `pid` of this host is running (a zombie is not)."""
     if os.name != "posix":
         return True  # no cheap check: the lease decides

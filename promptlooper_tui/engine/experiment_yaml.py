@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -39,10 +40,8 @@ _Loader.add_constructor(
 )
 
 
-def parse_experiment_yaml(
-    text: str, source: str, limits: Limits
-) -> tuple[dict[str, Any], dict[Path_, int], list[Issue]]:
-    """The document, the line of every field path, and problems found in its values.
+def parse_experiment_yaml(text: str, source: str, limits: Limits) -> ParsedExperiment:
+    """Parse `text` into the document, its line index and the problems found in its values.
 
     Raises ValidationError when the text cannot be read as one YAML mapping, TooExpensive
     when it is larger, deeper or expands further than `limits` allow.
@@ -74,7 +73,18 @@ def parse_experiment_yaml(
     issues = [Issue(text, format_path(path), line, source) for path, line, text in walk.issues]
     for path, message in check_values(data, (), limits):
         issues.append(Issue(message, format_path(path), line_of(walk.lines, path), source))
-    return data, walk.lines, issues
+    return ParsedExperiment(data, walk.lines, walk.text_starts, issues)
+
+
+@dataclass(frozen=True)
+class ParsedExperiment:
+    """The document, the line of every field path, where each text value's text starts, and
+    the problems found in its values."""
+
+    data: dict[str, Any]
+    lines: dict[Path_, int]
+    text_starts: dict[Path_, int]
+    issues: list[Issue]
 
 
 def _measure(text: str, source: str, limits: Limits) -> None:
@@ -151,9 +161,7 @@ def _construct(text: str, source: str) -> tuple[yaml.Node, dict[str, Any]]:
             raise ValidationError([Issue("the file is empty", source=source, line=1)])
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        problem = exc.problem or str(exc)
+        line, problem = _yaml_problem(exc)
         raise ValidationError(
             [Issue(f"invalid YAML: {problem}", source=source, line=line)]
         ) from None
@@ -177,11 +185,17 @@ class _NodeWalk:
 
     def __init__(self) -> None:
         self.lines: dict[Path_, int] = {}
+        #: Text values: the line their text starts on, so a template's own line N maps to
+        #: the file's line (a `|` or `>` block starts on the line after its indicator).
+        self.text_starts: dict[Path_, int] = {}
         self.issues: list[tuple[Path_, int, str]] = []
         self._checked: set[int] = set()
 
     def visit(self, node: yaml.Node, path: Path_) -> None:
         self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.ScalarNode):
+            block = node.style in ("|", ">")
+            self.text_starts.setdefault(path, node.start_mark.line + 1 + block)
         if isinstance(node, yaml.MappingNode):
             check = id(node) not in self._checked
             self._checked.add(id(node))
@@ -258,3 +272,24 @@ def format_path(path: Path_) -> str:
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+#: Parser contexts whose start is where the mistake is (an opening bracket or quote).
+_OPENED = {
+    "while parsing a flow sequence": "'[' opened here is not closed",
+    "while parsing a flow mapping": "'{' opened here is not closed",
+    "while scanning a quoted scalar": "the quote opened here is not closed",
+}
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> tuple[int | None, str]:
+    """Where a YAML mistake is and what it is: an unclosed bracket or quote is reported on
+    the line it opened, not where the parser noticed."""
+    problem = exc.problem or str(exc)
+    opened = _OPENED.get(exc.context or "")
+    if opened and exc.context_mark is not None:
+        noticed = exc.problem_mark.line + 1 if exc.problem_mark else None
+        where = f" (noticed on line {noticed}: {problem})" if noticed else f" ({problem})"
+        return exc.context_mark.line + 1, opened + where
+    mark = exc.problem_mark or exc.context_mark
+    return (mark.line + 1 if mark else None), problem

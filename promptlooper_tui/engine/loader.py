@@ -11,13 +11,14 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pydantic
-from jinja2 import TemplateSyntaxError, UndefinedError
+from jinja2 import Template, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 
 from ..domain.errors import Issue, TemplateLimitExceeded, ValidationError
@@ -38,7 +39,14 @@ from ..domain.experiment import (
 )
 from ..domain.trust import CallerPolicy
 from .datasets import DatasetReadError, read_dataset
-from .experiment_yaml import Path_, check_values, format_path, line_of, parse_experiment_yaml
+from .experiment_yaml import (
+    ParsedExperiment,
+    Path_,
+    check_values,
+    format_path,
+    line_of,
+    parse_experiment_yaml,
+)
 from .limits import Limits, TooExpensive, check_sweep_size, default_limits
 from .templates import PipelineTemplates, compile_template
 
@@ -95,8 +103,9 @@ def load_experiment_text(
     """
     policy = policy or CallerPolicy.local()
     limits = limits or default_limits()
-    data, lines, issues = parse_experiment_yaml(text, source, limits)
-    checker = _Checker(data, lines, source, base_dir or Path.cwd(), policy, limits)
+    parsed = parse_experiment_yaml(text, source, limits)
+    data, issues = parsed.data, parsed.issues
+    checker = _Checker(parsed, source, base_dir or Path.cwd(), policy, limits)
     issues += checker.run(values_ok=not issues)
     if issues:
         raise ValidationError(sorted(issues, key=lambda issue: issue.line or 0))
@@ -107,23 +116,27 @@ def load_experiment_text(
 class _Checker:
     def __init__(
         self,
-        data: dict[str, Any],
-        lines: dict[Path_, int],
+        parsed: ParsedExperiment,
         source: str,
         base_dir: Path,
         policy: CallerPolicy,
         limits: Limits,
     ) -> None:
-        self.data = data
-        self.lines = lines
+        self.data = parsed.data
+        self.lines = parsed.lines
+        self.text_starts = parsed.text_starts
         self.source = source
         self.base_dir = base_dir
         self.policy = policy
         self.limits = limits
         self.issues: list[Issue] = []
 
-    def add(self, path: Path_, message: str) -> None:
+    def add(self, path: Path_, message: str, template_line: int | None = None) -> None:
+        """Report `message` at `path`; with `template_line`, on that line of the path's text."""
         line = line_of(self.lines, path)
+        start = self.text_starts.get(path)
+        if template_line is not None and start is not None:
+            line = start + template_line - 1
         self.issues.append(Issue(message, format_path(path), line, self.source))
 
     def run(self, *, values_ok: bool) -> list[Issue]:
@@ -186,6 +199,8 @@ class _Checker:
             return (*path, "type"), f"unknown scorer type; expected one of {_SCORER_TYPES}"
         if kind == "union_tag_not_found":
             return path, f"scorer needs a `type:`; one of {_SCORER_TYPES}"
+        if kind == "too_short" and isinstance(error.get("input"), list):
+            return path, "an empty list; give at least one"
         message = str(error["msg"]).removeprefix("Value error, ")
         return path, f"{message} (got {_short(error.get('input'))})"
 
@@ -314,10 +329,13 @@ class _Checker:
             parsed = parse_parameter(raw)
         except pydantic.ValidationError as exc:
             for error in exc.errors():
-                self.add((*path, *error["loc"]), str(error["msg"]).removeprefix("Value error, "))
+                # A list's own errors belong to the list, not to the model's `values` field.
+                loc = tuple(error["loc"])[1:] if isinstance(raw, list) else tuple(error["loc"])
+                if error["type"] == "too_short":
+                    self.add(path, "an empty list; give at least one value")
+                else:
+                    self.add((*path, *loc), str(error["msg"]).removeprefix("Value error, "))
             return
-        if isinstance(parsed, CategoricalParameter) and not parsed.values:
-            self.add(path, "an empty list; give at least one value")
         if name == "prompt":
             choices = parsed.values if isinstance(parsed, CategoricalParameter) else [parsed]
             for position, choice in enumerate(choices):
@@ -366,18 +384,22 @@ class _Checker:
                         params=params,
                     )
             except TemplateSyntaxError as exc:
-                self.add(
-                    (*path, "prompt"), f"template syntax error (line {exc.lineno}): {exc.message}"
-                )
+                self.add((*path, "prompt"), _syntax_message(exc), exc.lineno)
             except TemplateLimitExceeded as exc:
                 self.add((*path, "prompt"), f"{_TOO_EXPENSIVE}: {exc}")
             except (UndefinedError, SecurityError, TypeError) as exc:
-                self.add((*path, "prompt"), f"template error: {exc}")
+                _, line = _failure_site(exc, {(*path, "prompt"): template})
+                self.add((*path, "prompt"), _render_message(exc), line)
 
     # -- pass 3: templates ---------------------------------------------------------------------
 
     def _check_templates(self, spec: ExperimentSpec) -> None:
         templates = PipelineTemplates(spec)
+        sites: dict[Path_, Template] = {("prompts", n): t for n, t in templates.prompts.items()}
+        for index, (_, system, user) in enumerate(templates.stages):
+            sites[("pipeline", index, "user")] = user
+            if system is not None:
+                sites[("pipeline", index, "system")] = system
         fixed = spec.fixed_parameters()
         for params in _representative_params(spec, fixed):
             outputs: dict[str, str] = {}
@@ -390,11 +412,14 @@ class _Checker:
                         self.add(("pipeline", index), f"{_TOO_EXPENSIVE}: {exc}")
                         return
                     except (UndefinedError, SecurityError, KeyError, TypeError) as exc:
-                        field = "user" if stage.system is None else _failing_field(stage)
+                        path, line = _failure_site(exc, sites)
+                        where = f"dataset item {item_index}"
+                        if "prompt" in params and len(spec.prompts) > 1:
+                            where += f", prompt {params['prompt']!r}"
                         self.add(
-                            ("pipeline", index, field),
-                            f"template error: {_undefined_message(exc)} "
-                            f"(dataset item {item_index}, params {_short(params)})",
+                            path or ("pipeline", index, "user"),
+                            f"{_render_message(exc)} ({where})",
+                            line,
                         )
                         return
                 outputs[stage.name] = f"(output of stage {stage.name})"
@@ -403,21 +428,12 @@ class _Checker:
         try:
             compile_template(text)
         except TemplateSyntaxError as exc:
-            self.add(path, f"template syntax error (template line {exc.lineno}): {exc.message}")
+            self.add(path, _syntax_message(exc), exc.lineno)
             return False
         return True
 
 
 _SCORER_TYPES = "keyword, format, embedding, llm_judge, human"
-
-
-def _failing_field(stage: StageSpec) -> str:
-    """Which of a stage's two templates fails (the system one renders first)."""
-    try:
-        compile_template(stage.system or "").render()
-    except Exception:
-        return "system"
-    return "user"
 
 
 def _representative_params(spec: ExperimentSpec, fixed: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -437,11 +453,46 @@ def _representative_params(spec: ExperimentSpec, fixed: dict[str, Any]) -> Itera
         yield base
 
 
-def _undefined_message(exc: Exception) -> str:
-    text = str(exc)
+def _failure_site(
+    exc: BaseException, sites: dict[Path_, Template]
+) -> tuple[Path_ | None, int | None]:
+    """Which template raised `exc`, and on which of its lines: the innermost frame of a
+    compiled template in the traceback (a prompt rendered inside a stage is its own site)."""
+    by_name = {t.filename: path for path, t in sites.items()}
+    found: tuple[Path_ | None, int | None] = (None, None)
+    trace = exc.__traceback__
+    while trace is not None:
+        path = by_name.get(trace.tb_frame.f_code.co_filename)
+        if path is not None:
+            found = (path, trace.tb_lineno)
+        trace = trace.tb_next
+    return found
+
+
+_NO_ATTRIBUTE = re.compile(r"^'.+' has no attribute '(?P<name>.+)'$")
+_UNDEFINED = re.compile(r"^'(?P<name>.+)' is undefined$")
+_UNCLOSED = re.compile(r"The innermost block that needs to be closed is '(?P<tag>\w+)'")
+
+
+def _render_message(exc: BaseException) -> str:
+    """A template failure in PromptLooper's words rather than Jinja's."""
+    text = str(exc).strip("'\"") if isinstance(exc, KeyError) else str(exc)
     if isinstance(exc, UndefinedError):
-        return f"unknown variable or field: {text}"
-    return text
+        if match := _NO_ATTRIBUTE.match(text):
+            return f"template error: no field {match['name']!r} here"
+        if match := _UNDEFINED.match(text):
+            return (
+                f"template error: unknown name {match['name']!r} (templates see params, item, "
+                "prompts and stages)"
+            )
+    return f"template error: {text}"
+
+
+def _syntax_message(exc: TemplateSyntaxError) -> str:
+    if match := _UNCLOSED.search(exc.message or ""):
+        tag = match["tag"]
+        return f"template syntax error: the {{% {tag} %}} block is never closed ({{% end{tag} %}})"
+    return f"template syntax error: {exc.message}"
 
 
 def _within(parent: str, path: str) -> bool:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import itertools
 import math
 import re
 import time
@@ -73,6 +74,7 @@ _LARGE_VALUE = 65_536
 _BITS_PER_DIGIT = math.log2(10)
 # The internal filters the compiled templates call; a name no template can spell.
 _LOOP_FILTER = "promptlooper:loop"
+_TEMPLATE_NUMBERS = itertools.count(1)
 _CONCAT_FILTER = "promptlooper:concat"
 
 
@@ -709,8 +711,11 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         within `limits` too: a constant that would break one is left for the render to refuse.
         """
         token = _BUDGET.set(_RenderBudget(limits))
+        # A name of its own, which tracebacks keep: a failure names the template it came from.
+        filename = f"<template {next(_TEMPLATE_NUMBERS)}>"
         try:
-            template = self.from_string(source)
+            code = self.compile(source, filename=filename)
+            template = self.template_class.from_code(self, code, self.make_globals(None), None)
         finally:
             _BUDGET.reset(token)
         assert isinstance(template, BoundedTemplate)

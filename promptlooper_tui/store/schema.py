@@ -170,4 +170,13 @@ MIGRATIONS: list[str] = [
         expires_at REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 6: what the endpoint said beyond the text: why each stage's answer ended and what in it
+    # was ignored (a JSON list), whether a run holds an answer cut at max_tokens, and how many
+    # 429 answers a sweep has met.
+    """
+    ALTER TABLE stage_results ADD COLUMN finish_reason TEXT;
+    ALTER TABLE stage_results ADD COLUMN warnings TEXT;
+    ALTER TABLE runs ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sweeps ADD COLUMN responses_429 INTEGER NOT NULL DEFAULT 0;
+    """,
 ]

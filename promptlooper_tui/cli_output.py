@@ -103,6 +103,8 @@ def print_summary(summary: SweepSummary, out: TextIO = sys.stdout) -> None:
 
 
 def print_plan(plan: SweepPlan, out: TextIO = sys.stdout) -> None:
+    if plan.upper_bound:
+        out.write("at most (the strategy stops early or proposes as it goes):\n")
     out.write(
         f"configs:          {plan.configs}\n"
         f"runs:             {plan.runs}\n"

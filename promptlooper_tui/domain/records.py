@@ -105,6 +105,16 @@ class TokenCounts(Record):
     output: int
 
 
+class RateLimitCounts(Record):
+    """What an endpoint's rate limits are doing to a sweep: the 429 answers it has met (over
+    all its resumes), and right now the calls waiting before they try again and how long until
+    the last of them does (seconds)."""
+
+    responses_429: int = 0
+    waiting_s: float = 0.0
+    waiting_calls: int = 0
+
+
 class SweepSummary(Record):
     """The `run --json` object (DESIGN.md section 3)."""
 
@@ -117,6 +127,7 @@ class SweepSummary(Record):
     tokens: TokenCounts
     cost: float
     leaderboard: list[LeaderboardEntry]
+    rate_limits: RateLimitCounts = Field(default_factory=RateLimitCounts)
 
 
 class SweepRecord(Record):
@@ -154,6 +165,8 @@ class RunRecord(Record):
     calls: int = 0
     cached_calls: int = 0
     finished_at: str
+    #: A stage's answer ended at max_tokens (finish_reason "length"): the output is cut.
+    truncated: bool = False
 
 
 class StageRecord(Record):
@@ -166,6 +179,10 @@ class StageRecord(Record):
     latency_ms: float
     cached: bool
     error: str | None = None
+    #: Why the model stopped, as the endpoint said ("stop", "length", ...); None if unknown.
+    finish_reason: str | None = None
+    #: What the endpoint sent that was ignored (e.g. a negative token count).
+    warnings: list[str] = Field(default_factory=list)
 
 
 class ScoreRecord(Record):
@@ -198,6 +215,10 @@ class SweepPlan(Record):
     cached_calls: int
     estimated_tokens: int
     estimated_cost: float
+    #: Runs, calls, tokens and cost are the most the sweep may do: racing drops configs as
+    #: it goes, guided proposes them from the scores so far. Tokens always assume each call
+    #: writes its max_tokens.
+    upper_bound: bool = False
 
 
 class CacheStats(Record):

@@ -1,7 +1,7 @@
 """Dry-run plans: what a sweep would do and cost, computed without spending a token.
 
-Runs whose configs are known up front (every grid or random run, the first batch of guided and
-racing sweeps) are walked through the cache stage by stage: a cached stage's answer gives the
+Runs whose configs are known up front (every grid, random and racing run, the first batch of
+guided sweeps) are walked through the cache stage by stage: a cached stage's answer gives the
 next stage's exact prompt, so the count of cached calls is exact for them. Later batches of
 adaptive strategies are counted as uncached.
 """
@@ -9,7 +9,6 @@ adaptive strategies are counted as uncached.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..domain.experiment import API_PARAMETERS, ExperimentSpec, HumanScorerSpec, SweepSettings
@@ -26,14 +25,6 @@ DEFAULT_OUTPUT_TOKENS = 512
 #: Tokens assumed for one judge or embedding call beyond the output it reads.
 _SCORER_CALL_OVERHEAD = 120
 _CHUNK = 2_000
-
-
-class _NoHistory:
-    def configs(self) -> Sequence[Mapping[str, Any]]:
-        return []
-
-    def item_scores(self, key: str) -> Mapping[int, float]:
-        return {}
 
 
 async def plan_sweep(
@@ -54,11 +45,11 @@ async def plan_sweep(
         if not isinstance(scorer, HumanScorerSpec) and build_scorer(scorer).spends_tokens
     )
     calls_per_run = len(spec.pipeline) + scorer_calls
-    first = strategy.next_batch(0, _NoHistory())
+    configs, known_items = strategy.known_runs()
     known = [
         (config, item, repeat)
-        for config in (first.configs if first else [])
-        for item in (first.items if first else [])
+        for config in configs
+        for item in known_items
         for repeat in range(settings.repeats)
     ]
     walker = _Walker(spec, endpoint, cache, read_cache)
@@ -85,6 +76,7 @@ async def plan_sweep(
         cached_calls=cached_calls,
         estimated_tokens=tokens,
         estimated_cost=round(cost, 6),
+        upper_bound=strategy.adaptive,
     )
 
 

@@ -225,11 +225,32 @@ class Strategy(ABC):
     def plan_size(self) -> tuple[int, int]:
         """(configs, items): an upper bound of the runs per repeat is their product."""
 
+    def known_runs(self) -> tuple[list[Config], list[int]]:
+        """The configs and items whose runs are known before anything runs (a dry run walks
+        them through the cache): the first batch's, unless a strategy knows more."""
+        first = self.next_batch(0, _NO_HISTORY)
+        return ([dict(c) for c in first.configs], list(first.items)) if first else ([], [])
+
+    #: Whether `plan_size` is an upper bound the sweep may stop short of (racing drops
+    #: configs; guided proposes configs from the scores so far).
+    adaptive = False
+
     def _rng(self, number: int) -> random.Random:
         return random.Random(f"{self.settings.seed}:{number}")
 
     def _all_items(self) -> list[int]:
         return list(range(self.n_items))
+
+
+class _NoHistory:
+    def configs(self) -> Sequence[Mapping[str, Any]]:
+        return []
+
+    def item_scores(self, key: str) -> Mapping[int, float]:
+        return {}
+
+
+_NO_HISTORY = _NoHistory()
 
 
 def _sample_budget(settings: SweepSettings, sampler: _Sampler) -> int:
@@ -295,6 +316,8 @@ class GuidedStrategy(Strategy):
     `history.configs()`). Done once `samples` configs were proposed or the space is exhausted;
     `samples` defaults to the size of a space without ranges.
     """
+
+    adaptive = True
 
     def __init__(self, space: Space, settings: SweepSettings, n_items: int) -> None:
         super().__init__(space, settings, n_items)
@@ -406,8 +429,14 @@ class RacingStrategy(Strategy):
             [dict(self._candidates[i]) for i in dropped],
         )
 
+    adaptive = True
+
     def plan_size(self) -> tuple[int, int]:
         return len(self._candidates), self.n_items
+
+    def known_runs(self) -> tuple[list[Config], list[int]]:
+        """Every candidate on every item: a race runs a part of them, all known up front."""
+        return [dict(c) for c in self._candidates], self._all_items()
 
     def _eliminate(
         self, survivors: list[int], scores: list[Mapping[int, float]], raced: set[int]

@@ -1,0 +1,22 @@
+"""A dry-run plan says what it knows: racing's runs are all known up front (so a fully cached
+race plans as fully cached) and adaptive strategies' figures are marked as upper bounds."""
+
+from __future__ import annotations
+
+from promptlooper_tui.service import SweepOverrides, Workbench
+from tests.conftest import experiment_yaml
+
+
+async def test_a_race_over_a_cached_grid_plans_every_call_as_cached(workbench: Workbench) -> None:
+    imported = await workbench.import_text(experiment_yaml())
+    grid = await workbench.plan(imported.id)
+    assert (grid.cached_calls, grid.upper_bound) == (0, False)
+    await workbench.run_sweep(await workbench.create_sweep(imported.id))
+
+    race = await workbench.plan(imported.id, SweepOverrides(strategy="racing"))
+    assert race.upper_bound
+    assert race.runs == grid.runs
+    assert race.cached_calls == race.calls == grid.calls
+
+    guided = await workbench.plan(imported.id, SweepOverrides(strategy="guided", samples=2))
+    assert guided.upper_bound

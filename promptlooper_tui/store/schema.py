@@ -179,4 +179,37 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN truncated INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sweeps ADD COLUMN responses_429 INTEGER NOT NULL DEFAULT 0;
     """,
+    # 7: honest numbers. A person's new rating of a run supersedes their earlier one (kept,
+    # not counted); runs and sweeps name the models their cost leaves out (no price: a JSON
+    # list, NULL when every call was priced); a sweep keeps its LLM calls over all its resumes
+    # and its planned total. The ranking index also covers what the experiment-wide leaderboard
+    # reads (repeat and finish time, to take the latest run of an observation; truncation and
+    # pricing, counted per config); partial indexes find failed scorers and human ratings.
+    """
+    ALTER TABLE scores ADD COLUMN superseded_at TEXT;
+    ALTER TABLE runs ADD COLUMN unpriced TEXT;
+    ALTER TABLE sweeps ADD COLUMN unpriced TEXT;
+    ALTER TABLE sweeps ADD COLUMN calls INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sweeps ADD COLUMN cache_hits INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sweeps ADD COLUMN expected_runs INTEGER;
+    UPDATE sweeps SET
+        calls = (SELECT coalesce(sum(calls), 0) FROM runs WHERE runs.sweep_id = sweeps.id),
+        cache_hits = (SELECT coalesce(sum(cached_calls), 0) FROM runs
+                      WHERE runs.sweep_id = sweeps.id);
+    UPDATE scores SET superseded_at = created_at
+    WHERE kind = 'human' AND id < (SELECT max(later.id) FROM scores later
+                                   WHERE later.run_id = scores.run_id
+                                   AND later.scorer = scores.scorer AND later.kind = 'human');
+    UPDATE runs SET score = (SELECT sum(value * weight) / sum(weight) FROM scores
+                             WHERE run_id = runs.id AND value IS NOT NULL AND weight > 0
+                             AND superseded_at IS NULL)
+    WHERE id IN (SELECT run_id FROM scores WHERE superseded_at IS NOT NULL);
+    DROP INDEX runs_for_ranking;
+    CREATE INDEX runs_for_ranking ON runs (
+        sweep_id, status, config_id, item_index, score, tokens_in, tokens_out, cost, latency_ms,
+        repeat, finished_at, truncated, unpriced
+    );
+    CREATE INDEX scores_failed ON scores (run_id) WHERE error IS NOT NULL;
+    CREATE INDEX scores_human ON scores (run_id) WHERE kind = 'human';
+    """,
 ]

@@ -406,7 +406,14 @@ class Workbench:
         sweep_id = await self.resolve_sweep(sweep_ref)
         runner = self._runners.get(sweep_id)
         if runner is None:
-            raise Conflict(f"sweep {sweep_id} is not running in this process")
+            sweep = await self.get_sweep(sweep_id)
+            if sweep.status == "running":
+                state = "is running in another process; pause or stop it there"
+            elif sweep.resumable:
+                state = f"is {sweep.status}; resume it first (promptlooper resume {sweep_id})"
+            else:
+                state = f"has ended ({sweep.status})"
+            raise Conflict(f"sweep {sweep_id} of {sweep.experiment!r} {state}")
         return runner
 
     async def pause_sweep(self, sweep_ref: str) -> SweepRecord:

@@ -20,3 +20,16 @@ async def test_a_race_over_a_cached_grid_plans_every_call_as_cached(workbench: W
 
     guided = await workbench.plan(imported.id, SweepOverrides(strategy="guided", samples=2))
     assert guided.upper_bound
+
+
+async def test_pausing_an_ended_sweep_says_so_in_plain_words(workbench: Workbench) -> None:
+    import pytest
+
+    from promptlooper_tui.domain.errors import Conflict
+
+    imported = await workbench.import_text(experiment_yaml())
+    sweep_id = await workbench.create_sweep(imported.id)
+    await workbench.run_sweep(sweep_id)
+    with pytest.raises(Conflict) as caught:
+        await workbench.pause_sweep(sweep_id)
+    assert str(caught.value) == f"sweep {sweep_id} of 'support' has ended (completed)"

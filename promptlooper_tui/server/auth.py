@@ -91,6 +91,11 @@ class BearerAuth:
         if scope["type"] not in ("http", "websocket") or scope["path"] in self._public:
             await self._app(scope, receive, send)
             return
+        if scope["path"].startswith("/.well-known/"):
+            # No OAuth here: a 404 tells an MCP client to report the 401 below, instead of
+            # starting an OAuth flow that cannot succeed (MCP Inspector 2.x does).
+            await _refuse(scope, send, 404, "no OAuth: send the daemon's token as a bearer")
+            return
         if token_matches(_presented_token(scope, self._query_token), self._token):
             await self._app(scope, receive, send)
             return

@@ -207,3 +207,22 @@ async def test_mcp_tools_refuse_bombs_as_tool_results(remote: Workbench, tmp_pat
             created = await client.call_tool("create_experiment", {"yaml": text})
             assert created.is_error
             assert "Traceback" not in str(created.content)
+
+
+async def test_the_mcp_port_offers_no_oauth_discovery(remote: Workbench) -> None:
+    import httpx
+
+    from promptlooper_tui.asgi import serve_app
+    from promptlooper_tui.server.mcp import create_mcp_app
+
+    from .conftest import TOKEN
+
+    app = create_mcp_app(remote, TOKEN)
+    async with serve_app(app) as port, httpx.AsyncClient() as client:
+        base = f"http://127.0.0.1:{port}"
+        for path in ("oauth-protected-resource", "oauth-authorization-server"):
+            found = await client.get(f"{base}/.well-known/{path}")
+            assert found.status_code == 404, found.text
+        refused = await client.post(f"{base}/mcp", json={})
+        assert refused.status_code == 401
+        assert refused.json()["error"] == "missing or wrong bearer token"

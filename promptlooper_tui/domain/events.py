@@ -16,6 +16,8 @@ EVENT_TYPES = (
     "sweep.stopped",
     "sweep.budget_exhausted",
     "sweep.completed",
+    #: The endpoint answers 429: counts and waits, at most one event a second per sweep.
+    "sweep.rate_limited",
 )
 
 

@@ -53,6 +53,7 @@ class ExperimentRecord(Record):
     versions: int = 1
     latest_sweep_id: str | None = None
     latest_sweep_status: str | None = None
+    #: The leader's score on the experiment's leaderboard (its latest version, every sweep).
     best_score: float | None = None
     runs: int = 0
     tokens: int = 0
@@ -80,22 +81,75 @@ class LeaderboardEntry(Record):
     ci_low: float
     ci_high: float
     n: int
+    #: Not distinguishable from the leader; true for the leader itself (kept for scripts
+    #: written before `leader`).
     tied_with_leader: bool
+    #: This is rank 1.
+    leader: bool = False
     p_value: float | None = None
     tokens: int = 0
-    cost: float = 0.0
+    #: None when a model it used has no price (see the board's `unpriced_models`).
+    cost: float | None = 0.0
     p50_latency_ms: float | None = None
     dropped: bool = False
+    #: Ranked runs whose answer was cut at max_tokens.
+    truncated: int = 0
+
+
+class ScorerFailures(Record):
+    """How often one automatic scorer failed: on `failed` of the `runs` it had to score."""
+
+    failed: int
+    runs: int
+
+
+class RankedScope(Record):
+    """What a leaderboard ranked: the experiment version, how many of its sweeps (or the one
+    `sweep` asked for), and how many distinct (config, item, repeat) observations."""
+
+    version: int
+    sweeps: int
+    runs: int
+    sweep: str | None = None
+
+    def describe(self) -> str:
+        """`v3, 3 sweeps, 612 runs` (or `v3, sweep sw_..., 612 runs`)."""
+        sweeps = (
+            f"sweep {self.sweep}"
+            if self.sweep
+            else f"{self.sweeps} sweep{'' if self.sweeps == 1 else 's'}"
+        )
+        return f"v{self.version}, {sweeps}, {self.runs} run{'' if self.runs == 1 else 's'}"
+
+
+class Leaderboard(Record):
+    """A ranking and what it stands on: the scope (`ranked`), the configs it ranked in all
+    (`configs`; `entries` holds the first `top`), the scorers its scores include, the
+    automatic scorers that failed on some of its runs, and the models without a price."""
+
+    entries: list[LeaderboardEntry]
+    ranked: RankedScope
+    configs: int = 0
+    scorers: list[str] = Field(default_factory=list)
+    scorer_failures: dict[str, ScorerFailures] = Field(default_factory=dict)
+    unpriced_models: list[str] = Field(default_factory=list)
 
 
 class RunCounts(Record):
+    """A sweep's runs. `total` is its planned total; for strategies that plan as they go
+    (racing, guided, evolve) until the sweep completes it is the current plan, an estimate
+    (`total_is_estimate`)."""
+
     total: int
     completed: int
     failed: int
     cached: int
+    total_is_estimate: bool = False
 
 
 class CallCounts(Record):
+    """LLM calls (stages, judges, embeddings), cache hits included."""
+
     requested: int
     cache_hits: int
 
@@ -125,8 +179,15 @@ class SweepSummary(Record):
     runs: RunCounts
     calls: CallCounts
     tokens: TokenCounts
-    cost: float
+    #: None when some model has no price (listed in `unpriced_models`): never a false 0.
+    cost: float | None
     leaderboard: list[LeaderboardEntry]
+    #: The calls of this invocation alone (`calls` counts the whole sweep, over resumes).
+    calls_this_run: CallCounts | None = None
+    unpriced_models: list[str] = Field(default_factory=list)
+    scorer_failures: dict[str, ScorerFailures] = Field(default_factory=dict)
+    #: The most frequent run error, when every finished run failed.
+    most_common_error: str | None = None
     rate_limits: RateLimitCounts = Field(default_factory=RateLimitCounts)
 
 
@@ -142,8 +203,11 @@ class SweepRecord(Record):
     runs_completed: int = 0
     runs_failed: int = 0
     planned_runs: int = 0
+    #: The same planned total as the status object's `runs.total`.
+    runs_total: int = 0
+    total_is_estimate: bool = False
     tokens: int = 0
-    cost: float = 0.0
+    cost: float | None = 0.0
     created_at: str
     finished_at: str | None = None
 
@@ -193,12 +257,17 @@ class ScoreRecord(Record):
     error: str | None = None
     note: str | None = None
     created_at: str
+    #: When a later rating by the same person replaced this one (it no longer counts).
+    superseded_at: str | None = None
 
 
 class RunDetail(RunRecord):
     item: dict[str, Any]
     stages: list[StageRecord]
+    #: The scores that count, one per scorer (a person's latest rating).
     scores: list[ScoreRecord]
+    #: Earlier ratings replaced by a later one of the same person, oldest first.
+    superseded_scores: list[ScoreRecord] = Field(default_factory=list)
 
 
 class RunPage(Record):

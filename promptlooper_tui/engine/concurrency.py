@@ -1,4 +1,5 @@
-"""Adaptive concurrency: an asyncio gate whose limit backs off when an endpoint says "slow down".
+"""How a sweep answers an endpoint that says "slow down": an asyncio gate whose limit backs off
+(`AdaptiveLimiter`), and a meter of the 429s and of the calls waiting on them (`RateLimitMeter`).
 
 The limit follows AIMD (additive increase, multiplicative decrease), the scheme TCP uses for
 congestion: halve on a rate limit, add one after a run of successes, never above the ceiling.
@@ -8,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from types import TracebackType
 
 
@@ -145,3 +149,56 @@ class _Slot:
         traceback: TracebackType | None,
     ) -> None:
         self._limiter._release(self._generation)
+
+
+class RateLimitMeter:
+    """One sweep's view of its endpoints' 429s, for the people watching it.
+
+    The client counts each 429 answer (`on_429`) and registers each wait it makes because of
+    one (`waiting`); `waiting_s()` is how long until the last waiting call tries again.
+    `wait_cap` is how many seconds one call may wait on 429s in all before it gives up (the
+    sweep's `rate_limit_wait_s`; None leaves it to the endpoint's setting). `on_change` (set by
+    the owner) is called after every change, from the event loop.
+    """
+
+    def __init__(
+        self, *, wait_cap: float | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.wait_cap = wait_cap
+        #: 429 answers counted so far (by this meter, so in this process).
+        self.responses_429 = 0
+        self.on_change: Callable[[], None] | None = None
+        self._clock = clock
+        self._until: dict[int, float] = {}
+        self._tokens = itertools.count()
+
+    @property
+    def waiting_calls(self) -> int:
+        """Calls waiting right now because of a 429."""
+        return len(self._until)
+
+    def waiting_s(self) -> float:
+        """Seconds until the last call now waiting on a 429 tries again (0 when none waits)."""
+        if not self._until:
+            return 0.0
+        return max(0.0, max(self._until.values()) - self._clock())
+
+    def on_429(self) -> None:
+        self.responses_429 += 1
+        self._changed()
+
+    @contextlib.contextmanager
+    def waiting(self, seconds: float) -> Iterator[None]:
+        """Hold this around a wait of `seconds` that a 429 asked for."""
+        token = next(self._tokens)
+        self._until[token] = self._clock() + seconds
+        self._changed()
+        try:
+            yield
+        finally:
+            del self._until[token]
+            self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()

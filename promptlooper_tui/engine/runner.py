@@ -36,10 +36,11 @@ from ..domain.experiment import (
     HumanScorerSpec,
     SweepSettings,
 )
+from ..domain.records import RateLimitCounts
 from ..store.database import Database, Statement
 from .budget import TokenBudget
 from .cache import CachedValue, CallCache, cache_key, canonical_json
-from .concurrency import AdaptiveLimiter
+from .concurrency import AdaptiveLimiter, RateLimitMeter
 from .endpoints import EndpointPool, ResolvedEndpoint
 from .events import EventBus
 from .scorers import ScoreContext, Scorer, ScorerError, build_scorer
@@ -58,6 +59,8 @@ _ABORT_AFTER_FAILURES = 10
 _SCORER_CALL_ESTIMATE = 120
 #: Output tokens assumed for a stage without max_tokens when estimating budget use.
 _DEFAULT_OUTPUT_ESTIMATE = 512
+#: At most one `sweep.rate_limited` event per this many seconds (a 429 storm is one story).
+_RATE_LIMIT_EVENT_EVERY = 1.0
 
 
 def now_iso() -> str:
@@ -154,12 +157,18 @@ class LLMGateway:
     """Every LLM call of a sweep: cache first, then the endpoint; charges the run's meter."""
 
     def __init__(
-        self, cache: CallCache, pool: EndpointPool, job: SweepJob, limiter: AdaptiveLimiter
+        self,
+        cache: CallCache,
+        pool: EndpointPool,
+        job: SweepJob,
+        limiter: AdaptiveLimiter,
+        rate_limits: RateLimitMeter,
     ) -> None:
         self._cache = cache
         self._pool = pool
         self._job = job
         self.limiter = limiter
+        self.rate_limits = rate_limits
 
     async def chat(
         self,
@@ -181,17 +190,20 @@ class LLMGateway:
 
         async def call() -> CachedValue:
             result = await client.chat(
-                messages, params, stream=self._job.settings.stream, limiter=self.limiter
+                messages,
+                params,
+                stream=self._job.settings.stream,
+                limiter=self.limiter,
+                rate_limits=self.rate_limits,
             )
-            return CachedValue(
-                {
-                    "text": result.text,
-                    "finish_reason": result.finish_reason,
-                    "latency_ms": round(result.latency_ms, 2),
-                },
-                result.tokens_in,
-                result.tokens_out,
-            )
+            value: dict[str, Any] = {
+                "text": result.text,
+                "finish_reason": result.finish_reason,
+                "latency_ms": round(result.latency_ms, 2),
+            }
+            if result.warnings:
+                value["warnings"] = list(result.warnings)
+            return CachedValue(value, result.tokens_in, result.tokens_out)
 
         entry, hit = await self._cache.get_or_call(
             key, "chat", call, read=self._job.read_cache, fresh_since=self._job.fresh_since
@@ -208,7 +220,9 @@ class LLMGateway:
         client = await self._pool.client(endpoint)
 
         async def call() -> CachedValue:
-            result = await client.embed(model, texts, limiter=self.limiter)
+            result = await client.embed(
+                model, texts, limiter=self.limiter, rate_limits=self.rate_limits
+            )
             return CachedValue({"vectors": result.vectors}, result.tokens_in, 0)
 
         entry, hit = await self._cache.get_or_call(
@@ -270,6 +284,17 @@ class RunLLM:
         return await self._gateway.embed(resolved, model, texts, self._meter)
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """How one run ended, as its row records it."""
+
+    status: str
+    score: float | None
+    error: str | None
+    truncated: bool
+    latency_ms: float
+
+
 @dataclass
 class _Planned:
     config: dict[str, Any]
@@ -317,6 +342,12 @@ class SweepRunner:
             if not isinstance(s, HumanScorerSpec)
         ]
         self.limiter = AdaptiveLimiter(job.settings.max_concurrency)
+        self.rate_limits = RateLimitMeter(wait_cap=job.settings.rate_limit_wait_s)
+        self.rate_limits.on_change = self._rate_limits_changed
+        #: 429s of this sweep counted before this invocation, and this meter's already saved.
+        self._429_before = self._429_saved = 0
+        self._rate_limit_note: asyncio.TimerHandle | None = None
+        self._rate_limit_noted = float("-inf")
         self.counters = SweepCounters()
         self._history = _History()
         self._budget = TokenBudget(job.settings.max_tokens)
@@ -383,7 +414,7 @@ class SweepRunner:
         job = self.job
         try:
             self._endpoint = await self._pool.resolve(job.spec.endpoint)
-            self._gateway = LLMGateway(self._cache, self._pool, job, self.limiter)
+            self._gateway = LLMGateway(self._cache, self._pool, job, self.limiter, self.rate_limits)
             done = await self._load_progress()
             # A pause may have come in before the runner got here; it must not be overwritten.
             await self._set_status(self.status, owner=True)
@@ -440,9 +471,11 @@ class SweepRunner:
             if row["status"] == "completed":
                 self._history.add(row["key"], row["item_index"], row["score"])
         sweep = await self._db.fetchone(
-            "SELECT tokens_in + tokens_out AS used FROM sweeps WHERE id = ?", (self.job.sweep_id,)
+            "SELECT tokens_in + tokens_out AS used, responses_429 FROM sweeps WHERE id = ?",
+            (self.job.sweep_id,),
         )
         self._budget.used = int(sweep["used"]) if sweep else 0
+        self._429_before = int(sweep["responses_429"]) if sweep else 0
         return done
 
     async def _stored_batches(self) -> dict[int, Batch]:
@@ -627,6 +660,7 @@ class SweepRunner:
                 stages.append(_stage_row(index, stage.name, messages, text, entry, hit, None))
         finally:
             counters.runs_running -= 1
+        truncated = any(stage["finish_reason"] == "length" for stage in stages)
         scores: list[tuple[str, float | None, float, str | None]] = []
         if error is None:
             scores = await self._score(item, outputs, params, planned.repeat, meter)
@@ -635,7 +669,12 @@ class SweepRunner:
         status = "failed" if error else "completed"
         saved = self._db.submit(
             self._run_statements(
-                run_id, planned, status, run_score, error, meter, latency_ms, stages, scores
+                run_id,
+                planned,
+                _Outcome(status, run_score, error, truncated, latency_ms),
+                meter,
+                stages,
+                scores,
             )
         )
         self._account(meter, status)
@@ -656,6 +695,7 @@ class SweepRunner:
             "cached": meter.calls > 0 and meter.calls == meter.cached_calls,
             "latency_ms": latency_ms,
             "scores": {name: value for name, value, _, _ in scores},
+            "truncated": truncated,
         }
         # The worker moves on to its next run while this one commits; the event waits for
         # the commit, so nothing is ever announced that a crash could still lose.
@@ -706,11 +746,8 @@ class SweepRunner:
         self,
         run_id: str,
         planned: _Planned,
-        status: str,
-        score: float | None,
-        error: str | None,
+        outcome: _Outcome,
         meter: _RunMeter,
-        latency_ms: float,
         stages: list[dict[str, Any]],
         scores: list[tuple[str, float | None, float, str | None]],
     ) -> list[Statement]:
@@ -726,12 +763,14 @@ class SweepRunner:
             (
                 "INSERT INTO runs (id, sweep_id, config_id, experiment_id, item_index, repeat, "
                 "status, score, error, tokens_in, tokens_out, cost, latency_ms, calls, "
-                "cached_calls, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "cached_calls, finished_at, truncated) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(id) DO UPDATE SET status = excluded.status, score = excluded.score, "
                 "error = excluded.error, tokens_in = excluded.tokens_in, "
                 "tokens_out = excluded.tokens_out, cost = excluded.cost, "
                 "latency_ms = excluded.latency_ms, calls = excluded.calls, "
-                "cached_calls = excluded.cached_calls, finished_at = excluded.finished_at",
+                "cached_calls = excluded.cached_calls, finished_at = excluded.finished_at, "
+                "truncated = excluded.truncated",
                 (
                     run_id,
                     job.sweep_id,
@@ -739,23 +778,25 @@ class SweepRunner:
                     job.experiment_id,
                     planned.item_index,
                     planned.repeat,
-                    status,
-                    score,
-                    error,
+                    outcome.status,
+                    outcome.score,
+                    outcome.error,
                     meter.tokens_in,
                     meter.tokens_out,
                     meter.cost,
-                    latency_ms,
+                    outcome.latency_ms,
                     meter.calls,
                     meter.cached_calls,
                     finished,
+                    int(outcome.truncated),
                 ),
             ),
         ]
         statements += [
             (
                 "INSERT INTO stage_results (run_id, stage_index, name, messages, output, "
-                "tokens_in, tokens_out, latency_ms, cached, error) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "tokens_in, tokens_out, latency_ms, cached, error, finish_reason, warnings) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, *stage.values()),
             )
             for stage in stages
@@ -771,8 +812,15 @@ class SweepRunner:
         statements.append(
             (
                 "UPDATE sweeps SET tokens_in = tokens_in + ?, tokens_out = tokens_out + ?, "
-                "cost = cost + ?, updated_at = ? WHERE id = ?",
-                (meter.paid_in, meter.paid_out, meter.paid_cost, finished, job.sweep_id),
+                "cost = cost + ?, responses_429 = responses_429 + ?, updated_at = ? WHERE id = ?",
+                (
+                    meter.paid_in,
+                    meter.paid_out,
+                    meter.paid_cost,
+                    self._unsaved_429s(),
+                    finished,
+                    job.sweep_id,
+                ),
             )
         )
         statements.append(
@@ -825,6 +873,15 @@ class SweepRunner:
     async def _finish(self, status: str, error: str | None = None) -> str:
         # Runs cancelled by stop() are gone; the ones that finished are committed first.
         await self._settle_writes()
+        if self._rate_limit_note is not None:
+            self._rate_limit_note.cancel()
+            self._rate_limit_note = None
+        unsaved = self._unsaved_429s()
+        if unsaved:
+            await self._db.execute(
+                "UPDATE sweeps SET responses_429 = responses_429 + ? WHERE id = ?",
+                (unsaved, self.job.sweep_id),
+            )
         self.status = status
         await self._set_status(status, error=error)
         event = {
@@ -836,6 +893,36 @@ class SweepRunner:
         if event is not None:  # a suspended sweep announced `sweep.paused` already
             self._publish(event, status=status, error=error)
         return status
+
+    # -- rate limits ---------------------------------------------------------------------------
+
+    def rate_limit_counts(self) -> RateLimitCounts:
+        """The sweep's 429s so far (all its invocations) and the calls waiting on them now."""
+        meter = self.rate_limits
+        return RateLimitCounts(
+            responses_429=self._429_before + meter.responses_429,
+            waiting_s=round(meter.waiting_s(), 1),
+            waiting_calls=meter.waiting_calls,
+        )
+
+    def _unsaved_429s(self) -> int:
+        """429s counted since the last write that added them to the sweep's row."""
+        count = self.rate_limits.responses_429
+        unsaved, self._429_saved = count - self._429_saved, count
+        return unsaved
+
+    def _rate_limits_changed(self) -> None:
+        """Announce the meter's news at most once a second, and always its latest state."""
+        if self._rate_limit_note is not None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, self._rate_limit_noted + _RATE_LIMIT_EVENT_EVERY - loop.time())
+        self._rate_limit_note = loop.call_later(delay, self._announce_rate_limits)
+
+    def _announce_rate_limits(self) -> None:
+        self._rate_limit_note = None
+        self._rate_limit_noted = asyncio.get_running_loop().time()
+        self._publish("sweep.rate_limited", **self.rate_limit_counts().model_dump())
 
     def _publish(self, type: str, run_id: str | None = None, **data: Any) -> None:
         self._bus.publish(
@@ -862,7 +949,14 @@ def _stage_row(
         "latency_ms": 0.0 if entry is None else float(entry.value.get("latency_ms", 0.0)),
         "cached": int(hit),
         "error": error,
+        "finish_reason": None if entry is None else entry.value.get("finish_reason"),
+        "warnings": _warnings_json(entry),
     }
+
+
+def _warnings_json(entry: CachedValue | None) -> str | None:
+    warnings = None if entry is None else entry.value.get("warnings")
+    return json.dumps(warnings, ensure_ascii=False) if warnings else None
 
 
 def _weighted(scores: list[tuple[str, float | None, float, str | None]]) -> float | None:

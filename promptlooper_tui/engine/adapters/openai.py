@@ -7,8 +7,9 @@ One pooled `httpx.AsyncClient` per endpoint. Every call goes through one retry l
 * other 4xx fail at once, and so do answers past the size cap or the per-request deadline
   (`ResponseLimits`): asking again would only cost the same again;
 * 429 is the endpoint asking to slow down, not a failure: it uses up no attempt, the wait the
-  server asks for is honoured above a growing floor, the limiter is told, and the call gives up
-  once the total rate-limit wait would pass `RetryPolicy.rate_limit_cap` (see `retry.py`).
+  server asks for is honoured above a growing floor, the limiter is told, a `RateLimitMeter`
+  counts it and shows the wait, and the call gives up once the total rate-limit wait would pass
+  the meter's `wait_cap` (a sweep's setting), else `RetryPolicy.rate_limit_cap` (see `retry.py`).
 
 Failures surface as `EndpointError`. The API key (and any password in the base URL) never
 appears in messages, logs, reprs or kept server text; requests to link-local and cloud-metadata
@@ -31,7 +32,7 @@ from typing import Any, TypeVar
 import httpx
 
 from promptlooper_tui.domain.errors import BadInput, EndpointError
-from promptlooper_tui.engine.concurrency import AdaptiveLimiter
+from promptlooper_tui.engine.concurrency import AdaptiveLimiter, RateLimitMeter
 from promptlooper_tui.engine.netguard import (
     BlockedDestination,
     LinkLocalGuard,
@@ -77,6 +78,8 @@ _NO_SLOT = contextlib.nullcontext()
 #: Connections per httpx pool; the client spreads requests over several small pools.
 _CONNECTIONS_PER_POOL = 4
 _INCLUDE_USAGE = {"include_usage": True}
+#: Where a user changes how long calls wait on 429s; said when a call gives up.
+_CAP_SETTINGS = "the cap is sweep.rate_limit_wait_s, else the endpoint's --rate-limit-wait"
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,11 +213,13 @@ class OpenAIClient:
         *,
         stream: bool = False,
         limiter: AdaptiveLimiter | None = None,
+        rate_limits: RateLimitMeter | None = None,
     ) -> ChatResult:
         """Run one chat completion; `params` (model, temperature, ...) go in the body as given.
 
         None-valued params are dropped. With `stream`, the answer is read as server-sent
-        events and joined. Raises EndpointError once retries are exhausted or on a 4xx.
+        events and joined; a stream must end with a finish reason and `[DONE]`, else it was
+        cut and the attempt failed. Raises EndpointError once retries are exhausted or on a 4xx.
         """
         body = {key: value for key, value in params.items() if value is not None}
         body["messages"] = messages
@@ -223,7 +228,7 @@ class OpenAIClient:
             body["stream_options"] = _INCLUDE_USAGE
         read = read_stream if stream else read_completion
         completion, attempts, latency_ms = await self._call(
-            "POST", self._chat_url, _dumps(body), read, limiter
+            "POST", self._chat_url, _dumps(body), read, limiter, rate_limits
         )
         tokens_in = completion.tokens_in
         if tokens_in is None:
@@ -242,21 +247,27 @@ class OpenAIClient:
         )
 
     async def embed(
-        self, model: str, inputs: list[str], *, limiter: AdaptiveLimiter | None = None
+        self,
+        model: str,
+        inputs: list[str],
+        *,
+        limiter: AdaptiveLimiter | None = None,
+        rate_limits: RateLimitMeter | None = None,
     ) -> EmbeddingResult:
         """Embed `inputs` in one request; vectors come back in input order."""
         if not inputs:
             return EmbeddingResult([], 0, 0.0, 0)
         read = partial(read_embeddings, expected=len(inputs))
+        content = _dumps({"model": model, "input": inputs})
         (vectors, usage, warnings), attempts, latency_ms = await self._call(
-            "POST", self._embeddings_url, _dumps({"model": model, "input": inputs}), read, limiter
+            "POST", self._embeddings_url, content, read, limiter, rate_limits
         )
         tokens_in = usage if usage is not None else sum(_approx_tokens(text) for text in inputs)
         return EmbeddingResult(vectors, tokens_in, latency_ms, attempts, warnings)
 
     async def list_models(self) -> list[str]:
         """The ids the endpoint's /models lists, in its order (quoted, at most 1,000)."""
-        models, _, _ = await self._call("GET", self._models_url, None, read_models, None)
+        models, _, _ = await self._call("GET", self._models_url, None, read_models, None, None)
         return models
 
     async def test_connection(self) -> ConnectionReport:
@@ -282,9 +293,13 @@ class OpenAIClient:
         content: bytes | None,
         read: _Reader[T],
         limiter: AdaptiveLimiter | None,
+        rate_limits: RateLimitMeter | None,
     ) -> tuple[T, int, float]:
         """Run `read` on a successful answer, retrying; returns (value, attempts, latency_ms)."""
         policy = self._retry
+        cap = policy.rate_limit_cap
+        if rate_limits is not None and rate_limits.wait_cap is not None:
+            cap = rate_limits.wait_cap
         attempts = 0
         rate_limited_for = 0.0
         rate_limit_hits = 0
@@ -295,8 +310,10 @@ class OpenAIClient:
             except AttemptFailure as failure:
                 detail = self._reading.quoter.scrub(failure.detail)
                 if failure.kind == "rate_limited":
+                    if rate_limits is not None:
+                        rate_limits.on_429()
                     delay = self._rate_limit_delay(
-                        failure, rate_limit_hits, rate_limited_for, f"{method} {shown_url}", detail
+                        failure, rate_limit_hits, rate_limited_for, cap, f"{method} {shown_url}"
                     )
                     rate_limited_for += delay
                     rate_limit_hits += 1
@@ -309,23 +326,28 @@ class OpenAIClient:
                     "%s %s: %s; trying again in %.3f s (%d of %d attempts used)",
                     *(method, shown_url, detail, delay, attempts, policy.attempts),
                 )
-                await asyncio.sleep(delay)
+                if rate_limits is not None and failure.kind == "rate_limited":
+                    with rate_limits.waiting(delay):
+                        await asyncio.sleep(delay)
+                else:
+                    await asyncio.sleep(delay)
                 continue
             if limiter is not None:
                 limiter.on_success()
             return value, attempts + 1, latency_ms
 
     def _rate_limit_delay(
-        self, failure: AttemptFailure, hits: int, waited: float, request: str, detail: str
+        self, failure: AttemptFailure, hits: int, waited: float, cap: float, request: str
     ) -> float:
         """How long to wait after a 429; EndpointError when that would pass the wait cap."""
-        cap = self._retry.rate_limit_cap
+        detail = self._reading.quoter.scrub(failure.detail)
         asked = failure.retry_after
         if asked is not None and asked > cap:
             raise EndpointError(
                 f"rate limited by {self.display_url}: the endpoint asked to wait "
                 f"{human_duration(asked)}, more than the rate-limit wait cap of "
-                f"{human_duration(cap)} allows; giving up ({request}, last answer {detail})",
+                f"{human_duration(cap)} allows; giving up ({request}, last answer {detail}; "
+                f"{_CAP_SETTINGS})",
                 status=429,
                 retryable=True,
             )
@@ -333,7 +355,8 @@ class OpenAIClient:
         if waited + delay > cap:
             raise EndpointError(
                 f"rate limited for {_seconds(cap)} s by {self.display_url}; giving up "
-                f"after {hits + 1} answers of HTTP 429 ({request}, last answer {detail})",
+                f"after {hits + 1} answers of HTTP 429 ({request}, last answer {detail}; "
+                f"{_CAP_SETTINGS})",
                 status=429,
                 retryable=True,
             )

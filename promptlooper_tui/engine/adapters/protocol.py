@@ -274,7 +274,15 @@ class _StreamAccumulator:
         if "usage" in chunk and chunk["usage"] is not None:
             self.usage.read(chunk["usage"], self.quoter)
 
-    def result(self) -> Completion:
+    def finished(self) -> Completion:
+        """The joined answer once `[DONE]` came; a stream that never said why it ended (no
+        finish reason) was cut somewhere on the way and is no answer."""
+        if self.finish_reason is None:
+            raise AttemptFailure(
+                f"stream ended after {self.chunks} chunks without a finish reason "
+                "(cut before the model finished)",
+                "network",
+            )
         usage = self.usage
         text = self.quoter.scrub("".join(self.parts))
         return Completion(
@@ -297,7 +305,7 @@ async def read_stream(response: httpx.Response, reading: Reading) -> Completion:
                 continue  # blank separators, `event:` lines and `:` keep-alive comments
             payload = line[5:].strip()
             if payload == "[DONE]":
-                return stream.result()
+                return stream.finished()
             stream.add(payload)
     except httpx.TimeoutException:
         raise  # the client words timeouts, with the limits that applied

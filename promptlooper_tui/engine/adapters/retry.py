@@ -23,6 +23,8 @@ _MAX_BACKOFF_EXPONENT = 32
 #: One unit of an OpenAI-style duration ("6m0s", "1.5s", "20ms", "1h2m3s").
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+#: A reset "duration" this large is a Unix time (2001 onwards), as some proxies send.
+_UNIX_TIME_FROM = 1_000_000_000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,7 @@ def requested_wait(headers: Mapping[str, str]) -> float | None:
     when none does. Keys must be lower case (httpx headers are case-insensitive anyway)."""
     for name, parse in (
         ("retry-after-ms", _milliseconds),
+        ("x-ms-retry-after-ms", _milliseconds),
         ("retry-after", _seconds_or_date),
         ("llm_provider-retry-after", _seconds_or_date),
     ):
@@ -125,7 +128,7 @@ def _ratelimit_reset(headers: Mapping[str, str]) -> float | None:
         value = headers.get(f"x-ratelimit-reset-{kind}")
         wait = duration_seconds(value) if value is not None else None
         if wait is not None:
-            resets[kind] = wait
+            resets[kind] = _unix_time_or_wait(wait)
     exhausted = [
         wait
         for kind, wait in resets.items()
@@ -133,6 +136,12 @@ def _ratelimit_reset(headers: Mapping[str, str]) -> float | None:
     ]
     chosen = exhausted or list(resets.values())
     return max(chosen) if chosen else None
+
+
+def _unix_time_or_wait(value: float) -> float:
+    if value < _UNIX_TIME_FROM:
+        return value
+    return max(0.0, value - datetime.now(UTC).timestamp())
 
 
 def human_duration(seconds: float) -> str:

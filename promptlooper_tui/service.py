@@ -30,6 +30,7 @@ from .domain.records import (
     ExperimentRecord,
     ImportResult,
     LeaderboardEntry,
+    RateLimitCounts,
     RunCounts,
     RunDetail,
     RunPage,
@@ -502,7 +503,8 @@ class Workbench:
             (sweep.id,),
         )
         sweep_row = await self.db.fetchone(
-            "SELECT tokens_in, tokens_out, cost FROM sweeps WHERE id = ?", (sweep.id,)
+            "SELECT tokens_in, tokens_out, cost, responses_429 FROM sweeps WHERE id = ?",
+            (sweep.id,),
         )
         assert row is not None and sweep_row is not None
         live = self._runners.get(sweep.id)
@@ -527,6 +529,9 @@ class Workbench:
             tokens=TokenCounts(input=sweep_row["tokens_in"], output=sweep_row["tokens_out"]),
             cost=round(sweep_row["cost"], 6),
             leaderboard=await self._leaderboard(sweep.id, top),
+            rate_limits=live.rate_limit_counts()
+            if live
+            else RateLimitCounts(responses_429=sweep_row["responses_429"]),
         )
 
     # -- runs and scores -----------------------------------------------------------------------
@@ -603,6 +608,8 @@ class Workbench:
                     latency_ms=s["latency_ms"],
                     cached=bool(s["cached"]),
                     error=s["error"],
+                    finish_reason=s["finish_reason"],
+                    warnings=json.loads(s["warnings"]) if s["warnings"] else [],
                 )
                 for s in stages
             ],
@@ -1059,6 +1066,7 @@ def _run_record(row: Any) -> RunRecord:
         calls=row["calls"],
         cached_calls=row["cached_calls"],
         finished_at=row["finished_at"],
+        truncated=bool(row["truncated"]),
     )
 
 

@@ -190,7 +190,7 @@ async def cmd_experiments_show(args: argparse.Namespace, wb: Workbench) -> int:
 
 
 async def cmd_sweeps_list(args: argparse.Namespace, wb: Workbench) -> int:
-    from .cli_output import print_json, table
+    from .cli_output import cost_text, print_json, table
 
     sweeps = await wb.list_sweeps(args.experiment)
     if args.json:
@@ -205,8 +205,9 @@ async def cmd_sweeps_list(args: argparse.Namespace, wb: Workbench) -> int:
             "status",
             "done",
             "failed",
-            "planned",
+            "total",
             "tokens",
+            "cost",
             "created",
         ],
         [
@@ -218,13 +219,17 @@ async def cmd_sweeps_list(args: argparse.Namespace, wb: Workbench) -> int:
                 s.status + (" (resumable)" if s.resumable else ""),
                 s.runs_completed,
                 s.runs_failed,
-                s.planned_runs,
+                f"~{s.runs_total}" if s.total_is_estimate else s.runs_total,
                 s.tokens,
+                cost_text(s.cost),
                 s.created_at[:19],
             ]
             for s in sweeps
         ],
+        right=(7, 9),
     )
+    if any(s.total_is_estimate for s in sweeps):
+        sys.stdout.write("~: the strategy's current plan, until the sweep completes\n")
     return EXIT_OK
 
 
@@ -306,26 +311,26 @@ async def cmd_runs_show(args: argparse.Namespace, wb: Workbench) -> int:
 
 
 async def cmd_score(args: argparse.Namespace, wb: Workbench) -> int:
-    from .cli_output import print_json
+    from .cli_output import print_json, score_text
 
     run = await wb.add_score(args.run, args.value, scorer=args.scorer, note=args.note)
     if args.json:
         print_json(run)
-    else:
-        sys.stdout.write(
-            f"scored {run.id}: {args.value:g} ({args.scorer}); run score {run.score}\n"
-        )
+        return EXIT_OK
+    replaced = [s for s in run.superseded_scores if s.scorer == args.scorer]
+    earlier = f", replacing {score_text(replaced[-1].value)}" if replaced else ""
+    sys.stdout.write(
+        f"scored {run.id}: {score_text(args.value)} ({args.scorer}{earlier}); "
+        f"run score {score_text(run.score)}\n"
+    )
     return EXIT_OK
 
 
 async def cmd_leaderboard(args: argparse.Namespace, wb: Workbench) -> int:
     from .cli_output import print_json, print_leaderboard
 
-    entries = await wb.leaderboard(args.experiment, top=args.top, sweep=args.sweep)
-    if args.json:
-        print_json({"entries": [e.model_dump(mode="json") for e in entries]})
-    else:
-        print_leaderboard(entries)
+    board = await wb.ranking(args.experiment, top=args.top, sweep=args.sweep)
+    print_json(board) if args.json else print_leaderboard(board)
     return EXIT_OK
 
 
@@ -755,17 +760,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN_ID")
     p.set_defaults(handler=cmd_runs_show)
 
-    p = commands.add_parser("score", parents=[common, json_flag], help="rate a run (0..1)")
+    p = commands.add_parser(
+        "score",
+        parents=[common, json_flag],
+        help="rate a run (0..1); a new rating replaces your earlier one of the run",
+    )
     p.add_argument("run", metavar="RUN_ID")
-    p.add_argument("value", type=_fraction, metavar="VALUE")
-    p.add_argument("--scorer", default="human")
+    p.add_argument("value", type=_fraction, metavar="VALUE", help="0 = worst, 1 = best")
+    p.add_argument(
+        "--scorer",
+        default="human",
+        help="your name as a rater (default human); not one of the experiment's scorers",
+    )
     p.add_argument("--note")
     p.set_defaults(handler=cmd_score)
 
-    p = commands.add_parser("leaderboard", parents=[common, json_flag], help="ranked configs")
+    p = commands.add_parser(
+        "leaderboard",
+        parents=[common, json_flag],
+        help="ranked configs of the experiment's latest version, over all its sweeps",
+    )
     p.add_argument("experiment", metavar="EXPERIMENT")
-    p.add_argument("--top", type=_positive, default=10)
-    p.add_argument("--sweep", metavar="SWEEP_ID", help="a sweep other than the latest")
+    p.add_argument("--top", type=_positive, default=10, help="configs shown (default 10)")
+    p.add_argument("--sweep", metavar="SWEEP_ID", help="rank this sweep alone")
     p.set_defaults(handler=cmd_leaderboard)
 
     group = commands.add_parser("endpoints", help="manage OpenAI-compatible endpoints")
@@ -838,7 +855,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="json, yaml or env (best config); report (Markdown); csv or jsonl (every run)",
     )
     p.add_argument("-o", "--output", metavar="FILE", help="write FILE atomically (default stdout)")
-    p.add_argument("--sweep", metavar="SWEEP_ID", help="a sweep other than the latest")
+    p.add_argument(
+        "--sweep",
+        metavar="SWEEP_ID",
+        help="rank and export this sweep alone (default: the best over every sweep of the "
+        "latest version; report, csv and jsonl list the latest sweep's runs)",
+    )
     p.add_argument("--top", type=_positive, default=10, help="leaderboard rows of the report")
     p.set_defaults(handler=cmd_export)
 

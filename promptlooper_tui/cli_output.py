@@ -13,7 +13,13 @@ from typing import Any, TextIO
 from pydantic import BaseModel
 
 from .domain.events import Event
-from .domain.records import LeaderboardEntry, SweepPlan, SweepSummary
+from .domain.records import (
+    Leaderboard,
+    LeaderboardEntry,
+    ScorerFailures,
+    SweepPlan,
+    SweepSummary,
+)
 from .engine.events import EventBus
 
 
@@ -25,14 +31,34 @@ def print_json(value: Any, out: TextIO = sys.stdout) -> None:
     out.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO = sys.stdout) -> None:
-    """A plain aligned table; numbers right-aligned. Prints '(none)' for no rows."""
+#: The widest a CLI table gets when one of its columns may be trimmed.
+TABLE_WIDTH = 100
+
+
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    out: TextIO = sys.stdout,
+    *,
+    trim: int | None = None,
+    right: Sequence[int] = (),
+    width: int = TABLE_WIDTH,
+) -> None:
+    """A plain aligned table; numbers (and the columns in `right`) right-aligned. When it is
+    wider than `width`, column `trim` is cut (its cells end in '…') until it fits. Prints
+    '(none)' for no rows."""
     if not rows:
         out.write("(none)\n")
         return
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    numeric = [all(_is_number(row[i]) for row in rows) for i in range(len(headers))]
+    numeric = [i in right or all(_is_number(row[i]) for row in rows) for i in range(len(headers))]
+    excess = sum(widths) + 2 * (len(widths) - 1) - width
+    if trim is not None and excess > 0:
+        widths[trim] = max(len(headers[trim]), widths[trim] - excess)
+        for row in cells:
+            if len(row[trim]) > widths[trim]:
+                row[trim] = row[trim][: widths[trim] - 1] + "…"
 
     def line(values: Sequence[str]) -> str:
         parts = [
@@ -48,11 +74,23 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO = s
 
 
 def _cell(value: Any) -> str:
+    """One cell: '-' for nothing, floats with 3 decimals (never 0.6900000000000001)."""
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1e6 else f"{value:.3e}"
+        return f"{value:.3f}" if abs(value) < 1e6 else f"{value:.3e}"
     return str(value)
+
+
+def score_text(value: float | None) -> str:
+    """A score as every CLI line shows it: 3 decimals."""
+    return "-" if value is None else f"{value:.3f}"
+
+
+def cost_text(value: float | None) -> str:
+    """A cost as every CLI line shows it: 4 decimals in the pricing's currency, or
+    'unpriced' when a model has no price (never a false 0)."""
+    return "unpriced" if value is None else f"{value:.4f}"
 
 
 def _is_number(value: Any) -> bool:
@@ -60,6 +98,7 @@ def _is_number(value: Any) -> bool:
 
 
 def format_config(config: dict[str, Any]) -> str:
+    """`model=small temperature=0.4`; '(fixed)' for a config with no swept parameter."""
     return " ".join(f"{k}={_value(v)}" for k, v in config.items()) or "(fixed)"
 
 
@@ -67,39 +106,93 @@ def _value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
-def print_leaderboard(entries: list[LeaderboardEntry], out: TextIO = sys.stdout) -> None:
+def print_leaderboard(board: Leaderboard, out: TextIO = sys.stdout) -> None:
+    """What was ranked, the table, then what to know about it: a top-N cut, scorers that
+    failed, models without a price."""
+    out.write(f"Ranked: {board.ranked.describe()}")
+    if board.scorers:
+        out.write(f"; scores include {', '.join(board.scorers)}")
+    out.write("\n\n")
+    _leaderboard_table(board.entries, out)
+    _leaderboard_notes(
+        out,
+        shown=len(board.entries),
+        configs=board.configs,
+        failures=board.scorer_failures,
+        unpriced=board.unpriced_models,
+    )
+
+
+def _leaderboard_table(entries: list[LeaderboardEntry], out: TextIO) -> None:
+    """The ranked configs in 100 columns: the config column is trimmed first."""
     table(
         ["#", "config", "score", "95% CI", "n", "tied", "tokens", "cost", "p50 ms"],
         [
             [
                 e.rank,
                 format_config(e.config) + (" (dropped)" if e.dropped else ""),
-                e.score,
+                score_text(e.score),
                 f"{e.ci_low:.3f}-{e.ci_high:.3f}",
                 e.n,
-                "yes" if e.tied_with_leader else "no",
+                "leader" if e.leader or e.rank == 1 else ("yes" if e.tied_with_leader else "no"),
                 e.tokens,
-                round(e.cost, 6),
-                e.p50_latency_ms,
+                cost_text(e.cost),
+                None if e.p50_latency_ms is None else round(e.p50_latency_ms),
             ]
             for e in entries
         ],
         out,
+        trim=1,
+        right=(2, 7),
     )
 
 
+def _leaderboard_notes(
+    out: TextIO,
+    *,
+    shown: int,
+    configs: int,
+    failures: dict[str, ScorerFailures],
+    unpriced: list[str],
+) -> None:
+    if configs > shown:
+        out.write(f"top {shown} of {configs} configs; --top N for more\n")
+    if shown > 1:
+        out.write("tied: not distinguishable from the leader (paired test, 95%)\n")
+    for name, failed in failures.items():
+        out.write(f"{name} failed on {failed.failed}/{failed.runs} runs (not in the scores)\n")
+    if unpriced:
+        out.write(f"no price for: {', '.join(unpriced)} (cost unpriced)\n")
+
+
 def print_summary(summary: SweepSummary, out: TextIO = sys.stdout) -> None:
-    runs, calls = summary.runs, summary.calls
+    runs, calls, this_run = summary.runs, summary.calls, summary.calls_this_run
+    estimate = ", planned so far" if runs.total_is_estimate else ""
+    resumed = (
+        f" ({this_run.requested} in this run)"
+        if this_run is not None and this_run.requested != calls.requested
+        else ""
+    )
     out.write(
         f"Sweep {summary.sweep_id} of {summary.experiment} v{summary.experiment_version}: "
         f"{summary.status}\n"
         f"  runs: {runs.completed} completed, {runs.failed} failed, {runs.cached} fully cached "
-        f"(of {runs.total})\n"
-        f"  calls: {calls.requested} requested, {calls.cache_hits} from cache\n"
+        f"(of {runs.total}{estimate})\n"
+        f"  calls: {calls.requested} requested{resumed}, {calls.cache_hits} from cache\n"
         f"  tokens: {summary.tokens.input} in, {summary.tokens.output} out; "
-        f"cost {summary.cost:.6f}\n\n"
+        f"cost {cost_text(summary.cost)}\n"
     )
-    print_leaderboard(summary.leaderboard, out)
+    if summary.most_common_error:
+        out.write(f"  most common error: {summary.most_common_error}\n")
+    out.write("\n")
+    _leaderboard_table(summary.leaderboard, out)
+    _leaderboard_notes(
+        out,
+        shown=len(summary.leaderboard),
+        configs=summary.leaderboard_configs,
+        failures=summary.scorer_failures,
+        unpriced=summary.unpriced_models,
+    )
 
 
 def print_plan(plan: SweepPlan, out: TextIO = sys.stdout) -> None:

@@ -29,6 +29,7 @@ from .domain.records import (
     ExperimentDetail,
     ExperimentRecord,
     ImportResult,
+    Leaderboard,
     LeaderboardEntry,
     RateLimitCounts,
     RunCounts,
@@ -52,6 +53,7 @@ from .engine.leaderboard_cache import LeaderboardCache
 from .engine.limits import TooExpensive, check_sweep_size, default_limits
 from .engine.loader import LoadedExperiment, load_experiment_file
 from .engine.planning import plan_sweep
+from .engine.ranking import Scope
 from .engine.runner import SweepCounters, SweepJob, SweepRunner, now_iso
 from .engine.webhooks import (
     WebhookDispatcher,
@@ -217,8 +219,17 @@ class Workbench:
         return str(row["id"])
 
     async def list_experiments(self) -> list[ExperimentRecord]:
+        """Every experiment with its latest version and sweep; `best_score` is the leader's
+        score on its leaderboard (every sweep of the latest version, DESIGN §5b)."""
         rows = await self.db.fetchall(_EXPERIMENT_SUMMARY + " ORDER BY e.name")
-        return [_experiment_record(row, row["sweep_id"] in self._runners) for row in rows]
+        return [
+            _experiment_record(row, row["sweep_id"] in self._runners, await self._best(row["id"]))
+            for row in rows
+        ]
+
+    async def _best(self, experiment_id: str) -> float | None:
+        board = await self.ranking(experiment_id, top=1)
+        return board.entries[0].score if board.entries else None
 
     async def get_experiment(self, ref: str, version: int | None = None) -> ExperimentDetail:
         experiment_id = await self.resolve_experiment(ref)
@@ -232,7 +243,9 @@ class Workbench:
         )
         if spec_row is None:
             raise NotFound(f"experiment {row['name']!r} has no version {wanted}")
-        record = _experiment_record(row, row["sweep_id"] in self._runners)
+        record = _experiment_record(
+            row, row["sweep_id"] in self._runners, await self._best(experiment_id)
+        )
         return ExperimentDetail(
             **(record.model_dump() | {"version": wanted}),
             spec_yaml=spec_row["spec_yaml"],
@@ -473,62 +486,80 @@ class Workbench:
 
     def _sweep_record(self, row: Any) -> SweepRecord:
         status = _effective_status(row["status"], row["owner_pid"], row["id"] in self._runners)
+        strategy = json.loads(row["settings"])["strategy"]
+        total, estimate = _planned_total(row, status, strategy)
         return SweepRecord(
             id=row["id"],
             experiment_id=row["experiment_id"],
             experiment=row["name"],
             experiment_version=row["experiment_version"],
-            strategy=json.loads(row["settings"])["strategy"],
+            strategy=strategy,
             status=status,
             resumable=status in RESUMABLE,
             error=row["error"],
             runs_completed=row["completed"],
             runs_failed=row["failed"],
             planned_runs=row["planned_runs"],
+            runs_total=total,
+            total_is_estimate=estimate,
             tokens=row["tokens_in"] + row["tokens_out"],
-            cost=round(row["cost"], 6),
+            cost=None if row["unpriced"] else round(row["cost"], 6),
             created_at=row["created_at"],
             finished_at=row["finished_at"],
         )
 
     async def sweep_summary(self, sweep_ref: str, *, top: int = 10) -> SweepSummary:
-        """The `run --json` object: the sweep's totals, this process's calls, the leaderboard."""
+        """The `run --json` object: the sweep's totals over all its resumes (runs against its
+        planned total, calls, tokens, cost, scorer failures), this invocation's calls, and the
+        sweep's leaderboard."""
         sweep = await self.get_sweep(sweep_ref)
         row = await self.db.fetchone(
-            "SELECT count(*) AS total, "
-            "coalesce(sum(status = 'completed'), 0) AS completed, "
+            "SELECT coalesce(sum(status = 'completed'), 0) AS completed, "
             "coalesce(sum(status = 'failed'), 0) AS failed, "
             "coalesce(sum(status = 'completed' AND calls > 0 AND calls = cached_calls), 0) "
             "AS cached FROM runs WHERE sweep_id = ?",
             (sweep.id,),
         )
         sweep_row = await self.db.fetchone(
-            "SELECT tokens_in, tokens_out, cost, responses_429 FROM sweeps WHERE id = ?",
+            "SELECT tokens_in, tokens_out, cost, responses_429, calls, cache_hits FROM sweeps "
+            "WHERE id = ?",
             (sweep.id,),
         )
         assert row is not None and sweep_row is not None
         live = self._runners.get(sweep.id)
         counters = live.counters if live else self._counters.get(sweep.id)
+        board = await self.ranking(sweep.id, top=top, sweep=sweep.id)
+        most_common_error = None
+        if row["failed"] and (not row["completed"] or sweep.status == "failed"):
+            common = await self.db.fetchone(
+                "SELECT coalesce(error, '(no message)') AS error, count(*) AS n FROM runs "
+                "WHERE sweep_id = ? AND status = 'failed' GROUP BY 1 ORDER BY n DESC, 1 LIMIT 1",
+                (sweep.id,),
+            )
+            most_common_error = common["error"] if common else None
         return SweepSummary(
             sweep_id=sweep.id,
             experiment=sweep.experiment,
             experiment_version=sweep.experiment_version,
             status=sweep.status,
             runs=RunCounts(
-                total=max(row["total"], sweep.planned_runs)
-                if sweep.status in RESUMABLE
-                else row["total"],
+                total=sweep.runs_total,
                 completed=row["completed"],
                 failed=row["failed"],
                 cached=row["cached"],
+                total_is_estimate=sweep.total_is_estimate,
             ),
-            calls=CallCounts(
-                requested=counters.calls if counters else 0,
-                cache_hits=counters.cache_hits if counters else 0,
-            ),
+            calls=CallCounts(requested=sweep_row["calls"], cache_hits=sweep_row["cache_hits"]),
+            calls_this_run=CallCounts(requested=counters.calls, cache_hits=counters.cache_hits)
+            if counters
+            else None,
             tokens=TokenCounts(input=sweep_row["tokens_in"], output=sweep_row["tokens_out"]),
-            cost=round(sweep_row["cost"], 6),
-            leaderboard=await self._leaderboard(sweep.id, top),
+            cost=None if board.unpriced_models else round(sweep_row["cost"], 6),
+            unpriced_models=board.unpriced_models,
+            scorer_failures=board.scorer_failures,
+            most_common_error=most_common_error,
+            leaderboard=board.entries,
+            leaderboard_configs=board.configs,
             rate_limits=live.rate_limit_counts()
             if live
             else RateLimitCounts(responses_429=sweep_row["responses_429"]),
@@ -591,9 +622,21 @@ class Workbench:
         stages = await self.db.fetchall(
             "SELECT * FROM stage_results WHERE run_id = ? ORDER BY stage_index", (run_id,)
         )
-        scores = await self.db.fetchall(
-            "SELECT * FROM scores WHERE run_id = ? ORDER BY id", (run_id,)
-        )
+        scores = [
+            ScoreRecord(
+                scorer=s["scorer"],
+                kind=s["kind"],
+                value=s["value"],
+                weight=s["weight"],
+                error=s["error"],
+                note=s["note"],
+                created_at=s["created_at"],
+                superseded_at=s["superseded_at"],
+            )
+            for s in await self.db.fetchall(
+                "SELECT * FROM scores WHERE run_id = ? ORDER BY id", (run_id,)
+            )
+        ]
         return RunDetail(
             **record.model_dump(),
             item=spec.items[record.item_index],
@@ -613,24 +656,18 @@ class Workbench:
                 )
                 for s in stages
             ],
-            scores=[
-                ScoreRecord(
-                    scorer=s["scorer"],
-                    kind=s["kind"],
-                    value=s["value"],
-                    weight=s["weight"],
-                    error=s["error"],
-                    note=s["note"],
-                    created_at=s["created_at"],
-                )
-                for s in scores
-            ],
+            scores=[s for s in scores if s.superseded_at is None],
+            superseded_scores=[s for s in scores if s.superseded_at is not None],
         )
 
     async def add_score(
         self, run_id: str, value: float, *, scorer: str = "human", note: str | None = None
     ) -> RunDetail:
-        """Record a person's rating of a run; the run's score and the leaderboard include it."""
+        """Record a person's rating of a run, in [0, 1]; the run's score and the leaderboard
+        include it. It replaces that person's (that `scorer` name's) earlier rating of the run,
+        which is kept as history (`RunDetail.superseded_scores`) but no longer counts. A name
+        of one of the experiment's automatic scorers is refused (BadInput): a person's rating
+        under it would pass for that scorer's."""
         if not 0.0 <= value <= 1.0:
             raise BadInput(f"a score must be between 0 and 1, got {value}")
         run = await self.get_run(run_id)
@@ -639,18 +676,30 @@ class Workbench:
         )
         assert sweep is not None
         spec = await self._spec(sweep["experiment_id"], sweep["experiment_version"])
+        automatic = _automatic_scorers(spec)
+        if scorer in automatic:
+            raise BadInput(
+                f"{scorer!r} is an automatic scorer of this experiment; rate under your own "
+                f"name (the default is 'human'), not one of: {', '.join(automatic)}"
+            )
         weight = next((s.weight for s in spec.scorers if isinstance(s, HumanScorerSpec)), 1.0)
         created = now_iso()
         await self.db.write(
             [
+                (
+                    "UPDATE scores SET superseded_at = ? WHERE run_id = ? AND scorer = ? "
+                    "AND kind = 'human' AND superseded_at IS NULL",
+                    (created, run_id, scorer),
+                ),
                 (
                     "INSERT INTO scores (run_id, scorer, kind, value, weight, note, created_at) "
                     "VALUES (?, ?, 'human', ?, ?, ?, ?)",
                     (run_id, scorer, value, weight, note, created),
                 ),
                 (
-                    "UPDATE runs SET score = (SELECT sum(value * weight) / sum(weight) FROM "
-                    "scores WHERE run_id = ? AND value IS NOT NULL AND weight > 0) WHERE id = ?",
+                    "UPDATE runs SET score = (SELECT round(sum(value * weight) / sum(weight), 6) "
+                    "FROM scores WHERE run_id = ? AND value IS NOT NULL AND weight > 0 "
+                    "AND superseded_at IS NULL) WHERE id = ?",
                     (run_id, run_id),
                 ),
             ]
@@ -668,16 +717,70 @@ class Workbench:
     async def leaderboard(
         self, ref: str, *, top: int = 10, sweep: str | None = None
     ) -> list[LeaderboardEntry]:
-        """The ranked configs of a sweep (default: the experiment's latest sweep)."""
-        sweep_id = await self.resolve_sweep(sweep or ref)
-        return await self._leaderboard(sweep_id, top)
+        """The first `top` entries of `ranking(ref, top=top, sweep=sweep)`."""
+        return (await self.ranking(ref, top=top, sweep=sweep)).entries
 
-    async def _leaderboard(self, sweep_id: str, top: int) -> list[LeaderboardEntry]:
+    async def ranking(
+        self, ref: str, *, top: int | None = 10, sweep: str | None = None
+    ) -> Leaderboard:
+        """The leaderboard of experiment `ref` (DESIGN §5b): every distinct (config, item,
+        repeat) observation of its latest version, over all that version's sweeps (the latest
+        completed run of each). With `sweep` (or a sweep id as `ref`), that one sweep's runs.
+        The board says what it ranked, which scorers its scores include, which failed on
+        how many runs, and which models have no price."""
+        scope = await self._scope(ref, sweep)
         # A board of a sweep running here may lag its runs by a second: the price of ranking
         # once for all readers (see LeaderboardCache), not once per reader.
-        runner = self._runners.get(sweep_id)
-        running = runner is not None and runner.status == "running"
-        return await self.boards.get(sweep_id, top=top, running=running)
+        running = any(
+            (runner := self._runners.get(sweep_id)) is not None and runner.status == "running"
+            for sweep_id in scope.sweep_ids
+        )
+        return await self.boards.get(scope, top=top, running=running)
+
+    async def _scope(self, ref: str, sweep: str | None) -> Scope:
+        asked = sweep
+        if asked is None and await self.db.fetchone("SELECT 1 FROM sweeps WHERE id = ?", (ref,)):
+            asked = ref
+        if asked is not None:
+            row = await self.db.fetchone(
+                "SELECT s.id, s.experiment_id, s.experiment_version, e.name FROM sweeps s "
+                "JOIN experiments e ON e.id = s.experiment_id WHERE s.id = ?",
+                (await self.resolve_sweep(asked),),
+            )
+            assert row is not None
+            if asked != ref and row["experiment_id"] != await self.resolve_experiment(ref):
+                raise BadInput(
+                    f"sweep {row['id']} belongs to experiment {row['name']!r}, not {ref!r}"
+                )
+            spec = await self._spec(row["experiment_id"], row["experiment_version"])
+            return Scope(
+                version=row["experiment_version"],
+                sweep_ids=(row["id"],),
+                asked_sweep=row["id"],
+                scorers=tuple(_automatic_scorers(spec)),
+            )
+        experiment = await self._latest_version(ref)
+        rows = await self.db.fetchall(
+            "SELECT id FROM sweeps WHERE experiment_id = ? AND experiment_version = ? "
+            "ORDER BY created_at, rowid",
+            experiment,
+        )
+        spec = await self._spec(*experiment)
+        return Scope(
+            version=experiment[1],
+            sweep_ids=tuple(row["id"] for row in rows),
+            scorers=tuple(_automatic_scorers(spec)),
+        )
+
+    async def _latest_version(self, ref: str) -> tuple[str, int]:
+        """(id, latest version) of experiment `ref`."""
+        experiment_id = await self.resolve_experiment(ref)
+        row = await self.db.fetchone(
+            "SELECT max(version) AS version FROM experiment_versions WHERE experiment_id = ?",
+            (experiment_id,),
+        )
+        assert row is not None
+        return experiment_id, int(row["version"])
 
     # -- export --------------------------------------------------------------------------------
 
@@ -983,6 +1086,31 @@ def _version_insert(
     )
 
 
+def _automatic_scorers(spec: ExperimentSpec) -> list[str]:
+    """The names of the experiment's automatic scorers (everything but `human`), in order."""
+    return [
+        spec.scorer_name(i)
+        for i, scorer in enumerate(spec.scorers)
+        if not isinstance(scorer, HumanScorerSpec)
+    ]
+
+
+#: Strategies that plan as they go: until such a sweep completes, its total is an estimate.
+_ADAPTIVE = frozenset({"racing", "guided", "evolve"})
+
+
+def _planned_total(row: Any, status: str, strategy: str) -> tuple[int, bool]:
+    """A sweep's planned total of runs and whether it is an estimate. A completed sweep ran
+    its plan: the runs its batches held. Otherwise the strategy's plan (stored as the sweep
+    starts; racing and guided narrow it as they go), never less than what is already
+    planned or finished, so a stopped or failed sweep shows how much is left."""
+    finished = row["completed"] + row["failed"]
+    if status == "completed":
+        return max(row["planned_runs"], finished), False
+    total = max(row["expected_runs"] or 0, row["planned_runs"], finished)
+    return total, strategy in _ADAPTIVE
+
+
 def _pid_alive(pid: int | None) -> bool:
     return bool(pid) and (pid == os.getpid() or process_alive(pid))  # type: ignore[arg-type]
 
@@ -1002,8 +1130,6 @@ _EXPERIMENT_SUMMARY = """
 SELECT e.id, e.name, e.created_at,
        v.version, v.description, v.versions,
        s.id AS sweep_id, s.status AS sweep_status, s.owner_pid,
-       (SELECT max(score) FROM (SELECT avg(r.score) AS score FROM runs r
-            WHERE r.sweep_id = s.id AND r.status = 'completed' GROUP BY r.config_id)) AS best,
        (SELECT count(*) FROM runs r WHERE r.experiment_id = e.id) AS runs,
        (SELECT coalesce(sum(tokens_in + tokens_out), 0) FROM sweeps WHERE experiment_id = e.id)
             AS tokens
@@ -1027,8 +1153,9 @@ FROM sweeps s JOIN experiments e ON e.id = s.experiment_id
 _RUN_SELECT = "SELECT r.*, c.params FROM runs r JOIN configs c ON c.id = r.config_id"
 
 
-def _experiment_record(row: Any, sweep_live_here: bool) -> ExperimentRecord:
-    """`sweep_live_here`: the latest sweep runs in this process (so it is not interrupted)."""
+def _experiment_record(row: Any, sweep_live_here: bool, best: float | None) -> ExperimentRecord:
+    """`sweep_live_here`: the latest sweep runs in this process (so it is not interrupted);
+    `best`: the leader's score on the experiment's leaderboard."""
     return ExperimentRecord(
         id=row["id"],
         name=row["name"],
@@ -1042,7 +1169,7 @@ def _experiment_record(row: Any, sweep_live_here: bool) -> ExperimentRecord:
             if row["sweep_status"]
             else None
         ),
-        best_score=round(row["best"], 4) if row["best"] is not None else None,
+        best_score=best,
         runs=row["runs"],
         tokens=row["tokens"],
     )

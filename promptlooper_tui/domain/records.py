@@ -188,6 +188,8 @@ class SweepSummary(Record):
     scorer_failures: dict[str, ScorerFailures] = Field(default_factory=dict)
     #: The most frequent run error, when every finished run failed.
     most_common_error: str | None = None
+    #: Configs on the sweep's leaderboard in all (`leaderboard` holds the first `top`).
+    leaderboard_configs: int = 0
     rate_limits: RateLimitCounts = Field(default_factory=RateLimitCounts)
 
 

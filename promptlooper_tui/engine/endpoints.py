@@ -119,6 +119,8 @@ class EndpointPool:
                 name=SIMULATED_ENDPOINT,
                 base_url=running.base_url,
                 cache_identity=f"{SIMULATED_ENDPOINT}://builtin",
+                # It answers locally, for nothing: free, not unpriced.
+                pricing={"*": (0.0, 0.0)},
             )
         return self._simulated
 

@@ -122,6 +122,8 @@ class _RunMeter:
     paid_in: int = 0
     paid_out: int = 0
     paid_cost: float = 0.0
+    #: Models called without a price: the run's cost leaves them out.
+    unpriced: set[str] = field(default_factory=set)
 
     @property
     def paid(self) -> int:
@@ -237,6 +239,8 @@ class LLMGateway:
         meter: _RunMeter, endpoint: ResolvedEndpoint, model: str, entry: CachedValue, hit: bool
     ) -> None:
         cost = endpoint.cost(model, entry.tokens_in, entry.tokens_out)
+        if model not in endpoint.pricing and "*" not in endpoint.pricing:
+            meter.unpriced.add(model)
         meter.calls += 1
         meter.tokens_in += entry.tokens_in
         meter.tokens_out += entry.tokens_out
@@ -346,6 +350,10 @@ class SweepRunner:
         self.rate_limits.on_change = self._rate_limits_changed
         #: 429s of this sweep counted before this invocation, and this meter's already saved.
         self._429_before = self._429_saved = 0
+        #: Models of this sweep without a price, as stored with the sweep.
+        self._unpriced: set[str] = set()
+        #: Runs and items of the racing rounds so far (see `_narrow_plan`).
+        self._raced_runs = self._raced_items = 0
         self._rate_limit_note: asyncio.TimerHandle | None = None
         self._rate_limit_noted = float("-inf")
         self.counters = SweepCounters()
@@ -422,6 +430,7 @@ class SweepRunner:
             strategy = make_strategy(self._space, job.settings, len(self._items))
             n_configs, n_items = strategy.plan_size()
             self.expected_runs = n_configs * n_items * job.settings.repeats
+            await self._store_expected_runs()
             finished_before = sum(
                 1 for s in done.values() if s == "completed" or not job.retry_failed
             )
@@ -439,6 +448,7 @@ class SweepRunner:
                     if batch is None:
                         break
                     await self._store_batch(number, batch)
+                await self._narrow_plan(batch)
                 await self._run_batch(batch, done)
                 number += 1
         except asyncio.CancelledError:
@@ -458,6 +468,27 @@ class SweepRunner:
             return await self._finish("budget_exhausted")
         return await self._finish("completed")
 
+    async def _store_expected_runs(self) -> None:
+        """The sweep's planned total, for every reader of its status (DESIGN §3 `runs.total`)."""
+        await self._db.execute(
+            "UPDATE sweeps SET expected_runs = ? WHERE id = ?",
+            (self.expected_runs, self.job.sweep_id),
+        )
+
+    async def _narrow_plan(self, batch: Batch) -> None:
+        """Racing runs each round's survivors on the next items: once a round is planned, the
+        plan is what the earlier rounds ran, plus this round's survivors on every item left."""
+        if self.job.settings.strategy != "racing":
+            return
+        repeats = self.job.settings.repeats
+        self._raced_runs += len(batch.configs) * len(batch.items) * repeats
+        self._raced_items += len(batch.items)
+        left = max(0, len(self._items) - self._raced_items)
+        plan = self._raced_runs + len(batch.configs) * left * repeats
+        if plan < self.expected_runs:
+            self.expected_runs = plan
+            await self._store_expected_runs()
+
     async def _load_progress(self) -> dict[tuple[str, int, int], str]:
         """Finished runs of this sweep (for resume) and the tokens it has already used."""
         rows = await self._db.fetchall(
@@ -471,10 +502,13 @@ class SweepRunner:
             if row["status"] == "completed":
                 self._history.add(row["key"], row["item_index"], row["score"])
         sweep = await self._db.fetchone(
-            "SELECT tokens_in + tokens_out AS used, responses_429 FROM sweeps WHERE id = ?",
+            "SELECT tokens_in + tokens_out AS used, responses_429, unpriced FROM sweeps "
+            "WHERE id = ?",
             (self.job.sweep_id,),
         )
         self._budget.used = int(sweep["used"]) if sweep else 0
+        if sweep and sweep["unpriced"]:
+            self._unpriced = set(json.loads(sweep["unpriced"]))
         self._429_before = int(sweep["responses_429"]) if sweep else 0
         return done
 
@@ -695,6 +729,7 @@ class SweepRunner:
             "cached": meter.calls > 0 and meter.calls == meter.cached_calls,
             "latency_ms": latency_ms,
             "scores": {name: value for name, value, _, _ in scores},
+            "scorer_errors": {name: err for name, _, _, err in scores if err is not None},
             "truncated": truncated,
         }
         # The worker moves on to its next run while this one commits; the event waits for
@@ -763,14 +798,14 @@ class SweepRunner:
             (
                 "INSERT INTO runs (id, sweep_id, config_id, experiment_id, item_index, repeat, "
                 "status, score, error, tokens_in, tokens_out, cost, latency_ms, calls, "
-                "cached_calls, finished_at, truncated) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "cached_calls, finished_at, truncated, unpriced) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(id) DO UPDATE SET status = excluded.status, score = excluded.score, "
                 "error = excluded.error, tokens_in = excluded.tokens_in, "
                 "tokens_out = excluded.tokens_out, cost = excluded.cost, "
                 "latency_ms = excluded.latency_ms, calls = excluded.calls, "
                 "cached_calls = excluded.cached_calls, finished_at = excluded.finished_at, "
-                "truncated = excluded.truncated",
+                "truncated = excluded.truncated, unpriced = excluded.unpriced",
                 (
                     run_id,
                     job.sweep_id,
@@ -789,6 +824,7 @@ class SweepRunner:
                     meter.cached_calls,
                     finished,
                     int(outcome.truncated),
+                    json.dumps(sorted(meter.unpriced)) if meter.unpriced else None,
                 ),
             ),
         ]
@@ -812,17 +848,28 @@ class SweepRunner:
         statements.append(
             (
                 "UPDATE sweeps SET tokens_in = tokens_in + ?, tokens_out = tokens_out + ?, "
-                "cost = cost + ?, responses_429 = responses_429 + ?, updated_at = ? WHERE id = ?",
+                "cost = cost + ?, responses_429 = responses_429 + ?, calls = calls + ?, "
+                "cache_hits = cache_hits + ?, updated_at = ? WHERE id = ?",
                 (
                     meter.paid_in,
                     meter.paid_out,
                     meter.paid_cost,
                     self._unsaved_429s(),
+                    meter.calls,
+                    meter.cached_calls,
                     finished,
                     job.sweep_id,
                 ),
             )
         )
+        if not meter.unpriced <= self._unpriced:
+            self._unpriced |= meter.unpriced
+            statements.append(
+                (
+                    "UPDATE sweeps SET unpriced = ? WHERE id = ?",
+                    (json.dumps(sorted(self._unpriced)), job.sweep_id),
+                )
+            )
         statements.append(
             (
                 "UPDATE cache_counters SET hits = hits + ?, misses = misses + ? WHERE id = 1",

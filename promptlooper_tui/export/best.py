@@ -1,4 +1,4 @@
-"""The best config of a sweep as one plain document: the data of the json, yaml and env exports."""
+"""The best config as one plain document: the data of the json, yaml and env exports."""
 
 from __future__ import annotations
 
@@ -10,21 +10,26 @@ from .source import ExportJob, utc_now
 
 
 async def best_config(job: ExportJob) -> dict[str, Any]:
-    """The leader of the sweep, ready to deploy: its swept `config`, every parameter it runs
-    with (`params`), the winning prompt's text (`prompt`, when the experiment sweeps prompts),
-    the pipeline, and its score with 95% CI. Only JSON types, so JSON and YAML carry it alike.
+    """The leader, ready to deploy: its swept `config`, every parameter it runs with
+    (`params`), the winning prompt's text (`prompt`, when the experiment sweeps prompts), the
+    pipeline, its score with 95% CI, and what was ranked (`ranked`: the experiment version,
+    its sweeps and runs; `sweep_id` is the sweep asked for, else the version's latest). Only
+    JSON types, so JSON and YAML carry it alike.
 
-    Raises BadInput when no run of the sweep has a score yet.
+    Raises BadInput when nothing ranked has a score yet.
     """
     sweep = job.sweep
-    entries = await job.wb.leaderboard(sweep.id, top=1, sweep=sweep.id)
-    if not entries:
-        raise BadInput(f"sweep {sweep.id} of {sweep.experiment!r} has no scored runs yet")
-    leader = entries[0]
+    board = await job.ranking(top=1)
+    if not board.entries:
+        raise BadInput(
+            f"{sweep.experiment!r} ({board.ranked.describe()}) has no scored runs yet"
+            + ("" if job.asked_sweep else "; an older version's sweep may: use --sweep ID")
+        )
+    leader = board.entries[0]
     params = winner_params(job.spec, leader.config)
     data: dict[str, Any] = {
         "experiment": sweep.experiment,
-        "experiment_version": sweep.experiment_version,
+        "experiment_version": board.ranked.version,
         "sweep_id": sweep.id,
         "exported_at": utc_now(),
         "config": leader.config,
@@ -39,6 +44,7 @@ async def best_config(job: ExportJob) -> dict[str, Any]:
         "ci_low": leader.ci_low,
         "ci_high": leader.ci_high,
         "n": leader.n,
+        "ranked": board.ranked.model_dump(mode="json"),
     }
     return data
 

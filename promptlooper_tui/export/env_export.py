@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from ..domain.errors import BadInput
+from ..domain.records import RankedScope
 from .best import best_config
 from .source import ExportJob
 
@@ -100,8 +101,9 @@ def _text(value: Any) -> str:
 def _header(data: Mapping[str, Any]) -> str:
     return (
         f"# PromptLooper best config of {data['experiment']} "
-        f"(version {data['experiment_version']}), sweep {data['sweep_id']}\n"
-        f"# score {data['score']} (95% CI {data['ci_low']}-{data['ci_high']}, n={data['n']}); "
+        f"(version {data['experiment_version']})\n"
+        f"# ranked: {RankedScope.model_validate(data['ranked']).describe()}; "
+        f"score {data['score']} (95% CI {data['ci_low']}-{data['ci_high']}, n={data['n']}); "
         f"exported {data['exported_at']}\n"
         "# load with: set -a; . ./best.env; set +a   (or python-dotenv's dotenv_values)\n"
     )

@@ -1,4 +1,5 @@
-"""`--format report`: a Markdown report of one sweep.
+"""`--format report`: a Markdown report of one sweep, with the leaderboard of what the export
+ranks (the experiment's latest version over all its sweeps, unless one sweep was asked for).
 
 Every figure comes from a SQL aggregate (counts, sums, min/avg/max, histogram bins, grouped
 errors), so a sweep of any size is reported without loading its runs.
@@ -127,8 +128,17 @@ async def _config_space(job: ExportJob) -> str:
 
 
 async def _leaderboard(job: ExportJob) -> str:
-    entries = await job.wb.leaderboard(job.sweep.id, top=job.top, sweep=job.sweep.id)
-    lines = [f"## Leaderboard (top {job.top})", ""]
+    board = await job.ranking(top=job.top)
+    entries = board.entries
+    shown = f"top {len(entries)} of {board.configs} configs" if entries else "no configs"
+    lines = [f"## Leaderboard ({shown})", "", f"Ranked: {_line(board.ranked.describe())}."]
+    if board.scorers:
+        lines.append(f"Scores include: {_line(', '.join(board.scorers))}.")
+    for name, failures in board.scorer_failures.items():
+        lines.append(f"{_line(name)} failed on {failures.failed}/{failures.runs} runs.")
+    if board.unpriced_models:
+        lines.append(f"No price for: {_line(', '.join(board.unpriced_models))} (cost unpriced).")
+    lines.append("")
     if not entries:
         return "\n".join([*lines, "No scored runs yet."])
     lines += _table(
@@ -177,6 +187,7 @@ async def _usage(job: ExportJob, totals: Any) -> str:
     assert paid is not None
     calls, cached = totals["calls"], totals["cached_calls"]
     share = f" ({cached / calls:.0%})" if calls else ""
+    unpriced = job.sweep.cost is None
     return "\n".join(
         [
             "## Runs, tokens and cost",
@@ -185,9 +196,11 @@ async def _usage(job: ExportJob, totals: Any) -> str:
             f"{_number(totals['failed'])} failed)",
             f"- LLM calls: {_number(calls)}, {_number(cached)} from the cache{share}",
             f"- Spent by this sweep (cache misses): {_number(paid['tokens_in'])} input + "
-            f"{_number(paid['tokens_out'])} output tokens, cost {paid['cost']:.6f}",
+            f"{_number(paid['tokens_out'])} output tokens, cost "
+            f"{'unpriced' if unpriced else format(paid['cost'], '.6f')}",
             f"- At list price (as if nothing were cached): {_number(totals['tokens_in'])} input "
-            f"+ {_number(totals['tokens_out'])} output tokens, cost {totals['cost']:.6f}",
+            f"+ {_number(totals['tokens_out'])} output tokens, cost "
+            f"{'unpriced' if unpriced else format(totals['cost'], '.6f')}",
         ]
     )
 
@@ -283,7 +296,7 @@ def _leaderboard_row(entry: LeaderboardEntry) -> list[Any]:
         entry.n,
         tied,
         _number(entry.tokens),
-        f"{entry.cost:.6f}",
+        "unpriced" if entry.cost is None else f"{entry.cost:.6f}",
         "-" if entry.p50_latency_ms is None else f"{entry.p50_latency_ms:.1f}",
     ]
 

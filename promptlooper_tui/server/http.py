@@ -168,11 +168,15 @@ class ScoreBody(_Strict):
 
 class LeaderboardQuery(_Strict):
     top: int = Field(10, ge=1, le=1000)
-    sweep: str | None = Field(None, description="a sweep other than the latest")
+    sweep: str | None = Field(
+        None, description="rank this sweep alone (default: every sweep of the latest version)"
+    )
 
 
 class ExportQuery(_Strict):
-    sweep: str | None = Field(None, description="a sweep other than the latest")
+    sweep: str | None = Field(
+        None, description="rank this sweep alone (default: every sweep of the latest version)"
+    )
     top: int = Field(10, ge=1, le=1000, description="leaderboard rows in a report")
 
 
@@ -286,9 +290,12 @@ async def start_sweep(wb: Workbench, *, experiment: str, body: SweepBody) -> Swe
 
 @router.get("/experiments/{experiment}/leaderboard", query=LeaderboardQuery, response=Leaderboard)
 async def leaderboard(wb: Workbench, *, experiment: str, query: LeaderboardQuery) -> Leaderboard:
-    """Ranked configs of the latest sweep (or `sweep`), as in `run --json`."""
-    entries = await wb.leaderboard(experiment, top=query.top, sweep=query.sweep)
-    return Leaderboard(entries=entries)
+    """Ranked configs, as in `run --json`, of every distinct (config, item, repeat) run of the
+    experiment's latest version over all its sweeps (or of the one `sweep`). `ranked` says
+    what was ranked, `configs` how many in all; `scorers` the scorers the scores include,
+    `scorer_failures` how often one failed, `unpriced_models` the models without a price
+    (their configs' `cost` is null)."""
+    return await wb.ranking(experiment, top=query.top, sweep=query.sweep)
 
 
 @router.get(
@@ -300,7 +307,8 @@ async def leaderboard(wb: Workbench, *, experiment: str, query: LeaderboardQuery
 async def export(
     wb: Workbench, *, experiment: str, fmt: ExportFormat, query: ExportQuery
 ) -> StreamingResponse:
-    """Export the latest sweep (or `sweep`): its best config (json, yaml, env) or all of it.
+    """Export the best config (json, yaml, env) of every sweep of the experiment's latest
+    version (or of `sweep`), or a sweep's runs (report, csv, jsonl; default its latest).
 
     `report` is Markdown, `csv` and `jsonl` list every run. The export is complete before the
     answer starts, so a failure is a JSON error, never a truncated file.

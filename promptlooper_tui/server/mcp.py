@@ -93,7 +93,8 @@ Seed = Annotated[
 NoCache = Annotated[bool, Field(description="make every call afresh instead of using the cache")]
 Top = Annotated[int, Field(ge=1, le=1000, description="leaderboard rows")]
 OtherSweep = Annotated[
-    str | None, Field(description="a sweep id other than the experiment's latest")
+    str | None,
+    Field(description="rank this sweep alone (default: every sweep of the latest version)"),
 ]
 
 
@@ -345,12 +346,19 @@ def build_mcp_server(
 
     @tool(local_write)
     async def score_run(
-        run_id: str,
+        run_id: Annotated[str, Field(description="the run to rate (from list_runs)")],
         value: Annotated[float, Field(ge=0, le=1, description="0 = worst, 1 = best")],
-        note: str | None = None,
-        scorer: str = "human",
+        note: Annotated[str | None, Field(description="why, kept with the rating")] = None,
+        scorer: Annotated[
+            str,
+            Field(
+                description="who rates: a new rating replaces this name's earlier one of the "
+                "run; never the name of one of the experiment's automatic scorers"
+            ),
+        ] = "human",
     ) -> RunDetail:
-        """Add a rating of a run's output; the run's score and the leaderboard include it."""
+        """Rate a run's output as a person; the run's score and the leaderboard include it. A
+        new rating under the same `scorer` name replaces the earlier one (kept as history)."""
         return await wb().add_score(run_id, value, scorer=scorer, note=note)
 
     @tool(read_only)
@@ -358,8 +366,11 @@ def build_mcp_server(
         experiment: ExperimentRef, top: Top = 10, sweep: OtherSweep = None
     ) -> Leaderboard:
         """Configs ranked by weighted mean score with 95% CI, n, tokens, cost, p50 latency, and
-        whether each is statistically tied with the leader."""
-        return Leaderboard(entries=await wb().leaderboard(experiment, top=top, sweep=sweep))
+        whether each is statistically tied with the leader; over every distinct (config, item,
+        repeat) run of the experiment's latest version in all its sweeps (or one `sweep`).
+        `ranked` says what was ranked, `scorers` which scorers the scores include,
+        `scorer_failures` how often one failed, `unpriced_models` the models without a price."""
+        return await wb().ranking(experiment, top=top, sweep=sweep)
 
     # -- exports -------------------------------------------------------------------------------
 
@@ -372,8 +383,9 @@ def build_mcp_server(
         ] = "json",
         sweep: OtherSweep = None,
     ) -> BestConfig:
-        """The best config of the latest sweep, ready to deploy: its parameters, the winning
-        prompt's text, the pipeline, and its score with 95% CI. Spends nothing."""
+        """The best config of the experiment (every sweep of its latest version, or one
+        `sweep`), ready to deploy: its parameters, the winning prompt's text, the pipeline, its
+        score with 95% CI, and what was ranked (`ranked`). Spends nothing."""
         document = await export_text(wb(), experiment, "json", sweep=sweep)
         if format == "json":
             content = document
@@ -385,8 +397,10 @@ def build_mcp_server(
     async def sweep_report(
         experiment: ExperimentRef, sweep: OtherSweep = None, top: Top = 10
     ) -> SweepReport:
-        """A Markdown report of the latest sweep (or `sweep`): totals, tokens and cost, the
-        leaderboard, score distributions per scorer, and grouped failures. Spends nothing."""
+        """A Markdown report of the latest sweep (or `sweep`): totals, tokens and cost, score
+        distributions per scorer, grouped failures, and the leaderboard of the experiment's
+        latest version over all its sweeps (or of `sweep`), saying what it ranked. Spends
+        nothing."""
         return SweepReport(
             markdown=await export_text(wb(), experiment, "report", sweep=sweep, top=top)
         )

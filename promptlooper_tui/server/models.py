@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain.errors import Issue
-from ..domain.records import LeaderboardEntry
+from ..domain.records import Leaderboard, RankedScope
 from ..engine.loader import LoadedExperiment
 
 
@@ -21,10 +21,6 @@ class SweepStarted(BaseModel):
 
     sweep_id: str
     status: str = "running"
-
-
-class Leaderboard(BaseModel):
-    entries: list[LeaderboardEntry]
 
 
 class BestConfigDocument(BaseModel):
@@ -46,6 +42,10 @@ class BestConfigDocument(BaseModel):
     ci_low: float
     ci_high: float
     n: int
+    ranked: RankedScope | None = Field(None, description="what was ranked to find the leader")
+
+
+__all__ = ["BestConfigDocument", "Health", "IssueModel", "Leaderboard", "SweepStarted"]
 
 
 class IssueModel(BaseModel):

@@ -50,7 +50,10 @@ def estimated_tokens(count: int) -> str:
     return f"≤{tokens(count)}" if count else "0"
 
 
-def cost(value: float) -> str:
+def cost(value: float | None) -> str:
+    """'unpriced' when a model has no price (None), never a false $0."""
+    if value is None:
+        return "unpriced"
     if value == 0:
         return "$0"
     return f"${value:.4f}" if value < 1 else f"${value:,.2f}"

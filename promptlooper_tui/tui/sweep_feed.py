@@ -79,7 +79,8 @@ class Counts:
     #: Runs in flight; None when unknown (a sweep not running in this process).
     running: int | None = None
     tokens: int = 0
-    cost: float = 0.0
+    #: None when a model has no price (shown as unpriced).
+    cost: float | None = 0.0
     expected: int = 0
     concurrency: int | None = None
     max_concurrency: int | None = None
@@ -129,7 +130,7 @@ class LiveCounts:
             cached=stored.cached + c.runs_cached - start.runs_cached,
             running=c.runs_running,
             tokens=stored.tokens + c.tokens_in + c.tokens_out - start.tokens_in - start.tokens_out,
-            cost=stored.cost + c.cost - start.cost,
+            cost=None if stored.cost is None else stored.cost + c.cost - start.cost,
             expected=expected,
             concurrency=runner.limiter.limit,
             max_concurrency=runner.job.settings.max_concurrency,

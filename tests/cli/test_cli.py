@@ -45,7 +45,13 @@ def test_run_json_prints_exactly_the_contract(finished: tuple[Path, Path, dict[s
     _, _, summary = finished
     assert set(summary) == RUN_KEYS
     assert summary["status"] == "completed"
-    assert summary["runs"] == {"total": 12, "completed": 12, "failed": 0, "cached": 0}
+    assert summary["runs"] == {
+        "total": 12,
+        "completed": 12,
+        "failed": 0,
+        "cached": 0,
+        "total_is_estimate": False,
+    }
     assert summary["calls"] == {"requested": 12, "cache_hits": 0}
     entry = summary["leaderboard"][0]
     assert {"rank", "config", "score", "ci_low", "ci_high", "n", "tied_with_leader"} <= set(entry)
@@ -126,7 +132,7 @@ def test_cache_stats_and_clear(finished: tuple[Path, Path, dict[str, Any]], tmp_
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["leaderboard", "nope"], "no sweep (or experiment) with id or name 'nope'"),
+        (["leaderboard", "nope"], "no experiment with id or name 'nope'"),
         (["runs", "show", "run_nope"], "no run with id 'run_nope'"),
         (["resume", "nope"], "no sweep (or experiment)"),
         (["run", "missing.yaml"], "file not found"),

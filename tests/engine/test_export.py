@@ -133,6 +133,7 @@ async def test_json_is_the_leader_with_its_prompt_params_and_pipeline(
         "ci_low",
         "ci_high",
         "n",
+        "ranked",
     ]
 
 

@@ -15,10 +15,16 @@ from pathlib import Path
 import pytest
 
 from promptlooper_tui.domain.records import LeaderboardEntry
-from promptlooper_tui.engine.ranking import leaderboard
+from promptlooper_tui.engine.ranking import Scope
+from promptlooper_tui.engine.ranking import leaderboard as rank
 from promptlooper_tui.store.database import Database, Statement
 
 NOW = "2024-05-01T12:00:00+00:00"
+
+
+async def leaderboard(db: Database, sweep_id: str, top: int | None = 10) -> list[LeaderboardEntry]:
+    """The entries of one sweep's leaderboard."""
+    return (await rank(db, Scope(version=1, sweep_ids=(sweep_id,)), top=top)).entries
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ async def inspect(
 
 
 def ratings(app: PromptLooperApp) -> list[str]:
-    return [n for n in notifications(app) if "Rated" in n]
+    return [n for n in notifications(app) if "Your rating" in n]
 
 
 async def swept(app: PromptLooperApp, pilot: Pilot[None]) -> SweptExperiment:
@@ -41,18 +41,25 @@ async def test_rating_keys_record_human_scores(make_test_app: AppMaker) -> None:
         run_id = runs.run_ids[0]
         await inspect(pilot, run_id)
 
+        # A digit d is stored as d/9, shown with 3 decimals as `promptlooper score` shows it.
         await pilot.press("9")
         await wait_until(pilot, lambda: ratings(app), "a note")
-        assert "Rated 1.00; run score now" in ratings(app)[0]
+        assert "Your rating: 1.000" in ratings(app)[0]
         run = await app.workbench.get_run(run_id)
         assert [(s.kind, s.value) for s in run.scores if s.kind == "human"] == [("human", 1.0)]
 
-        await pilot.press("minus", "3")
-        await wait_until(pilot, lambda: len(ratings(app)) == 3, "two more notes")
+        # - lowers the person's rating by one step; it replaces the earlier one.
+        await pilot.press("minus")
+        await wait_until(pilot, lambda: len(ratings(app)) == 2, "a second note")
         run = await app.workbench.get_run(run_id)
-        human = sorted(s.value for s in run.scores if s.kind == "human" and s.value is not None)
-        assert human == [0.0, round(3 / 9, 3), 1.0]
-        assert any("Rated 0.33" in n for n in ratings(app))
+        assert [s.value for s in run.scores if s.kind == "human"] == [round(8 / 9, 3)]
+        assert [s.value for s in run.superseded_scores] == [1.0]
+
+        await pilot.press("3")
+        await wait_until(pilot, lambda: len(ratings(app)) == 3, "a third note")
+        run = await app.workbench.get_run(run_id)
+        assert [s.value for s in run.scores if s.kind == "human"] == [round(3 / 9, 3)]
+        assert any("Your rating: 0.333" in n for n in ratings(app))
         assert "human" in screen_text(app)
 
 

@@ -1,4 +1,5 @@
-"""Home: the experiments, each with its latest sweep, best score, runs and tokens."""
+"""Home: the experiments, each with its latest sweep, best score (the leader over every sweep of
+its latest version), runs and tokens."""
 
 from __future__ import annotations
 
@@ -129,13 +130,19 @@ class HomeScreen(WorkbenchScreen):
             return
         e = self._experiments[selected]
         sweep = f"latest sweep {e.latest_sweep_id}" if e.latest_sweep_id else "no sweep yet"
+        best = (
+            f"best {display.score(e.best_score)} over every sweep of v{e.version}"
+            if e.best_score is not None
+            else f"no scored run of v{e.version} yet"
+        )
         details.update(
             Content.from_markup(
-                "[b]$name[/b] v$version ($versions) · $sweep\n[dim]$description",
+                "[b]$name[/b] v$version ($versions) · $sweep · $best\n[dim]$description",
                 name=e.name,
                 version=e.version,
                 versions=f"{e.versions} version" + "s" * (e.versions != 1),
                 sweep=sweep,
+                best=best,
                 description=e.description or "no description",
             )
         )

@@ -20,6 +20,11 @@ from ..widgets.run_table import MoreRuns
 from .base import WorkbenchScreen
 
 #: Lines that make an output read as markdown: headings, lists, fences, tables, emphasis.
+#: Digit keys rate d/RATING_STEPS; + and - move a rating by one step.
+RATING_STEPS = 9
+#: The scorer name the app rates under, as `promptlooper score` does by default.
+RATER = "human"
+
 _MARKDOWN = re.compile(
     r"^(#{1,6} |\s*[-*+] |\s*\d+\. |```|\|.*\|\s*$|>\s)|\*\*[^*]+\*\*", re.MULTILINE
 )
@@ -34,18 +39,20 @@ class RunInspectorScreen(WorkbenchScreen):
     CSS_PATH = "../styles/inspector.tcss"
     HELP = (
         "One run through every stage: the rendered messages, the output (as markdown when it "
-        "is markdown), tokens, latency, cache hits and scores. Rate it with 0-9 (0 = bad, "
-        "9 = perfect), + (1.0) or - (0.0): a human score counts in the leaderboard. Press c "
+        "is markdown), tokens, latency, cache hits and scores. Rate it with 0-9, stored as "
+        "d/9 on the 0-1 scale `promptlooper score` takes (0 = 0.000, 7 = 0.778, 9 = 1.000); "
+        "+ and - raise or lower your rating by one step (1/9). Your new rating replaces your "
+        "earlier one, and it counts in the leaderboard. Press c "
         "on one run, then c on another, to compare them."
     )
     BINDINGS = [
-        Binding("0", "rate(0)", "Rate", key_display="0-9", id="inspector.rate"),
+        Binding("0", "rate(0)", "Rate d/9", key_display="0-9", id="inspector.rate"),
         *(
             Binding(str(d), f"rate({d})", show=False, id=f"inspector.rate_{d}")
             for d in range(1, 10)
         ),
-        Binding("plus", "rate(9)", "Good", key_display="+", id="inspector.good"),
-        Binding("minus", "rate(0)", "Bad", key_display="-", id="inspector.bad"),
+        Binding("plus", "adjust(1)", "Better", key_display="+", id="inspector.good"),
+        Binding("minus", "adjust(-1)", "Worse", key_display="-", id="inspector.bad"),
         Binding("n", "step(1)", "Next", id="inspector.next", tooltip="The next run in the list"),
         Binding("p", "step(-1)", "Previous", id="inspector.previous"),
         Binding("c", "compare", "Compare", id="inspector.compare"),
@@ -63,6 +70,8 @@ class RunInspectorScreen(WorkbenchScreen):
         self._run_ids = run_ids if run_ids and run_id in run_ids else [run_id]
         self._index = self._run_ids.index(run_id)
         self.run: RunDetail | None = None
+        #: The run last rated here and the rating given (the store may not have it yet).
+        self._rating: tuple[str, float | None] = ("", None)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -84,13 +93,40 @@ class RunInspectorScreen(WorkbenchScreen):
         await body.mount_all(_body(run))
         body.scroll_home(animate=False)
 
-    # Not exclusive: every key press is a rating, and none may cancel another.
-    @work(group="rate", exit_on_error=False)
-    async def action_rate(self, digit: int) -> None:
-        value = round(digit / 9, 3)
-        run_id = self.run_id
-        run = await self.wb.add_score(run_id, value)
-        self.notify(f"Rated {value:.2f}; run score now {display.score(run.score)}")
+    def action_rate(self, digit: int) -> None:
+        self._rate(round(digit / RATING_STEPS, 3))
+
+    def action_adjust(self, steps: int) -> None:
+        """Move the person's rating of this run by `steps` of 1/9 (from nothing: + is 1.0,
+        - is 0.0)."""
+        run_id, current = self._rating
+        if run_id != self.run_id:
+            current = None
+        if current is None and self.run is not None and self.run.id == self.run_id:
+            current = next(
+                (s.value for s in self.run.scores if s.kind == "human" and s.scorer == RATER),
+                None,
+            )
+        if current is None:
+            value = 1.0 if steps > 0 else 0.0
+        else:
+            step = round(current * RATING_STEPS) + steps
+            value = round(min(RATING_STEPS, max(0, step)) / RATING_STEPS, 3)
+        self._rate(value)
+
+    def _rate(self, value: float) -> None:
+        # The rating the next +/- starts from, before the store has it.
+        self._rating = (self.run_id, value)
+        self._save_rating(self.run_id, value)
+
+    # Exclusive: a newer rating replaces the older one, so a key press may cancel the last.
+    @work(exclusive=True, group="rate", exit_on_error=False)
+    async def _save_rating(self, run_id: str, value: float) -> None:
+        run = await self.wb.add_score(run_id, value, scorer=RATER)
+        self.notify(
+            f"Your rating: {display.score(value)} (replaces any earlier one); "
+            f"run score now {display.score(run.score)}"
+        )
         if run_id == self.run_id:
             self._load(run_id)
 

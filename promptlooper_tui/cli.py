@@ -279,6 +279,8 @@ async def cmd_runs_list(args: argparse.Namespace, wb: Workbench) -> int:
 
 
 async def cmd_runs_show(args: argparse.Namespace, wb: Workbench) -> int:
+    import json
+
     from .cli_output import format_config, print_json
 
     run = await wb.get_run(args.run)
@@ -286,19 +288,28 @@ async def cmd_runs_show(args: argparse.Namespace, wb: Workbench) -> int:
         print_json(run)
         return EXIT_OK
     out = sys.stdout
+    truncated = ", truncated: an answer hit max_tokens" if run.truncated else ""
+    item = json.dumps(run.item, ensure_ascii=False, indent=2)
     out.write(
-        f"run {run.id} ({run.status}) in sweep {run.sweep_id}\n"
-        f"config: {format_config(run.config)}\nitem {run.item_index}, repeat {run.repeat}: "
-        f"{run.item}\nscore: {run.score}  tokens: {run.tokens_in} in / {run.tokens_out} out  "
+        f"run {run.id} ({run.status}{truncated}) in sweep {run.sweep_id}\n"
+        f"config: {format_config(run.config)}\n"
+        f"item {run.item_index} (0-based row of the dataset), repeat {run.repeat}:\n{item}\n"
+        f"score: {run.score}  tokens: {run.tokens_in} in / {run.tokens_out} out  "
         f"latency: {run.latency_ms:.0f} ms  cached calls: {run.cached_calls}/{run.calls}\n"
     )
     if run.error:
         out.write(f"error: {run.error}\n")
     for stage in run.stages:
-        out.write(f"\n== stage {stage.index}: {stage.name}{' (cached)' if stage.cached else ''}\n")
+        cached = " (cached)" if stage.cached else ""
+        finish = f" · finish: {stage.finish_reason}" if stage.finish_reason else ""
+        out.write(f"\n== stage {stage.index + 1}: {stage.name}{cached}{finish}\n")
         for message in stage.messages:
             out.write(f"[{message['role']}] {message['content']}\n")
         out.write(f"--> {stage.output if stage.output is not None else '(no output)'}\n")
+        if stage.finish_reason == "length":
+            out.write("truncated: the answer stopped at max_tokens; the output is cut short\n")
+        for warning in stage.warnings:
+            out.write(f"endpoint warning: {warning}\n")
         if stage.error:
             out.write(f"error: {stage.error}\n")
     out.write("\nscores:\n")

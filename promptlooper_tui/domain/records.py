@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -167,6 +168,19 @@ class RateLimitCounts(Record):
     responses_429: int = 0
     waiting_s: float = 0.0
     waiting_calls: int = 0
+
+    def describe(self) -> str:
+        """How many 429s came and, while calls wait, for how long more, as the CLI and the app
+        show it; "" before the first 429."""
+        if not self.responses_429:
+            return ""
+        text = f"{self.responses_429:,} × 429"
+        if self.waiting_calls:
+            left = math.ceil(self.waiting_s)
+            wait = f"{left} s" if left < 120 else f"{left // 60} min {left % 60:02d} s"
+            calls = f" ({self.waiting_calls} calls)" if self.waiting_calls > 1 else ""
+            text += f", waiting {wait}{calls}"
+        return text
 
 
 class SweepSummary(Record):

@@ -921,8 +921,12 @@ class SweepRunner:
         # Runs cancelled by stop() are gone; the ones that finished are committed first.
         await self._settle_writes()
         if self._rate_limit_note is not None:
+            # The last word on 429s goes out before the end (not after it, or never), and
+            # no sooner than the one-a-second rhythm allows.
             self._rate_limit_note.cancel()
-            self._rate_limit_note = None
+            due = self._rate_limit_noted + _RATE_LIMIT_EVENT_EVERY
+            await asyncio.sleep(max(0.0, due - asyncio.get_running_loop().time()))
+            self._announce_rate_limits()
         unsaved = self._unsaved_429s()
         if unsaved:
             await self._db.execute(

@@ -21,7 +21,7 @@ BATCH_SIZE = 250
 
 _RUNS = """
 SELECT r.id, r.status, c.params, r.item_index, r.repeat, r.score, r.tokens_in, r.tokens_out,
-       r.cost, r.latency_ms, r.cached_calls, r.calls, r.error
+       r.cost, r.latency_ms, r.cached_calls, r.calls, r.error, r.truncated
 FROM runs r JOIN configs c ON c.id = r.config_id
 WHERE r.sweep_id = ?
 ORDER BY r.config_id, r.item_index, r.repeat
@@ -45,7 +45,7 @@ async def run_rows(job: ExportJob, scorers: Sequence[str]) -> AsyncIterator[dict
     run_id, status, config (a dict), item_index, repeat, input (the item's input), output (the
     last stage's, None when it did not run), `score.<name>` for each of `scorers` (None when
     absent; the mean when a person rated a run more than once), score, tokens_in, tokens_out,
-    cost, latency_ms, cached_calls, calls, error."""
+    cost, latency_ms, cached_calls, calls, error, truncated (a stage's answer hit max_tokens)."""
     items = job.spec.items
     last_stage = len(job.spec.pipeline) - 1
     batches = job.db.fetch_batches(_RUNS, (job.sweep.id,), BATCH_SIZE)
@@ -74,6 +74,7 @@ async def run_rows(job: ExportJob, scorers: Sequence[str]) -> AsyncIterator[dict
                     "cached_calls": row["cached_calls"],
                     "calls": row["calls"],
                     "error": row["error"],
+                    "truncated": bool(row["truncated"]),
                 }
 
 

@@ -8,11 +8,11 @@ import dataclasses
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..domain.events import Event
-from ..domain.records import RunRecord, SweepRecord, SweepSummary
+from ..domain.records import RateLimitCounts, RunRecord, SweepRecord, SweepSummary
 from ..engine.runner import SweepCounters, SweepRunner
 
 #: Sweep states after which nothing more will happen.
@@ -86,6 +86,8 @@ class Counts:
     max_concurrency: int | None = None
     #: Seconds to the end at the current pace; None when unknown or ended.
     eta: float | None = None
+    #: The endpoint's 429s over the sweep, and the calls waiting on them now.
+    rate_limits: RateLimitCounts = field(default_factory=RateLimitCounts)
 
     @property
     def finished(self) -> int:
@@ -101,6 +103,7 @@ class Counts:
             tokens=summary.tokens.input + summary.tokens.output,
             cost=summary.cost,
             expected=max(summary.runs.total, sweep.planned_runs),
+            rate_limits=summary.rate_limits,
         )
 
 
@@ -135,6 +138,7 @@ class LiveCounts:
             concurrency=runner.limiter.limit,
             max_concurrency=runner.job.settings.max_concurrency,
             eta=eta if runner.status == "running" else None,
+            rate_limits=runner.rate_limit_counts(),
         )
 
 

@@ -165,6 +165,7 @@ def _summary(run: RunDetail) -> Content:
     item_input = json.dumps(run.item.get("input", run.item), ensure_ascii=False)
     return Content.assemble(
         (f"● {run.status}", display.status_style(run.status)),
+        (" · truncated (an answer hit max_tokens)", "bold $warning") if run.truncated else "",
         " · score ",
         (display.score(run.score), "bold"),
         f" · tokens {run.tokens_in:,} in / {run.tokens_out:,} out · "
@@ -193,7 +194,16 @@ def _stage(stage: StageRecord) -> list[Widget]:
         f"Stage {stage.index + 1}: {stage.name} · {stage.tokens_in:,} → {stage.tokens_out:,} "
         f"tokens · {display.latency(stage.latency_ms)}" + (" · cached" if stage.cached else "")
     )
+    if stage.finish_reason is not None:
+        heading += f" · finish: {stage.finish_reason}"
     widgets: list[Widget] = [Static(heading, classes="section", markup=False)]
+    if stage.finish_reason == "length":
+        cut = "truncated: the answer stopped at max_tokens; the output below is cut short"
+        widgets.append(Static(Content.styled(cut, "$warning"), classes="error"))
+    widgets.extend(
+        Static(Content.styled(f"endpoint warning: {w}", "$warning"), classes="error")
+        for w in stage.warnings
+    )
     for message in stage.messages:
         widgets.append(
             Static(

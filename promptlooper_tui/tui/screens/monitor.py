@@ -248,11 +248,14 @@ class MonitorScreen(WorkbenchScreen):
             ("cost", display.cost(counts.cost), "bold"),
             ("concurrency", concurrency, "bold"),
         ]
-        self.query_one("#counters", Static).update(
-            Content(" · ").join(
-                Content.assemble(f"{name} ", (value, style)) for name, value, style in shown
-            )
+        counters = Content(" · ").join(
+            Content.assemble(f"{name} ", (value, style)) for name, value, style in shown
         )
+        if counts.rate_limits.responses_429:
+            # A line of its own: a rate-limited sweep must not look hung or slow for no reason.
+            told = f"rate limited: {counts.rate_limits.describe()}"
+            counters = Content.assemble(counters, "\n", (told, "bold $warning"))
+        self.query_one("#counters", Static).update(counters)
 
     # -- keys ----------------------------------------------------------------------------------
 

@@ -159,15 +159,14 @@ async def leaderboard(
     paired = {
         row["cfg"]: paired_p_value(row["n"], row["mean_diff"], row["second_moment"])
         for row in await db.fetchall(
-            f"WITH obs AS ({observations}), per_item AS MATERIALIZED ("
-            "SELECT cfg, item_index, avg(score) AS s FROM obs WHERE score IS NOT NULL "
-            "GROUP BY cfg, item_index), "
-            "leader AS MATERIALIZED (SELECT item_index, s FROM per_item WHERE cfg = ?) "
+            f"WITH leader AS MATERIALIZED (SELECT item_index, avg(score) AS s FROM "
+            f"({observations}) WHERE cfg = ? AND score IS NOT NULL GROUP BY item_index) "
             "SELECT m.cfg, count(*) AS n, avg(m.s - l.s) AS mean_diff, "
-            "avg((m.s - l.s) * (m.s - l.s)) AS second_moment "
-            "FROM per_item m JOIN leader l ON l.item_index = m.item_index "
-            "WHERE m.cfg != ? GROUP BY m.cfg",
-            [*params, leader, leader],
+            "avg((m.s - l.s) * (m.s - l.s)) AS second_moment FROM ("
+            f"SELECT cfg, item_index, avg(score) AS s FROM ({observations}) "
+            "WHERE cfg != ? AND score IS NOT NULL GROUP BY cfg, item_index) m "
+            "JOIN leader l ON l.item_index = m.item_index GROUP BY m.cfg",
+            [*params, leader, *params, leader],
         )
     }
     others = [row["cfg"] for row in scored[1:]]

@@ -3,21 +3,25 @@ one place where errors become notifications."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import multiprocessing.forkserver
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
-from ..domain.errors import BadInput, PromptLooperError, ValidationError
+from ..domain.errors import BadInput, NotFound, PromptLooperError, ValidationError
 from ..domain.events import Event
 from ..domain.records import RunDetail
 from ..engine.events import Subscription
@@ -26,6 +30,7 @@ from ..settings import Settings
 from .commands import ProductCommands
 from .preferences import Preferences
 from .themes import DEFAULT_THEME, FALLBACK_THEME, load_themes, shipped_theme_dir
+from .widgets.app_footer import AppFooter
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +93,8 @@ class PromptLooperApp(App[None]):
         self._startup = startup
         self._user_theme_dir = user_theme_dir
         self._preferences_path = settings.home / "tui.json"
-        self._preferences = Preferences.load(self._preferences_path)
+        self._preferences, self._preferences_problem = Preferences.load(self._preferences_path)
+        self._started_with_theme = DEFAULT_THEME
         self._workbench: Workbench | None = None
         self._workbench_stack = contextlib.AsyncExitStack()
         self._sweep_events: Subscription | None = None
@@ -104,11 +110,12 @@ class PromptLooperApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("Opening the workbench…", id="startup")
-        yield Footer()
+        yield AppFooter()
 
     async def on_mount(self) -> None:
         self._load_themes()
-        self.set_keymap(self._preferences.keymap)
+        self._apply_keymap()
+        await asyncio.to_thread(_start_forkserver)
         try:
             self._workbench = await self._workbench_stack.enter_async_context(
                 open_workbench(self.settings)
@@ -155,14 +162,47 @@ class PromptLooperApp(App[None]):
             if name in self.available_themes:
                 self.theme = name
                 break
+        self._started_with_theme = self.theme
         self.theme_changed_signal.subscribe(self, self._remember_theme)
 
     def _remember_theme(self, theme: Theme) -> None:
+        if theme.name == (self._preferences.theme or self._started_with_theme):
+            return  # the theme chosen at start-up: nothing to remember
         self._preferences = self._preferences.model_copy(update={"theme": theme.name})
+        if self._preferences_problem is not None:
+            # The person's file, which they are to fix: never replaced by the defaults.
+            self.notify(
+                f"The theme choice is not remembered until {self._preferences_path} is fixed.",
+                severity="warning",
+            )
+            return
         try:
             self._preferences.save(self._preferences_path)
         except OSError as exc:
             self.notify(f"Cannot save the theme choice: {exc}", severity="warning")
+
+    # -- preferences ---------------------------------------------------------------------------
+
+    def _apply_keymap(self) -> None:
+        path = self._preferences_path
+        if self._preferences_problem is not None:
+            self.notify(
+                f"{path}: {self._preferences_problem}. The defaults apply until it is fixed; "
+                "the app leaves the file as it is.",
+                title="Preferences not read",
+                severity="warning",
+                timeout=15,
+            )
+            return
+        unknown = self._preferences.unknown_keymap_ids(binding_ids())
+        if unknown:
+            self.notify(
+                f"{path}: no key has the id {', '.join(unknown)}; F1 lists each screen's ids.",
+                title="Unknown keymap ids",
+                severity="warning",
+                timeout=15,
+            )
+        self.set_keymap(self._preferences.keymap)
 
     # -- errors --------------------------------------------------------------------------------
 
@@ -237,22 +277,60 @@ class PromptLooperApp(App[None]):
 
         self.run_worker(launch(), group="launch", exclusive=True, exit_on_error=False)
 
+    async def _latest_sweep(self, experiment_id: str) -> str | None:
+        """The id of an experiment's latest sweep; None, after saying so, when it has none."""
+        try:
+            return await self.workbench.resolve_sweep(experiment_id)
+        except NotFound:
+            experiment = await self.workbench.get_experiment(experiment_id)
+            self.notify(
+                f"Experiment '{experiment.name}' has no sweeps yet: launch one first "
+                "(l on the experiments list, or ctrl+r in the editor).",
+                severity="warning",
+            )
+            return None
+
     @work(exclusive=True, group="open", exit_on_error=False)
     async def open_latest_sweep(self, experiment_id: str, *, runs: bool = False) -> None:
         """The monitor (or with `runs`, the run list) of an experiment's latest sweep."""
         from .screens.monitor import MonitorScreen
         from .screens.runs import RunsScreen
 
-        sweep_id = await self.workbench.resolve_sweep(experiment_id)
-        await self.push_screen(RunsScreen(sweep_id) if runs else MonitorScreen(sweep_id))
+        sweep_id = await self._latest_sweep(experiment_id)
+        if sweep_id is not None:
+            await self.push_screen(RunsScreen(sweep_id) if runs else MonitorScreen(sweep_id))
 
-    def open_export(self, experiment_id: str) -> None:
+    @work(exclusive=True, group="open", exit_on_error=False)
+    async def open_export(self, experiment_id: str) -> None:
+        """Export an experiment's latest sweep (there is nothing to export before one)."""
         from .screens.export import ExportScreen
 
-        self.push_screen(ExportScreen(experiment_id))
+        sweep_id = await self._latest_sweep(experiment_id)
+        if sweep_id is not None:
+            await self.push_screen(ExportScreen(experiment_id, sweep=sweep_id))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Textual's palette commands, but Quit asks as ctrl+q does, and themes are chosen by
+        the `theme: NAME` commands alone."""
+        for command in super().get_system_commands(screen):
+            if command.title == "Quit":
+                yield SystemCommand(
+                    "Quit", "Quit; asks first while a sweep is running", self.action_request_quit
+                )
+            elif command.title != "Theme":
+                yield command
+
+    def action_request_quit(self) -> None:
+        from .screens.confirm import ConfirmScreen
+
+        if isinstance(self.screen, ConfirmScreen) and self.screen.id == "quit-question":
+            # ctrl+q again, on the question it asked: that is a yes.
+            self.screen.dismiss(True)
+            return
+        self._quit_after_asking()
 
     @work(exclusive=True, group="quit", exit_on_error=False)
-    async def action_request_quit(self) -> None:
+    async def _quit_after_asking(self) -> None:
         if self._workbench is None:
             self.exit()
             return
@@ -265,7 +343,8 @@ class PromptLooperApp(App[None]):
                 f"A sweep of {names} is running. Quit anyway? It stops now and can be "
                 "resumed later (promptlooper resume)."
             )
-            if not await self.push_screen_wait(ConfirmScreen(question, confirm="Quit")):
+            confirm = ConfirmScreen(question, confirm="Quit", id="quit-question")
+            if not await self.push_screen_wait(confirm):
                 return
         self.exit()
 
@@ -274,8 +353,54 @@ class PromptLooperApp(App[None]):
         for event in self._sweep_events.drain():
             self._announce(event)
 
-    def _announce(self, event: Event) -> None:
+    @work(group="announce", exit_on_error=False)
+    async def _announce(self, event: Event) -> None:
         what, severity = _SWEEP_ENDINGS[event.type]
         if error := event.data.get("error"):
             what, severity = f"failed: {error}", "error"
-        self.notify(f"Sweep {event.sweep_id} {what}", severity=severity)
+        sweep = await self.workbench.get_sweep(event.sweep_id or "")
+        self.notify(f"The sweep of {sweep.experiment} ({sweep.id}) {what}", severity=severity)
+
+
+def binding_ids() -> set[str]:
+    """Every key id a keymap may name: those of the app, its screens and its widgets."""
+    from . import screens, widgets
+    from .screens import (  # noqa: F401 - imported to define their bindings
+        compare,
+        confirm,
+        editor,
+        endpoint_form,
+        endpoints,
+        export,
+        help,
+        home,
+        inspector,
+        launch,
+        monitor,
+        runs,
+    )
+    from .widgets import leaderboard, run_table  # noqa: F401
+
+    packages = (screens.__name__, widgets.__name__, __name__)
+
+    def classes(base: type[DOMNode]) -> Iterator[type[DOMNode]]:
+        for sub in base.__subclasses__():
+            yield sub
+            yield from classes(sub)
+
+    return {
+        binding.id
+        for cls in classes(DOMNode)
+        if cls.__module__.startswith(packages)
+        for binding in cls.BINDINGS
+        if isinstance(binding, Binding) and binding.id
+    }
+
+
+def _start_forkserver() -> None:
+    """Start multiprocessing's fork server now, with the real stderr. The Workbench checks
+    experiment text in worker processes it forks; the first fork starts the server, which
+    hands it stderr's file descriptor, and while the app runs Textual's stand-in has none
+    (fileno -1: "bad value(s) in fds_to_keep")."""
+    with contextlib.redirect_stderr(sys.__stderr__):
+        multiprocessing.forkserver.ensure_running()

@@ -16,6 +16,7 @@ __all__ = [
     "estimated_tokens",
     "format_config",
     "latency",
+    "pricing",
     "right",
     "score",
     "status_colour",
@@ -57,6 +58,12 @@ def cost(value: float | None) -> str:
     if value == 0:
         return "$0"
     return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+
+
+def pricing(prices: Mapping[str, tuple[float, float]]) -> str:
+    """Prices per million input/output tokens as `endpoints list` shows them:
+    'gpt-x=0.15/0.6, *=1/2'; a dash when none is set."""
+    return ", ".join(f"{model}={i:g}/{o:g}" for model, (i, o) in prices.items()) or "–"
 
 
 def score(value: float | None) -> str:

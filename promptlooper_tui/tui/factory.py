@@ -16,10 +16,9 @@ from .app import PromptLooperApp, Startup
 #: The demo's experiment (in the shipped samples): 48 configs raced over 12 items, so the
 #: leaderboard keeps changing.
 DEMO_EXPERIMENT = "racing.yaml"
-#: Each simulated call waits this long and few run at once, so the sweep lasts about half a
-#: minute: long enough to watch the ranking settle.
-DEMO_LATENCY_MS = 250.0
-DEMO_CONCURRENCY = 4
+#: Each simulated call waits this long (with the experiment's 16 at once), so the sweep lasts
+#: about half a minute: long enough to watch the ranking settle.
+DEMO_LATENCY_MS = 800.0
 
 
 def make_app(
@@ -57,7 +56,7 @@ async def start_demo(workbench: Workbench, *, latency_ms: float) -> Screen[None]
     # Started before anything resolves `simulated`, so the latency applies.
     await workbench.start_simulated_endpoint(SimulatorOptions(latency_ms=latency_ms))
     imported = await workbench.import_file(samples / DEMO_EXPERIMENT)
-    overrides = SweepOverrides(concurrency=DEMO_CONCURRENCY, no_cache=True)
+    overrides = SweepOverrides(no_cache=True)
     sweep_id = await workbench.create_sweep(imported.id, overrides)
     await workbench.start_sweep(sweep_id)
     return MonitorScreen(sweep_id)

@@ -35,6 +35,8 @@ class RunLine:
     run_id: str
     status: str
     config: dict[str, Any]
+    #: The dataset item the run answered (its index in the experiment's dataset).
+    item_index: int
     score: float | None
     tokens: int
     latency_ms: float
@@ -48,6 +50,7 @@ class RunLine:
             run_id=event.run_id or "",
             status="completed" if event.type == "run.completed" else "failed",
             config=dict(data.get("config") or {}),
+            item_index=int(data.get("item_index") or 0),
             score=data.get("score"),
             tokens=int(data.get("tokens") or 0),
             latency_ms=float(data.get("latency_ms") or 0.0),
@@ -61,6 +64,7 @@ class RunLine:
             run_id=run.id,
             status=run.status,
             config=run.config,
+            item_index=run.item_index,
             score=run.score,
             tokens=run.tokens_in + run.tokens_out,
             latency_ms=run.latency_ms,

@@ -3,11 +3,15 @@ palette, small terminals, and the demo."""
 
 from __future__ import annotations
 
+import json
+import stat
 from pathlib import Path
 
+import pytest
 from textual.widgets import DataTable
 
 from promptlooper_tui.service import Workbench
+from promptlooper_tui.settings import Settings
 from promptlooper_tui.tui.screens.editor import EditorScreen
 from promptlooper_tui.tui.screens.endpoint_form import EndpointForm
 from promptlooper_tui.tui.screens.endpoints import EndpointsScreen
@@ -136,6 +140,83 @@ async def test_the_demo_opens_a_running_sweep_in_the_monitor(make_test_app: AppM
     app = make_test_app(demo=True, demo_latency_ms=20)
     async with app.run_test(size=SIZE) as pilot:
         monitor = await wait_for_screen(pilot, MonitorScreen)
+        # Leave only once the monitor has drawn (and its header its title): an app torn down
+        # while a screen still mounts fails in Textual's header.
+        await wait_until(pilot, lambda: monitor.status is not None, "the monitor's first read")
+        await wait_until(pilot, lambda: "Sweep monitor" in screen_text(app), "the header")
 
         sweep = await app.workbench.get_sweep(monitor.sweep_id)
         assert (sweep.experiment, sweep.status) == ("racing-summaries", "running")
+
+
+async def test_a_broken_tui_json_is_reported_and_never_overwritten(
+    make_test_app: AppMaker, settings: Settings
+) -> None:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    path = settings.home / "tui.json"
+    path.write_text('{"keymap": {"monitor.pause": "space"')
+
+    app = make_test_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_home(pilot, experiments=0)
+        shown = [n for n in notifications(app) if "tui.json" in n]
+        assert len(shown) == 1
+        assert str(path) in shown[0] and "not valid JSON" in shown[0]
+        app.theme = "dusk"  # would be saved, were the file readable
+        await pilot.pause()
+
+    assert path.read_text() == '{"keymap": {"monitor.pause": "space"'
+
+
+async def test_unknown_keymap_ids_are_reported_and_the_file_is_private(
+    make_test_app: AppMaker, settings: Settings
+) -> None:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    path = settings.home / "tui.json"
+    path.write_text('{"keymap": {"bogus.id": "z", "monitor.pause": "space"}}')
+    path.chmod(0o644)
+
+    app = make_test_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_home(pilot, experiments=0)
+        shown = [n for n in notifications(app) if "keymap" in n.lower()]
+        assert len(shown) == 1 and "bogus.id" in shown[0] and "monitor.pause" not in shown[0]
+        app.theme = "dusk"
+        await pilot.pause()
+
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    saved = json.loads(path.read_text())
+    assert saved == {"theme": "dusk", "keymap": {"bogus.id": "z", "monitor.pause": "space"}}
+
+
+def test_the_demo_uses_the_home_given_and_otherwise_a_temporary_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from promptlooper_tui import cli
+    from promptlooper_tui.tui import factory
+
+    homes: list[Path] = []
+
+    class Recorder:
+        return_code = 0
+
+        def run(self) -> None:
+            assert homes[-1].is_dir()  # the app's home exists while it runs
+
+    def make(settings: Settings, **options: object) -> Recorder:
+        assert options["demo"] is True
+        homes.append(settings.home)
+        settings.home.mkdir(parents=True, exist_ok=True)
+        return Recorder()
+
+    monkeypatch.setattr(factory, "make_app", make)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("PROMPTLOOPER_HOME", raising=False)
+
+    assert cli.main(["--home", str(tmp_path / "mine"), "demo"]) == 0
+    assert homes[-1] == tmp_path / "mine"
+
+    assert cli.main(["demo"]) == 0
+    assert homes[-1].name.startswith("promptlooper-demo-")
+    assert not homes[-1].exists()  # removed when the app ended
+    assert not (tmp_path / "xdg").exists()  # the default home was never touched

@@ -94,3 +94,61 @@ async def test_remove_asks_first(workbench: Workbench, make_test_app: AppMaker) 
         await wait_until(pilot, lambda: "local" not in table.rows, "the row to go")
 
     assert await workbench.list_endpoints() == []
+
+
+async def test_pricing_reads_as_in_the_cli_and_a_removal_clears_its_test_result(
+    workbench: Workbench, make_test_app: AppMaker
+) -> None:
+    await workbench.add_endpoint("gone", "http://127.0.0.1:9/v1", pricing={"big": (0.5, 1.5)})
+    app = make_test_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_home(pilot, experiments=0)
+        await pilot.press("f3")
+        endpoints = await wait_for_screen(pilot, EndpointsScreen)
+        table = endpoints.query_one("#endpoints", DataTable)
+        await wait_until(pilot, lambda: "gone" in table.rows, "the endpoint")
+        assert str(table.get_row("gone")[3]) == "big=0.5/1.5"
+
+        table.move_cursor(row=table.get_row_index("gone"))
+        result = endpoints.query_one("#test-result", Static)
+        await pilot.press("t")
+        await wait_until(pilot, lambda: "✗ gone" in str(result.render()), "the failed test")
+        await pilot.press("x")
+        await wait_for_screen(pilot, ConfirmScreen)
+        await pilot.press("y")
+        await wait_until(pilot, lambda: "gone" not in table.rows, "the removal")
+        assert "gone" not in str(result.render())
+
+
+async def test_an_edit_keeps_the_stored_limits_and_creation_time(
+    workbench: Workbench, make_test_app: AppMaker
+) -> None:
+    await workbench.add_endpoint(
+        "slow",
+        "http://127.0.0.1:9/v1",
+        max_response_mb=2.0,
+        deadline_s=30.0,
+        idle_timeout_s=5.0,
+        rate_limit_wait_s=60.0,
+    )
+    before = await workbench.get_endpoint("slow")
+    app = make_test_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_home(pilot, experiments=0)
+        await pilot.press("f3")
+        endpoints = await wait_for_screen(pilot, EndpointsScreen)
+        table = endpoints.query_one("#endpoints", DataTable)
+        await wait_until(pilot, lambda: "slow" in table.rows, "the endpoint")
+        table.move_cursor(row=table.get_row_index("slow"))
+        await pilot.press("enter")
+        form = await wait_for_screen(pilot, EndpointForm)
+        form.query_one("#base-url", Input).value = "http://127.0.0.1:10/v1"
+        await pilot.press("ctrl+s")
+        await wait_for_screen(pilot, EndpointsScreen)
+        await wait_until(
+            pilot, lambda: str(table.get_row("slow")[1]).endswith(":10/v1"), "the edited row"
+        )
+
+    after = await workbench.get_endpoint("slow")
+    assert after.base_url == "http://127.0.0.1:10/v1"
+    assert after.model_dump(exclude={"base_url"}) == before.model_dump(exclude={"base_url"})

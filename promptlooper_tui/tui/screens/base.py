@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from textual import on
+from textual.binding import Binding
 from textual.dom import DOMNode
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.worker import Worker
 
 if TYPE_CHECKING:
@@ -35,3 +36,24 @@ class WorkbenchAccess(DOMNode):
 
 class WorkbenchScreen(Screen[None], WorkbenchAccess):
     """A full screen of the app. (Textual first: its CSS applies to the screen.)"""
+
+
+DialogResult = TypeVar("DialogResult")
+
+
+class Dialog(ModalScreen[DialogResult]):
+    """A question or form over the current screen. A modal screen hides the app's keys, so a
+    dialog binds help and quit itself (same ids: a keymap changes them everywhere), and
+    composes its own footer: the keys shown are the dialog's, not those of the screen below."""
+
+    BINDINGS = [
+        Binding("f1", "app.help", "Help", id="app.help", tooltip="The keys of this dialog"),
+        Binding(
+            "ctrl+q",
+            "app.request_quit",
+            "Quit",
+            priority=True,
+            id="app.quit",
+            tooltip="Quit; running sweeps stop and stay resumable",
+        ),
+    ]

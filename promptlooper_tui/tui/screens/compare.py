@@ -10,11 +10,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from ...domain.records import LeaderboardEntry, RunDetail
 from .. import display
 from ..text_diff import Pieces, word_diff
+from ..widgets.app_footer import AppFooter
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class CompareScreen(Screen[None]):
             with VerticalScroll(classes="compare-side panel") as pane:
                 pane.border_title = self._right.title
                 yield Static(right)
-        yield Footer()
+        yield AppFooter()
 
     def action_back(self) -> None:
         self.dismiss()

@@ -6,22 +6,26 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from ..widgets.app_footer import AppFooter
+from .base import Dialog
 
-class ConfirmScreen(ModalScreen[bool]):
+
+class ConfirmScreen(Dialog[bool]):
     """Dismisses with True when confirmed (the button, or y); escape, n or "Cancel" dismiss
     with False."""
 
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="confirm.cancel"),
-        Binding("y", "confirm", "Yes", show=False, id="confirm.yes"),
-        Binding("n", "cancel", "No", show=False, id="confirm.no"),
+        Binding("y", "confirm", "Yes", id="confirm.yes"),
+        Binding("n", "cancel", "No", id="confirm.no"),
+        Binding("escape", "cancel", "Cancel", show=False, id="confirm.cancel"),
     ]
 
-    def __init__(self, question: str, *, confirm: str = "Yes", danger: bool = False) -> None:
-        super().__init__()
+    def __init__(
+        self, question: str, *, confirm: str = "Yes", danger: bool = False, id: str | None = None
+    ) -> None:
+        super().__init__(id=id)
         self._question = question
         self._confirm = confirm
         self._danger = danger
@@ -34,6 +38,7 @@ class ConfirmScreen(ModalScreen[bool]):
                     self._confirm, id="confirm", variant="error" if self._danger else "primary"
                 )
                 yield Button("Cancel", id="cancel")
+        yield AppFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         # Enter on a dangerous question should not be the way to say yes by accident.

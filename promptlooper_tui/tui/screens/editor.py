@@ -13,11 +13,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.timer import Timer
-from textual.widgets import Footer, Header, OptionList, Static, TextArea
+from textual.widgets import Header, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from ...domain.errors import Issue, PromptLooperError, ValidationError
 from .. import display
+from ..widgets.app_footer import AppFooter
 from .base import WorkbenchScreen
 from .launch import plan_text
 
@@ -26,37 +27,65 @@ VALIDATE_AFTER = 0.4
 #: YAML highlighting needs tree-sitter's YAML grammar; without it the editor shows plain text.
 HIGHLIGHT_LANGUAGE = "yaml" if find_spec("tree_sitter_yaml") else None
 
+#: The new experiment's text (its name line made unique). It runs as it is, and its first
+#: sweep has a clear winner: the large model with the brief prompt (brief answers pass the
+#: length scorer, and the large model names more of each question's keywords).
 STARTER = """\
 # A new experiment. It runs as it is against the built-in simulated endpoint:
-# ctrl+s saves it, ctrl+r launches a sweep. Change `endpoint:` to a stored endpoint's name (F3).
-name: {name}
-description: What this experiment should find out.
+# ctrl+s saves it, ctrl+r launches a sweep. Change `endpoint:` to a stored endpoint's name (F3)
+# and `model:` to models it serves to try your own.
+name: my-experiment
+description: Which model and prompt answer short questions best?
 endpoint: simulated
 
 parameters:
   model: [small-model, large-model]
-  temperature: [0.0, 0.7]
-  max_tokens: 120
+  prompt: [brief, detailed]
+  temperature: 0.3
+  max_tokens: 150
+
+prompts:
+  brief: "Answer in two sentences: {{ item.input.question }}"
+  detailed: "Answer step by step, in detail: {{ item.input.question }}"
 
 pipeline:
   - name: answer
     system: You are a helpful assistant.
-    user: "Answer in one sentence: {{{{ item.input.question }}}}"
+    user: "{{ prompts[params.prompt] }}"
 
 dataset:
-  - input: {{question: What is a parameter sweep?}}
-    keywords: [configs, runs]
-  - input: {{question: Why cache LLM calls?}}
-    keywords: [cost, tokens]
+  - input: {question: How do Configs, Items and Scores relate in a Sweep?}
+    keywords: [Configs, Items, Scores, Sweep]
+  - input: {question: Why does a Cache save Tokens and Money?}
+    keywords: [Cache, Tokens, Money]
+  - input: {question: How does the Leaderboard use Confidence Intervals?}
+    keywords: [Leaderboard, Confidence, Intervals]
+  - input: {question: Where does SQLite keep each Run?}
+    keywords: [SQLite, Run]
+  - input: {question: Can an Endpoint serve Ollama Models?}
+    keywords: [Endpoint, Ollama, Models]
+  - input: {question: What does Racing do with weak Configs?}
+    keywords: [Racing, Configs]
+  - input: {question: How do Repeats measure Noise?}
+    keywords: [Repeats, Noise]
+  - input: {question: Which Export holds the Winner?}
+    keywords: [Export, Winner]
 
 scorers:
-  - {{type: keyword, required_present_from: keywords}}
-  - {{type: format, format: length, min_tokens: 5, max_tokens: 60}}
+  # The share of the item's keywords the answer names (and no AI boilerplate), counted twice.
+  - {type: keyword, required_present_from: keywords, required_absent: ["As an AI"], weight: 2}
+  - {type: format, format: length, min_tokens: 5, max_tokens: 40}
 
 sweep:
   strategy: grid
   max_concurrency: 4
 """
+STARTER_NAME = "my-experiment"
+
+
+def starter_text(name: str) -> str:
+    """The new experiment's text, named `name`."""
+    return STARTER.replace(f"name: {STARTER_NAME}\n", f"name: {name}\n", 1)
 
 
 class EditorScreen(WorkbenchScreen):
@@ -66,13 +95,14 @@ class EditorScreen(WorkbenchScreen):
         "their line (select one, or press ctrl+n, to jump there). The plan is the dry run of "
         "the text as it stands: configs, runs, LLM calls, how many are cached, tokens and "
         "cost. Saving stores a new version; runs keep the version they ran. Escape leaves "
-        "the text, a second escape leaves the editor."
+        "the editor (asking first when there are unsaved changes)."
     )
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="editor.save", tooltip="Save as a new version"),
         Binding("ctrl+r", "launch", "Launch", id="editor.launch", tooltip="Save, then sweep"),
         Binding("ctrl+n", "next_problem", "Next problem", id="editor.next_problem"),
-        Binding("escape", "leave", "Back", id="editor.back"),
+        # A priority key: the text area would take the first escape to give up the focus.
+        Binding("escape", "leave", "Back", priority=True, id="editor.back"),
     ]
 
     def __init__(self, experiment_id: str | None) -> None:
@@ -95,7 +125,7 @@ class EditorScreen(WorkbenchScreen):
             with Vertical(id="editor-side"):
                 yield OptionList(id="problems")
                 yield Static("", id="plan", markup=False)
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.query_one("#problems").border_title = "Problems"
@@ -120,10 +150,10 @@ class EditorScreen(WorkbenchScreen):
             taken = {e.name for e in await self.wb.list_experiments()}
             name = next(
                 n
-                for n in (f"my-experiment-{i}" if i else "my-experiment" for i in range(10_000))
+                for n in (f"{STARTER_NAME}-{i}" if i else STARTER_NAME for i in range(10_000))
                 if n not in taken
             )
-            self._text_area.load_text(STARTER.format(name=name))
+            self._text_area.load_text(starter_text(name))
         else:
             experiment = await self.wb.get_experiment(self._experiment_id)
             self._name, self._version = experiment.name, experiment.version

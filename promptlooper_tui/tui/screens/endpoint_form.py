@@ -6,12 +6,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from ...domain.errors import BadInput
 from ...domain.records import EndpointRecord
-from .base import WorkbenchAccess
+from ..widgets.app_footer import AppFooter
+from .base import Dialog, WorkbenchAccess
 
 
 def parse_pricing(text: str) -> dict[str, tuple[float, float]]:
@@ -28,10 +28,11 @@ def parse_pricing(text: str) -> dict[str, tuple[float, float]]:
 
 
 def pricing_text(pricing: dict[str, tuple[float, float]]) -> str:
+    """Pricing as the form reads it back (`parse_pricing`'s input, the CLI's `--price`)."""
     return "; ".join(f"{model}={i:g},{o:g}" for model, (i, o) in pricing.items())
 
 
-class EndpointForm(ModalScreen[EndpointRecord | None], WorkbenchAccess):
+class EndpointForm(Dialog[EndpointRecord | None], WorkbenchAccess):
     """Saves through the Workbench itself, so a rejected value is shown here, in the form."""
 
     BINDINGS = [
@@ -91,7 +92,7 @@ class EndpointForm(ModalScreen[EndpointRecord | None], WorkbenchAccess):
                 yield Label("Pricing")
                 yield Input(
                     pricing_text(e.pricing) if e else "",
-                    placeholder="model=IN,OUT per 1M tokens; *=…",
+                    placeholder="gpt-4o-mini=0.15,0.6; *=1,2 (per 1M in,out)",
                     id="pricing",
                     compact=True,
                 )
@@ -99,6 +100,7 @@ class EndpointForm(ModalScreen[EndpointRecord | None], WorkbenchAccess):
             with Horizontal(id="buttons"):
                 yield Button("Save", id="save", variant="primary", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
+        yield AppFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#base-url" if self._existing else "#name", Input).focus()
@@ -120,6 +122,8 @@ class EndpointForm(ModalScreen[EndpointRecord | None], WorkbenchAccess):
                 raise BadInput("give the endpoint a name")
             if key and env:
                 raise BadInput("give either an API key or a variable name, not both")
+            # The form does not show the request limits: an edit keeps the stored ones.
+            existing = self._existing
             record = await self.wb.add_endpoint(
                 name,
                 self._value("base-url"),
@@ -127,6 +131,10 @@ class EndpointForm(ModalScreen[EndpointRecord | None], WorkbenchAccess):
                 api_key_env=env or None,
                 pricing=parse_pricing(self._value("pricing")),
                 keep_api_key=self._stored_key,
+                max_response_mb=existing.max_response_mb if existing else None,
+                deadline_s=existing.deadline_s if existing else None,
+                idle_timeout_s=existing.idle_timeout_s if existing else None,
+                rate_limit_wait_s=existing.rate_limit_wait_s if existing else None,
             )
         except BadInput as exc:
             error.update(str(exc))

@@ -6,14 +6,15 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from ...domain.errors import BadInput
 from ...domain.experiment import SIMULATED_ENDPOINT
 from ...domain.records import EndpointRecord
 from .. import display
+from ..widgets.app_footer import AppFooter
 from .base import WorkbenchScreen
-from .endpoint_form import EndpointForm, pricing_text
+from .endpoint_form import EndpointForm
 
 #: Models listed inline after a test; the rest are counted.
 SHOWN_MODELS = 12
@@ -37,12 +38,14 @@ class EndpointsScreen(WorkbenchScreen):
     def __init__(self) -> None:
         super().__init__()
         self._endpoints: dict[str, EndpointRecord] = {}
+        #: The endpoint whose test result is shown, if any.
+        self._tested: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield DataTable(id="endpoints", cursor_type="row", zebra_stripes=True)
         yield Static(id="test-result")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#endpoints", DataTable)
@@ -66,7 +69,7 @@ class EndpointsScreen(WorkbenchScreen):
             key = (
                 f"${e.api_key_env}" if e.api_key_env else ("stored ••••" if e.has_api_key else "–")
             )
-            table.add_row(e.name, e.base_url, key, pricing_text(e.pricing) or "–", key=e.name)
+            table.add_row(e.name, e.base_url, key, display.pricing(e.pricing), key=e.name)
         if select is not None and select in table.rows:
             table.move_cursor(row=table.get_row_index(select))
 
@@ -94,33 +97,44 @@ class EndpointsScreen(WorkbenchScreen):
     def _saved(self, record: EndpointRecord | None) -> None:
         if record is not None:
             self.notify(f"Saved endpoint {record.name}")
+            self._forget_result(record.name)
             self._refresh(select=record.name)
+
+    def _show_result(self, name: str, result: Content) -> None:
+        self._tested = name
+        self.query_one("#test-result", Static).update(result)
+
+    def _forget_result(self, name: str) -> None:
+        """Clear a shown test result that no longer holds (its endpoint changed or went)."""
+        if self._tested == name:
+            self._tested = None
+            self.query_one("#test-result", Static).update("")
 
     @work(exclusive=True, group="test", exit_on_error=False)
     async def action_test(self) -> None:
         name = self._selected()
         if name is None:
             return
-        result = self.query_one("#test-result", Static)
-        result.update(Content.styled(f"Testing {name}…", "$text-muted"))
+        self._show_result(name, Content.styled(f"Testing {name}…", "$text-muted"))
         try:
             outcome = await self.wb.test_endpoint(name)
         except BadInput as exc:
-            result.update(Content.styled(f"✗ {name}: {exc}", "$error"))
+            self._show_result(name, Content.styled(f"✗ {name}: {exc}", "$error"))
             return
         if not outcome.ok:
-            result.update(Content.styled(f"✗ {name}: {outcome.error}", "$error"))
+            self._show_result(name, Content.styled(f"✗ {name}: {outcome.error}", "$error"))
             return
         models = outcome.models[:SHOWN_MODELS]
         more = len(outcome.models) - len(models)
-        result.update(
+        self._show_result(
+            name,
             Content.from_markup(
                 "[$success]✓ $name[/]: connected in $latency · $count model(s): $models",
                 name=name,
                 latency=display.latency(outcome.latency_ms),
                 count=len(outcome.models),
                 models=", ".join(models) + (f" and {more} more" if more else "") or "none",
-            )
+            ),
         )
 
     @work(exclusive=True, group="remove", exit_on_error=False)
@@ -136,6 +150,7 @@ class EndpointsScreen(WorkbenchScreen):
         if await self.app.push_screen_wait(ConfirmScreen(question, confirm="Remove", danger=True)):
             await self.wb.remove_endpoint(endpoint.name)
             self.notify(f"Removed endpoint {endpoint.name}")
+            self._forget_result(endpoint.name)
             self._refresh()
 
     def action_back(self) -> None:

@@ -12,12 +12,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Static
+from textual.widgets import Button, Header, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ...domain.errors import BadInput, PromptLooperError
 from ...domain.records import SweepRecord
 from ...export import write_atomically
+from ..widgets.app_footer import AppFooter
 from .base import WorkbenchScreen
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ class ExportScreen(WorkbenchScreen):
                 yield Button("Write file", id="write", variant="primary")
             with VerticalScroll(id="export-preview", classes="panel"):
                 yield Static(id="preview", markup=False)
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.query_one("#export-preview").border_title = "Preview"
@@ -186,6 +187,7 @@ class ExportScreen(WorkbenchScreen):
 
     def action_write(self) -> None:
         if self._sweep is None:
+            self.notify("Nothing to export: the sweep has not loaded.", severity="warning")
             return
         try:
             path = export_target(self.query_one("#export-path", Input).value)

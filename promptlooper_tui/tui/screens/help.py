@@ -6,11 +6,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Markdown, Static
 
+from ..widgets.app_footer import AppFooter
 from ..widgets.cells import clipped
 from ..widgets.fitted_table import ColumnSpec, FittedTable, Row
+from .base import Dialog
 
 _GENERAL = """\
 **Everywhere:** `F1`/`?` help · `F2` experiments · `F3` endpoints · `ctrl+p` command palette
@@ -29,8 +31,10 @@ class KeysTable(FittedTable):
     )
 
 
-class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,f1,question_mark,q", "close", "Close", id="help.close")]
+class HelpScreen(Dialog[None]):
+    BINDINGS = [
+        Binding("escape,f1,question_mark,q", "close", "Close", key_display="esc", id="help.close"),
+    ]
 
     def __init__(self, about: Screen[object]) -> None:
         super().__init__()
@@ -44,6 +48,7 @@ class HelpScreen(ModalScreen[None]):
                 yield Markdown(self._about.HELP, id="help-about")
             yield KeysTable(id="help-keys", cursor=False)
             yield Markdown(_GENERAL, id="help-general")
+        yield AppFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         rows: list[Row] = []

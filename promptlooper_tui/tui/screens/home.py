@@ -7,11 +7,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from ...domain.records import ExperimentRecord
 from .. import display
 from ..widgets import cells
+from ..widgets.app_footer import AppFooter
 from ..widgets.fitted_table import ColumnSpec, FittedTable
 from .base import WorkbenchScreen
 
@@ -70,7 +71,7 @@ class HomeScreen(WorkbenchScreen):
         yield ExperimentTable(id="experiments")
         yield Static(_EMPTY, id="empty", markup=False)
         yield Static(id="details")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.set_interval(RELOAD_EVERY, self.refresh_experiments)

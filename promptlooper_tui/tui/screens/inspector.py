@@ -12,10 +12,11 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Markdown, Static
+from textual.widgets import Header, Markdown, Static
 
 from ...domain.records import RunDetail, StageRecord
 from .. import display
+from ..widgets.app_footer import AppFooter
 from ..widgets.run_table import MoreRuns
 from .base import WorkbenchScreen
 
@@ -77,7 +78,7 @@ class RunInspectorScreen(WorkbenchScreen):
         yield Header()
         yield Static(id="run-summary")
         yield VerticalScroll(id="run-body")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self._load(self.run_id)

@@ -7,17 +7,20 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ...domain.errors import PromptLooperError
+from ...domain.experiment import SweepSettings
 from ...domain.records import ExperimentDetail, SweepPlan
 from ...service import SweepOverrides
 from .. import display
-from .base import WorkbenchAccess
+from ..widgets.app_footer import AppFooter
+from .base import Dialog, WorkbenchAccess
 
 STRATEGIES = ("grid", "random", "guided", "racing")
+#: What a sweep runs at once when its experiment does not say.
+DEFAULT_CONCURRENCY = SweepSettings.model_fields["max_concurrency"].default
 
 
 def plan_text(plan: SweepPlan) -> str:
@@ -29,7 +32,7 @@ def plan_text(plan: SweepPlan) -> str:
     )
 
 
-class LaunchScreen(ModalScreen[SweepOverrides | None], WorkbenchAccess):
+class LaunchScreen(Dialog[SweepOverrides | None], WorkbenchAccess):
     """Dismisses with the overrides to launch with, or None."""
 
     BINDINGS = [
@@ -64,14 +67,13 @@ class LaunchScreen(ModalScreen[SweepOverrides | None], WorkbenchAccess):
                 yield Input(
                     _text(sweep.get("samples")),
                     placeholder="configs, for random/guided",
-                    type="integer",
                     id="samples",
                     compact=True,
                 )
                 yield Label("Concurrency")
                 yield Input(
-                    _text(sweep.get("max_concurrency")),
-                    type="integer",
+                    _text(sweep.get("max_concurrency", DEFAULT_CONCURRENCY)),
+                    placeholder="calls at once (required)",
                     id="concurrency",
                     compact=True,
                 )
@@ -79,7 +81,6 @@ class LaunchScreen(ModalScreen[SweepOverrides | None], WorkbenchAccess):
                 yield Input(
                     _text(sweep.get("max_tokens")),
                     placeholder="none",
-                    type="integer",
                     id="budget",
                     compact=True,
                 )
@@ -87,6 +88,7 @@ class LaunchScreen(ModalScreen[SweepOverrides | None], WorkbenchAccess):
             with Horizontal(id="buttons"):
                 yield Button("Launch", id="launch", variant="primary", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
+        yield AppFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#strategy", Select).focus()
@@ -106,16 +108,23 @@ class LaunchScreen(ModalScreen[SweepOverrides | None], WorkbenchAccess):
     def _overrides(self) -> SweepOverrides | str:
         """The overrides in the form, or what is wrong with them."""
 
-        def number(widget_id: str) -> int | None:
-            value = self.query_one(f"#{widget_id}", Input).value.strip()
-            return int(value) if value else None
+        def number(widget_id: str, label: str, *, required: bool = False) -> int | None:
+            text = self.query_one(f"#{widget_id}", Input).value.strip()
+            if not text and required:
+                raise ValueError(f"{label}: give a whole number, 1 or more")
+            if not text:
+                return None
+            try:
+                return int(text)
+            except ValueError:
+                raise ValueError(f"{label}: {text!r} is not a whole number") from None
 
         try:
             return SweepOverrides(
                 strategy=str(self.query_one("#strategy", Select).value),
-                samples=number("samples"),
-                concurrency=number("concurrency"),
-                max_tokens=number("budget"),
+                samples=number("samples", "Samples"),
+                concurrency=number("concurrency", "Concurrency", required=True),
+                max_tokens=number("budget", "Token budget"),
             )
         except (pydantic.ValidationError, ValueError) as exc:
             return _first_problem(exc)

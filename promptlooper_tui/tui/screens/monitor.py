@@ -11,22 +11,24 @@ from the database every few seconds instead.
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.widgets import Footer, Header, ProgressBar, Sparkline, Static
+from textual.widgets import Header, ProgressBar, Static
 from textual.worker import Worker
 
-from ...domain.records import LeaderboardEntry, SweepRecord
+from ...domain.records import RESUMABLE, LeaderboardEntry, SweepRecord
 from ...engine.events import Subscription
 from .. import display
 from ..sweep_feed import ENDED, Counts, LiveCounts, SweepFeed
+from ..widgets.app_footer import AppFooter
 from ..widgets.leaderboard import LeaderboardTable
 from ..widgets.run_table import LatestRuns, RunTable
-from ..widgets.score_histogram import ScoreHistogram
+from ..widgets.score_histogram import ScoreHistogram, summary_line
 from .base import WorkbenchScreen
 
 #: Seconds between frames.
@@ -35,10 +37,11 @@ FRAME = 0.25
 LEADERBOARD_EVERY = 1.0
 #: Seconds between two reads of a sweep that runs in another process.
 POLL_EVERY = 2.0
-#: Rows in the latest-runs table, and scores kept for the histogram and sparkline.
+#: Rows in the latest-runs table, and scores kept for the histogram.
 LATEST_ROWS = 50
 SCORE_WINDOW = 2000
-TREND_POINTS = 200
+#: Failed runs read to find a failed sweep's most common error.
+FAILED_RUNS_READ = 1000
 LEADERBOARD_ROWS = 20
 #: Events a monitor may fall behind by before the oldest are dropped (the database has them).
 QUEUE_SIZE = 50_000
@@ -54,7 +57,8 @@ class MonitorScreen(WorkbenchScreen):
         "guided sweeps may finish early). The leaderboard ranks configs by mean score with a "
         "95% confidence interval; `≈ tied` means not significantly worse than the leader. "
         "Mark two configs with space and press c to compare them (one mark: against #1). "
-        "Enter on a run opens it in the inspector."
+        "Enter on a run opens it in the inspector. Keys that cannot act on the sweep as it "
+        "is (pause on a finished sweep...) are left out of the footer."
     )
     BINDINGS = [
         Binding("p", "pause", "Pause", id="monitor.pause"),
@@ -82,6 +86,10 @@ class MonitorScreen(WorkbenchScreen):
         self._last_ranking = 0.0
         self._shown: tuple[object, ...] = ()
         self._shown_revision = -1
+        #: The status the footer's keys were last chosen for.
+        self._keys_status: str | None = None
+        #: Why an ended sweep ended (None while it runs, or when it completed).
+        self.reason: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -91,15 +99,17 @@ class MonitorScreen(WorkbenchScreen):
                 yield ProgressBar(id="progress", show_eta=False)
                 yield Static(id="progress-text")
             yield Static(id="counters")
+            yield Static(id="sweep-reason", markup=False)
         with Vertical(id="leaderboard-panel", classes="panel"):
             yield LeaderboardTable(id="leaderboard")
         with Horizontal(id="monitor-bottom"):
             with Vertical(id="latest-panel", classes="panel"):
                 yield LatestRuns(id="latest")
+                # Shown instead of the histogram when the terminal is too narrow for it.
+                yield Static(id="scores-line", markup=False)
             with Vertical(id="scores-panel", classes="panel"):
                 yield ScoreHistogram(id="histogram")
-                yield Sparkline([], id="trend")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.query_one("#leaderboard-panel").border_title = "Leaderboard"
@@ -149,6 +159,7 @@ class MonitorScreen(WorkbenchScreen):
         summary = await wb.sweep_summary(self.sweep_id, top=LEADERBOARD_ROWS)
         page = await wb.list_runs(sweep=self.sweep_id, limit=SCORE_WINDOW)
         runner = wb.runner(self.sweep_id)
+        self.reason = await self._why_it_ended(sweep)
         self._sweep = sweep
         self._stored = Counts.stored(summary, sweep)
         self._live = LiveCounts(self._stored, runner) if runner is not None else None
@@ -168,14 +179,40 @@ class MonitorScreen(WorkbenchScreen):
         sweep = await wb.get_sweep(self.sweep_id)
         summary = await wb.sweep_summary(self.sweep_id, top=LEADERBOARD_ROWS)
         page = await wb.list_runs(sweep=self.sweep_id, limit=LATEST_ROWS)
+        reason = await self._why_it_ended(sweep)
         if self._live is not None or self._loading:
             return  # resumed here meanwhile: the live view has taken over
+        self.reason = reason
         self._sweep = sweep
         self._stored = Counts.stored(summary, sweep)
         self.feed.status = sweep.status
         self.feed.add_stored(page.items)
         self._show_leaderboard(summary.leaderboard)
         self._draw()
+
+    async def _why_it_ended(self, sweep: SweepRecord) -> str | None:
+        """Why a sweep that did not complete stopped, and its failed runs' most common error
+        (a sweep aborted after failures in a row names only the last one)."""
+        if sweep.status not in ENDED or sweep.status == "completed":
+            return None
+        why = {
+            "failed": f"Failed: {(sweep.error or 'no reason was recorded').rstrip('.')}.",
+            "stopped": "Stopped before its end; r resumes it, repeating no finished run.",
+            "budget_exhausted": "Stopped: the token budget ran out; r resumes it.",
+            "interrupted": "Interrupted: the process running it ended; r resumes it here.",
+        }[sweep.status]
+        if sweep.error and sweep.status != "failed":
+            why += f" ({sweep.error})"
+        if sweep.runs_failed:
+            page = await self.wb.list_runs(sweep=sweep.id, status="failed", limit=FAILED_RUNS_READ)
+            errors = Counter(run.error for run in page.items if run.error)
+            if errors:
+                error, count = errors.most_common(1)[0]
+                why += (
+                    f"\nMost common run error ({count:,} of {sweep.runs_failed:,} failed "
+                    f"runs): {error}"
+                )
+        return why
 
     @work(exclusive=True, group="leaderboard", exit_on_error=False)
     async def _refresh_leaderboard(self) -> None:
@@ -184,6 +221,9 @@ class MonitorScreen(WorkbenchScreen):
     def _show_leaderboard(self, entries: list[LeaderboardEntry]) -> None:
         self._last_ranking = time.monotonic()
         self.query_one(LeaderboardTable).show(entries)
+        self.query_one("#leaderboard-panel").border_subtitle = (
+            "" if entries else "no scored runs yet"
+        )
 
     # -- frames --------------------------------------------------------------------------------
 
@@ -212,11 +252,19 @@ class MonitorScreen(WorkbenchScreen):
         self._shown = shown
         self.frames += 1
         self._draw_progress(self._sweep, counts, status)
+        reason = self.query_one("#sweep-reason", Static)
+        reason.update(self.reason or "")
+        reason.display = self.reason is not None and status in ENDED
+        reason.set_class(status == "failed", "problem")
+        if status != self._keys_status:
+            # Pause, resume and stop show only where they can act.
+            self._keys_status = status
+            self.refresh_bindings()
         if self.feed.revision != self._shown_revision:
             self._shown_revision = self.feed.revision
-            self.query_one(ScoreHistogram).counts = tuple(self.feed.histogram())
-            scores = list(self.feed.scores)[-TREND_POINTS:]
-            self.query_one("#trend", Sparkline).data = scores or [0.0]
+            scores = self.feed.scores
+            self.query_one(ScoreHistogram).show(self.feed.histogram(), scores)
+            self.query_one("#scores-line", Static).update(summary_line(scores))
             self.query_one(LatestRuns).show(self.feed.latest)
 
     def _draw_progress(self, sweep: SweepRecord, counts: Counts, status: str) -> None:
@@ -259,8 +307,34 @@ class MonitorScreen(WorkbenchScreen):
 
     # -- keys ----------------------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Pause and stop while the sweep runs (or is paused, for stop), resume once it
+        halted short of its end; hidden otherwise."""
+        status = self.status
+        if action == "pause":
+            return status == "running"
+        if action == "stop":
+            return status in ("running", "paused")
+        if action == "resume":
+            return status in RESUMABLE
+        return True
+
+    def _runs_elsewhere(self) -> bool:
+        """True, after telling the user, when the sweep runs in another process (its keys
+        work there, not here)."""
+        if self.wb.runner(self.sweep_id) is not None or self.status in ENDED:
+            return False
+        self.notify(
+            "This sweep runs in another PromptLooper process (a CLI run, the daemon or "
+            "another app); pause or stop it there.",
+            severity="warning",
+        )
+        return True
+
     @work(exclusive=True, group="control", exit_on_error=False)
     async def action_pause(self) -> None:
+        if self._runs_elsewhere():
+            return
         record = await self.wb.pause_sweep(self.sweep_id)
         self.feed.status = record.status
         self._draw(force=True)
@@ -280,8 +354,7 @@ class MonitorScreen(WorkbenchScreen):
     async def action_stop(self) -> None:
         from .confirm import ConfirmScreen
 
-        if self.wb.runner(self.sweep_id) is None:
-            self.notify("This sweep is not running in this app.", severity="warning")
+        if self._runs_elsewhere():
             return
         question = "Stop the sweep? Finished runs are kept and it can be resumed (r)."
         if await self.app.push_screen_wait(ConfirmScreen(question, confirm="Stop", danger=True)):

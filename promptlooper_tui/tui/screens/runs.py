@@ -8,10 +8,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Footer, Header, Input, Label, Select, Static
+from textual.widgets import Header, Input, Label, Select, Static
 
 from ...domain.errors import BadInput
 from ...domain.records import RunPage
+from ..widgets.app_footer import AppFooter
 from ..widgets.run_list import RunList
 from ..widgets.run_table import RunTable
 from .base import WorkbenchScreen
@@ -91,7 +92,7 @@ class RunsScreen(WorkbenchScreen):
             yield Input(placeholder="max", id="max-score")
         yield Static(id="runs-status")
         yield RunList(self._fetch, id="runs")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self._describe()

@@ -19,14 +19,15 @@ def config_key(entry: LeaderboardEntry) -> str:
 
 class LeaderboardTable(FittedTable):
     """Re-ranked by `show(entries)`; the marks (and a cursor moved off the top row) follow
-    their configs. When narrow, latency, tokens and the interval make room for the config."""
+    their configs. When narrow, latency and tokens make room for the config, then it is cut:
+    score, interval, n and the comparison with the leader always stay."""
 
     COLUMNS = (
         ColumnSpec("rank", "#"),
         ColumnSpec("config", "config", flexible=True),
         ColumnSpec("score", "score"),
-        ColumnSpec("ci", "95% CI", drop=3),
-        ColumnSpec("n", "n", drop=4),
+        ColumnSpec("ci", "95% CI"),
+        ColumnSpec("n", "n"),
         ColumnSpec("tied", "vs #1"),
         ColumnSpec("tokens", "tokens", drop=2),
         ColumnSpec("p50", "p50", drop=1),

@@ -30,6 +30,7 @@ def run_rows(table: DataTable[object], lines: Sequence[RunLine]) -> list[Row]:
                 if line.status == "completed"
                 else themed(table, "✗", "error"),
                 "config": clipped(config),
+                "item": display.right(str(line.item_index)),
                 "score": display.right(display.score(line.score)),
                 "tokens": display.right(display.tokens(line.tokens)),
                 "latency": display.right(display.latency(line.latency_ms)),
@@ -44,13 +45,15 @@ def run_rows(table: DataTable[object], lines: Sequence[RunLine]) -> list[Row]:
 class RunTable(FittedTable):
     """Runs, keyed by run id. Selecting one posts `RunTable.Opened` with its neighbours, so
     the inspector can step to the next and previous run of the same list. When narrow, the
-    cache column makes room for the config, and errors get what is left."""
+    cache and tokens columns make room for the config, and errors get what is left."""
 
     COLUMNS = (
         ColumnSpec("status", ""),
         ColumnSpec("config", "config", flexible=True),
+        # Runs of one config differ by item: without it, their rows would read the same.
+        ColumnSpec("item", "item"),
         ColumnSpec("score", "score"),
-        ColumnSpec("tokens", "tokens"),
+        ColumnSpec("tokens", "tokens", drop=2),
         ColumnSpec("latency", "latency"),
         ColumnSpec("cache", "cache", drop=1),
         ColumnSpec("error", "error", flexible=True),

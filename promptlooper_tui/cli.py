@@ -637,15 +637,22 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    return _run_app(args, demo=True)
+    """The demo in a temporary home, removed when the app ends, so its sweeps never pile up in
+    the user's; with `--home DIR`, in DIR, where what it made is kept."""
+    if getattr(args, "home", None):
+        return _run_app(args, demo=True)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="promptlooper-demo-") as home:
+        return _run_app(args, demo=True, home=home)
 
 
-def _run_app(args: argparse.Namespace, *, demo: bool) -> int:
+def _run_app(args: argparse.Namespace, *, demo: bool, home: str | None = None) -> int:
     # Imported here: textual is not loaded for any other command.
     from .tui.factory import make_app
     from .tui.themes import user_theme_dir
 
-    settings = Settings.resolve(getattr(args, "home", None))
+    settings = Settings.resolve(home or getattr(args, "home", None))
     app = make_app(settings, user_theme_dir=user_theme_dir(), demo=demo)
     app.run()
     return app.return_code or EXIT_OK

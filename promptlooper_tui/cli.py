@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,12 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .command_line import command_line
 from .domain.errors import BadInput, EndpointError, PromptLooperError, StorageError
 from .settings import Settings
 from .signals import on_stop_signals
 
 if TYPE_CHECKING:
+    from .engine.loader import LoadedExperiment
     from .service import Workbench
+    from .tui.app import PromptLooperApp
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -29,32 +33,67 @@ Handler = Callable[[argparse.Namespace, "Workbench"], Awaitable[int]]
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from .cli_output import print_json
     from .domain.errors import ValidationError
-    from .engine.loader import load_experiment_file
 
-    failed = 0
+    results: list[dict[str, object]] = []
+    issues: list[dict[str, object]] = []
     for path in args.files:
         try:
-            loaded = load_experiment_file(path)
+            spec = _load_experiment_file(path).spec
         except ValidationError as exc:
-            failed += 1
-            count = len(exc.issues)
-            sys.stderr.write(f"{path}: {count} problem{'s' * (count != 1)}\n{exc}\n")
-        else:
-            spec = loaded.spec
+            found = [issue.as_dict() for issue in exc.issues]
+            issues += found
+            results.append({"file": path, "ok": False, "issues": found})
+            if not args.json:
+                count = len(exc.issues)
+                sys.stderr.write(f"{path}: {_plural(count, 'problem')}\n{exc}\n")
+            continue
+        swept = list(spec.parameter_space())
+        results.append(
+            {
+                "file": path,
+                "ok": True,
+                "name": spec.name,
+                "swept_parameters": swept,
+                "stages": len(spec.pipeline),
+                "items": len(spec.items),
+                "scorers": len(spec.scorers),
+                "issues": [],
+            }
+        )
+        if not args.json:
             sys.stdout.write(
-                f"{path}: ok ({spec.name}: {len(spec.parameter_space())} swept parameters, "
-                f"{len(spec.pipeline)} stages, {len(spec.items)} items, "
-                f"{len(spec.scorers)} scorers)\n"
+                f"{path}: ok ({spec.name}: {_plural(len(swept), 'swept parameter')}, "
+                f"{_plural(len(spec.pipeline), 'stage')}, {_plural(len(spec.items), 'item')}, "
+                f"{_plural(len(spec.scorers), 'scorer')})\n"
             )
-    return EXIT_BAD_INPUT if failed else EXIT_OK
+    if args.json:
+        print_json({"files": results, "ok": not issues, "issues": issues})
+    return EXIT_BAD_INPUT if issues else EXIT_OK
+
+
+def _load_experiment_file(path: str) -> LoadedExperiment:
+    """The experiment in the file at `path`; a folder is named as such, not as an OS error."""
+    from .domain.errors import Issue, ValidationError
+    from .engine.loader import load_experiment_file
+
+    if Path(path).is_dir():
+        raise ValidationError(
+            [Issue("is a directory, not an experiment file; name the YAML files", source=path)]
+        )
+    return load_experiment_file(path)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' * (count != 1)}"
 
 
 async def cmd_run(args: argparse.Namespace, wb: Workbench) -> int:
     from .cli_output import print_json, print_plan
     from .service import SweepOverrides
 
-    loaded = wb.validate_file(args.file)
+    loaded = _load_experiment_file(args.file)
     imported = await wb.import_experiment(loaded)
     overrides = SweepOverrides(
         strategy=args.strategy,
@@ -80,6 +119,8 @@ async def cmd_run(args: argparse.Namespace, wb: Workbench) -> int:
 
 async def cmd_resume(args: argparse.Namespace, wb: Workbench) -> int:
     sweep_id = await wb.resolve_sweep(args.sweep)
+    if args.after_pid is not None:
+        await _wait_for_exit(args.after_pid)
     return await _follow_sweep(
         args, wb, sweep_id, retry_failed=args.retry_failed, max_tokens=args.max_tokens
     )
@@ -112,9 +153,14 @@ async def _follow_sweep(
         if runner is not None:
             runner.stop()
 
+    cause: PromptLooperError | None = None
     try:
         with on_stop_signals(on_interrupt), contextlib.suppress(asyncio.CancelledError):
             await task
+    except PromptLooperError as exc:
+        # The sweep could not even record how it ended (a full disk): its finished runs are
+        # saved, and it reads as interrupted, so it ends like any other stop.
+        cause = exc
     finally:
         progress.finish()
         await cancel_quietly(follower)
@@ -123,31 +169,61 @@ async def _follow_sweep(
         print_json(summary)
     else:
         print_summary(summary)
+    resume = command_line(wb.settings, "resume", sweep_id)
+    if cause is not None:
+        sys.stderr.write(
+            f"Sweep {sweep_id} {summary.status}: {cause}\n"
+            f"Finished runs are saved. Fix the cause, then resume with: {resume}\n"
+        )
+        return EXIT_FAILED
     if summary.status == "stopped":
         sys.stderr.write(
-            f"Sweep {sweep_id} stopped; finished runs are saved. "
-            f"Resume with: promptlooper resume {sweep_id}\n"
+            f"Sweep {sweep_id} stopped; finished runs are saved. Resume with: {resume}\n"
         )
         return EXIT_FAILED
     if summary.status == "failed":
         record = await wb.get_sweep(sweep_id)
         sys.stderr.write(
             f"Sweep {sweep_id} failed: {record.error}\n"
-            f"Fix the cause, then: promptlooper resume {sweep_id} --retry-failed\n"
+            f"Fix the cause, then: {resume} --retry-failed\n"
         )
         return EXIT_FAILED
     if summary.status == "budget_exhausted":
         sys.stderr.write(
             f"Token budget reached; runs in flight finished. Raise it and continue with: "
-            f"promptlooper resume {sweep_id} --max-tokens N\n"
+            f"{resume} --max-tokens N\n"
         )
     if summary.runs.completed == 0 and summary.runs.failed > 0:
         return EXIT_FAILED
     return EXIT_OK
 
 
+async def _wait_for_exit(pid: int) -> None:
+    """Return once process `pid` has exited: `promptlooper mcp` hands its sweeps over to
+    `resume --after-pid` when its client disconnects, and still owns them until it is gone."""
+    from .engine.cache import process_alive
+
+    try:
+        handle = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    except (AttributeError, OSError):  # no pidfd (not Linux): look now and then
+        while True:
+            if not process_alive(pid):
+                return
+            await asyncio.sleep(0.1)
+    loop = asyncio.get_running_loop()
+    exited = loop.create_future()
+    loop.add_reader(handle, lambda: exited.done() or exited.set_result(None))
+    try:
+        await exited
+    finally:
+        loop.remove_reader(handle)
+        os.close(handle)
+
+
 async def cmd_experiments_list(args: argparse.Namespace, wb: Workbench) -> int:
-    from .cli_output import print_json, table
+    from .cli_output import print_json, score_text, table
 
     experiments = await wb.list_experiments()
     if args.json:
@@ -162,12 +238,14 @@ async def cmd_experiments_list(args: argparse.Namespace, wb: Workbench) -> int:
                 e.version,
                 e.latest_sweep_id,
                 e.latest_sweep_status,
-                e.best_score,
+                score_text(e.best_score),
                 e.runs,
                 e.tokens,
             ]
             for e in experiments
         ],
+        trim=1,
+        right=[5],
     )
     return EXIT_OK
 
@@ -242,10 +320,15 @@ async def cmd_sweeps_show(args: argparse.Namespace, wb: Workbench) -> int:
 
 
 async def cmd_runs_list(args: argparse.Namespace, wb: Workbench) -> int:
-    from .cli_output import format_config, print_json, table
+    from .cli_output import format_config, print_json, score_text, table
 
+    if args.experiment_ref and args.experiment and args.experiment_ref != args.experiment:
+        raise BadInput(
+            f"two experiments given ({args.experiment_ref!r} and --experiment "
+            f"{args.experiment!r}); name one"
+        )
     page = await wb.list_runs(
-        experiment=args.experiment,
+        experiment=args.experiment_ref or args.experiment,
         sweep=args.sweep,
         status=args.status,
         min_score=args.min_score,
@@ -256,6 +339,11 @@ async def cmd_runs_list(args: argparse.Namespace, wb: Workbench) -> int:
     if args.json:
         print_json(page)
         return EXIT_OK
+    shown = len(page.items)
+    if not shown:
+        where = f" past the first {args.offset}" if args.offset and page.total else ""
+        sys.stdout.write(f"no runs{where} ({page.total} match)\n")
+        return EXIT_OK
     table(
         ["run", "config", "item", "rep", "status", "score", "tokens", "ms", "cached"],
         [
@@ -265,16 +353,19 @@ async def cmd_runs_list(args: argparse.Namespace, wb: Workbench) -> int:
                 r.item_index,
                 r.repeat,
                 r.status,
-                r.score,
+                score_text(r.score),
                 r.tokens_in + r.tokens_out,
                 round(r.latency_ms),
                 f"{r.cached_calls}/{r.calls}",
             ]
             for r in page.items
         ],
+        trim=1,
+        right=[5],
     )
-    shown = len(page.items)
-    sys.stdout.write(f"{args.offset + 1 if shown else 0}-{args.offset + shown} of {page.total}\n")
+    last = args.offset + shown
+    more = f"; --offset {last} shows the next {args.limit}" if last < page.total else ""
+    sys.stdout.write(f"runs {args.offset + 1}-{last} of {page.total}, newest first{more}\n")
     return EXIT_OK
 
 
@@ -415,12 +506,15 @@ async def cmd_endpoints_list(args: argparse.Namespace, wb: Workbench) -> int:
                 e.name,
                 e.base_url,
                 ("$" + e.api_key_env) if e.api_key_env else ("stored" if e.has_api_key else "-"),
-                ", ".join(f"{m}={i:g}/{o:g}" for m, (i, o) in e.pricing.items()) or "-",
+                # As --price takes it: MODEL=IN,OUT per million tokens.
+                " ".join(f"{m}={i:g},{o:g}" for m, (i, o) in e.pricing.items()) or "-",
                 f"{e.max_response_mb:g}",
                 f"{e.deadline_s:g}",
             ]
             for e in endpoints
         ],
+        trim=3,
+        right=[4, 5],
     )
     return EXIT_OK
 
@@ -514,6 +608,7 @@ async def cmd_webhooks_list(args: argparse.Namespace, wb: Workbench) -> int:
             ]
             for w in webhooks
         ],
+        trim=1,
     )
     return EXIT_OK
 
@@ -552,7 +647,10 @@ async def cmd_webhooks_deliveries(args: argparse.Namespace, wb: Workbench) -> in
             ]
             for d in deliveries
         ],
+        trim=8,
     )
+    if len(deliveries) == args.limit:
+        sys.stdout.write(f"the latest {args.limit} deliveries; --limit N shows more\n")
     return EXIT_OK
 
 
@@ -655,7 +753,23 @@ def _run_app(args: argparse.Namespace, *, demo: bool, home: str | None = None) -
     settings = Settings.resolve(home or getattr(args, "home", None))
     app = make_app(settings, user_theme_dir=user_theme_dir(), demo=demo)
     app.run()
+    if not demo:
+        sys.stderr.write(unfinished_sweeps_note(app, settings))
     return app.return_code or EXIT_OK
+
+
+def unfinished_sweeps_note(app: PromptLooperApp, settings: Settings) -> str:
+    """What to tell the terminal once the app has quit: the sweeps that were still running
+    (quitting stopped them) and how to resume each; empty when there were none."""
+    try:
+        stopped = app.workbench.stopped_on_close
+    except PromptLooperError:  # the workbench never opened
+        return ""
+    return "".join(
+        f"Sweep {sweep_id} of {experiment} stopped when the app quit; finished runs are saved. "
+        f"Resume with: {command_line(settings, 'resume', sweep_id)}\n"
+        for sweep_id, experiment in stopped.items()
+    )
 
 
 def _parse_price(text: str) -> tuple[str, tuple[float, float]]:
@@ -690,6 +804,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    """A whole number from 0 up to what the database can count (2^63 - 1)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 2^63 - 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -718,7 +843,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(sync_handler=cmd_demo)
 
-    p = commands.add_parser("validate", parents=[common], help="check experiment files")
+    p = commands.add_parser("validate", parents=[common, json_flag], help="check experiment files")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(sync_handler=cmd_validate)
 
@@ -742,39 +867,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     p.add_argument("--max-tokens", type=_positive, help="a new token budget for the sweep")
     p.add_argument("--top", type=_positive, default=10)
+    # `promptlooper mcp` hands its sweeps over with this when its client disconnects.
+    p.add_argument("--after-pid", type=_positive, help=argparse.SUPPRESS)
     p.set_defaults(handler=cmd_resume)
 
     group = commands.add_parser("experiments", help="list and show experiments")
     sub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = sub.add_parser("list", parents=[common, json_flag])
+    p = sub.add_parser(
+        "list",
+        parents=[common, json_flag],
+        help="every experiment, its latest sweep and best score",
+    )
     p.set_defaults(handler=cmd_experiments_list)
-    p = sub.add_parser("show", parents=[common, json_flag])
+    p = sub.add_parser(
+        "show", parents=[common, json_flag], help="one experiment's spec (a version with --version)"
+    )
     p.add_argument("experiment", metavar="ID")
     p.add_argument("--version", type=_positive)
     p.set_defaults(handler=cmd_experiments_show)
 
     group = commands.add_parser("sweeps", help="list and show sweeps")
     sub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = sub.add_parser("list", parents=[common, json_flag])
+    p = sub.add_parser(
+        "list",
+        parents=[common, json_flag],
+        help="sweeps with status; interrupted ones are resumable",
+    )
     p.add_argument("--experiment", metavar="ID")
     p.set_defaults(handler=cmd_sweeps_list)
-    p = sub.add_parser("show", parents=[common, json_flag])
+    p = sub.add_parser(
+        "show", parents=[common, json_flag], help="a sweep's summary and leaderboard"
+    )
     p.add_argument("sweep", metavar="SWEEP_ID")
     p.add_argument("--top", type=_positive, default=10)
     p.set_defaults(handler=cmd_sweeps_show)
 
     group = commands.add_parser("runs", help="list and show runs")
     sub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = sub.add_parser("list", parents=[common, json_flag])
-    p.add_argument("--experiment", metavar="ID")
+    p = sub.add_parser("list", parents=[common, json_flag], help="runs, filtered and paged")
+    # Positional, as for `leaderboard` and `export`; --experiment kept for scripts.
+    p.add_argument("experiment_ref", nargs="?", metavar="EXPERIMENT", help="experiment id or name")
+    p.add_argument("--experiment", metavar="ID", help=argparse.SUPPRESS)
     p.add_argument("--sweep", metavar="SWEEP_ID")
     p.add_argument("--status", choices=["completed", "failed"])
     p.add_argument("--min-score", type=_fraction)
     p.add_argument("--max-score", type=_fraction)
-    p.add_argument("--limit", type=_positive, default=50)
-    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--limit", type=_positive, default=50, help="runs shown (default 50)")
+    p.add_argument("--offset", type=_count, default=0, help="runs skipped, newest first")
     p.set_defaults(handler=cmd_runs_list)
-    p = sub.add_parser("show", parents=[common, json_flag])
+    p = sub.add_parser("show", parents=[common, json_flag], help="one run: stages, outputs, scores")
     p.add_argument("run", metavar="RUN_ID")
     p.set_defaults(handler=cmd_runs_show)
 
@@ -805,7 +946,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     group = commands.add_parser("endpoints", help="manage OpenAI-compatible endpoints")
     sub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = sub.add_parser("add", parents=[common, json_flag])
+    p = sub.add_parser(
+        "add",
+        parents=[common, json_flag],
+        help="store an endpoint (its key encrypted, or named by variable)",
+    )
     p.add_argument("name")
     p.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8080/v1")
     key = p.add_mutually_exclusive_group()
@@ -844,20 +989,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a call may wait on HTTP 429 answers before it fails (default 600)",
     )
     p.set_defaults(handler=cmd_endpoints_add)
-    p = sub.add_parser("list", parents=[common, json_flag])
+    p = sub.add_parser(
+        "list", parents=[common, json_flag], help="stored endpoints (keys never shown)"
+    )
     p.set_defaults(handler=cmd_endpoints_list)
-    p = sub.add_parser("test", parents=[common, json_flag])
+    p = sub.add_parser(
+        "test", parents=[common, json_flag], help="connect and list the endpoint's models"
+    )
     p.add_argument("name")
     p.set_defaults(handler=cmd_endpoints_test)
-    p = sub.add_parser("remove", parents=[common])
+    p = sub.add_parser("remove", parents=[common], help="forget an endpoint")
     p.add_argument("name")
     p.set_defaults(handler=cmd_endpoints_remove)
 
     group = commands.add_parser("cache", help="cache statistics and clearing")
     sub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = sub.add_parser("stats", parents=[common, json_flag])
+    p = sub.add_parser("stats", parents=[common, json_flag], help="hits, misses, entries, bytes")
     p.set_defaults(handler=cmd_cache_stats)
-    p = sub.add_parser("clear", parents=[common])
+    p = sub.add_parser("clear", parents=[common], help="remove every cached LLM call")
     p.set_defaults(handler=cmd_cache_clear)
 
     # -- export commands --
@@ -886,7 +1035,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     group = commands.add_parser("webhooks", help="POST events to URLs (signed with a secret)")
     sub = group.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = sub.add_parser("add", parents=[common, json_flag])
+    p = sub.add_parser("add", parents=[common, json_flag], help="send events to a URL")
     p.add_argument("url", metavar="URL")
     p.add_argument(
         "--events",
@@ -906,9 +1055,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the signing secret from stdin",
     )
     p.set_defaults(handler=cmd_webhooks_add)
-    p = sub.add_parser("list", parents=[common, json_flag])
+    p = sub.add_parser(
+        "list", parents=[common, json_flag], help="stored webhooks (secrets never shown)"
+    )
     p.set_defaults(handler=cmd_webhooks_list)
-    p = sub.add_parser("remove", parents=[common, json_flag])
+    p = sub.add_parser("remove", parents=[common, json_flag], help="stop sending to a webhook")
     p.add_argument("id", metavar="ID")
     p.set_defaults(handler=cmd_webhooks_remove)
     p = sub.add_parser("deliveries", parents=[common, json_flag], help="delivery attempts")
@@ -967,6 +1118,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command is None:
+            if not (sys.stdin.isatty() and sys.stdout.isatty()):
+                # A script or a pipe: an app it cannot see would only hang it.
+                parser.print_help(sys.stderr)
+                sys.stderr.write(
+                    "\nerror: the app needs a terminal (stdin and stdout); give a command\n"
+                )
+                return EXIT_BAD_INPUT
             return cmd_tui(args)
         if hasattr(args, "sync_handler"):
             return int(args.sync_handler(args))

@@ -131,9 +131,13 @@ class Workbench:
         self._guard: CheckGuard | None = None
         #: Counters of sweeps this process ran, kept for their summaries.
         self._counters: dict[str, SweepCounters] = {}
+        #: Sweeps `close()` found live and stopped (id -> experiment name): the app's command
+        #: prints how to resume them once the app has quit.
+        self.stopped_on_close: dict[str, str] = {}
 
     async def close(self) -> None:
         for runner in self._runners.values():
+            self.stopped_on_close[runner.job.sweep_id] = runner.job.experiment_name
             runner.stop()
         if self._tasks:
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
@@ -415,6 +419,14 @@ class Workbench:
     def runner(self, sweep_id: str) -> SweepRunner | None:
         """The live runner of a sweep running in this process, if any."""
         return self._runners.get(sweep_id)
+
+    def running_sweeps(self) -> dict[str, str]:
+        """The sweeps this process is running now, not paused (id -> experiment name)."""
+        return {
+            sweep_id: runner.job.experiment_name
+            for sweep_id, runner in self._runners.items()
+            if runner.status == "running"
+        }
 
     async def _live_runner(self, sweep_ref: str) -> SweepRunner:
         sweep_id = await self.resolve_sweep(sweep_ref)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import shlex
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -76,3 +80,43 @@ def simulator_process(*flags: str) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def printed_command(text: str, word: str = "resume") -> str:
+    """The one `promptlooper ... WORD ...` command line printed in `text` (a hint to paste)."""
+    [line] = re.findall(rf"(promptlooper (?:--home \S+ )?{word}\b.*)$", text, re.MULTILINE)
+    return line
+
+
+def run_printed(command: str, *more: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run a printed `promptlooper ...` command as a person pasting it into a shell would."""
+    words = shlex.split(command)
+    assert words[0] == "promptlooper", command
+    return subprocess.run(
+        [sys.executable, "-m", "promptlooper_tui", *words[1:], *more],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def wait_for_completed_runs(
+    home: Path, count: int, process: subprocess.Popen[str], within: float = 60
+) -> None:
+    """Wait until the database in `home` holds `count` completed runs (read as another process
+    reads it), failing early if `process`, the one making them, ends first."""
+    db = home / "promptlooper.db"
+    deadline = time.monotonic() + within
+    while True:
+        assert process.poll() is None, process.communicate()
+        if db.exists():
+            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+                try:
+                    done = conn.execute("SELECT count(*) FROM runs WHERE status = 'completed'")
+                    if done.fetchone()[0] >= count:
+                        return
+                except sqlite3.OperationalError:  # the schema is still being created
+                    pass
+        assert time.monotonic() < deadline, f"fewer than {count} runs after {within} s"
+        time.sleep(0.02)

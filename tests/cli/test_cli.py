@@ -6,7 +6,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,14 @@ import pytest
 import yaml
 
 from ..conftest import make_experiment
-from ..helpers import cli, cli_json, simulator_process
+from ..helpers import (
+    cli,
+    cli_json,
+    printed_command,
+    run_printed,
+    simulator_process,
+    wait_for_completed_runs,
+)
 
 RUN_KEYS = {
     "sweep_id",
@@ -181,7 +187,9 @@ def test_unreachable_endpoint_fails_the_sweep_with_exit_1(tmp_path: Path) -> Non
     done = cli(tmp_path / "home", "run", str(path), "--repeats", "4", timeout=120)
     assert done.returncode == 1
     assert "connection refused" in done.stderr or "could not connect" in done.stderr
-    assert "promptlooper resume" in done.stderr
+    hint = printed_command(done.stderr)
+    assert hint.startswith(f"promptlooper --home {tmp_path / 'home'} resume sw_"), hint
+    assert hint.endswith(" --retry-failed"), hint
 
 
 def test_ctrl_c_stops_cleanly_and_the_sweep_resumes(tmp_path: Path) -> None:
@@ -207,16 +215,22 @@ def test_ctrl_c_stops_cleanly_and_the_sweep_resumes(tmp_path: Path) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(2.5)
+        # Once a run is saved the sweep is under way (and Ctrl-C handled); at 40 ms a call,
+        # two at a time, the other 119 take over two seconds.
+        wait_for_completed_runs(home, 1, process)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
         assert process.returncode == 1, err
-        assert "Resume with: promptlooper resume" in err
         assert "Traceback" not in err
         [sweep] = cli_json(home, "sweeps", "list")
         assert sweep["status"] == "stopped" and sweep["resumable"]
         assert 0 < sweep["runs_completed"] < 120
-        summary = cli_json(home, "resume", sweep["id"])
+        # The printed hint, pasted as it is, finishes the sweep.
+        hint = printed_command(err)
+        assert hint == f"promptlooper --home {home} resume {sweep['id']}", err
+        resumed = run_printed(hint, "--json")
+        assert resumed.returncode == 0, resumed.stderr
+        summary = json.loads(resumed.stdout)
         assert summary["status"] == "completed" and summary["runs"]["completed"] == 120
 
 

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from ..conftest import make_experiment
-from ..helpers import cli, cli_json
+from ..helpers import cli, cli_json, printed_command
 
 FIRST_RUNS = 2 * 2 * 3  # BASE_EXPERIMENT: 2 models x 2 temperatures x 3 items
 
@@ -163,7 +163,10 @@ def test_a_disk_that_fills_up_mid_sweep(small_disk: Path, experiment: Path) -> N
     assert done.returncode == 1 and "Traceback" not in done.stderr
     [reason] = [line for line in done.stderr.splitlines() if "disk is full" in line]
     assert str(db) in reason
-    assert "promptlooper resume" in done.stderr
+    # The same summary and hint as any other stop: the sweep's status and counts, then a
+    # resume command for this home.
+    assert "Sweep sw_" in done.stdout and "runs:" in done.stdout
+    assert printed_command(done.stderr).startswith(f"promptlooper --home {home} resume sw_")
     counts = run_counts(db)
     assert counts["0:completed"] == FIRST_RUNS
     assert len(counts) == 2, "the second sweep should be recorded, to be resumed"

@@ -18,3 +18,15 @@ def shipped_dir(name: str) -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
+
+
+#: What the sample experiments folder ships: experiment files and the datasets they read.
+SAMPLE_SUFFIXES = (".yaml", ".jsonl", ".csv")
+
+
+def sample_files() -> list[Path]:
+    """The shipped sample experiments and their dataset files, by name; empty if absent."""
+    folder = shipped_dir("sample_experiments")
+    if folder is None:
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in SAMPLE_SUFFIXES)

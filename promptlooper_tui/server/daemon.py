@@ -19,6 +19,8 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..asgi import serve_app
+from ..command_line import command_line
 from ..domain.errors import PromptLooperError
 from ..domain.trust import CallerPolicy
 from ..service import Workbench, open_workbench
@@ -171,16 +174,82 @@ async def _run_mcp_stdio(settings: Settings, policy: CallerPolicy) -> int:
         server = build_mcp_server(lambda: wb)
         serving = asyncio.create_task(server.run_stdio_async())
         stop = asyncio.Event()
+        # Signals stay handled to the end: a SIGTERM during the hand-over must not cut it.
         with on_stop_signals(stop.set):
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        serving.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await serving
-        # Sweeps an agent started end resumable rather than stopped, as in the daemon.
-        await wb.suspend_sweeps(grace=SHUTDOWN_GRACE)
+            stopping.cancel()
+            serving.cancel()
+            # After a signal the SDK may be blocked reading stdin in a thread that cancelling
+            # cannot interrupt (the client keeps stdin open): do not wait for it.
+            await asyncio.wait({serving}, timeout=0.5)
+            # Stdin closed, no signal: the client disconnected (or restarts its servers), and
+            # the sweeps it started must not die with the connection.
+            handed = not stop.is_set() and hand_over_sweeps(wb, settings)
+            grace = HAND_OVER_GRACE if handed else SHUTDOWN_GRACE
+            # What is left is ended resumable (`interrupted`), as in the daemon; a handed-over
+            # sweep's runs in flight are found in the cache by the process that resumes it.
+            suspended = await wb.suspend_sweeps(grace=grace)
+        if stop.is_set() and suspended:
+            log.info(
+                "stopped by a signal: %d sweep(s) interrupted, resumable with `%s`: %s",
+                len(suspended),
+                command_line(settings, "resume", "SWEEP_ID"),
+                ", ".join(suspended),
+            )
+    if not serving.done():
+        # That stdin thread would keep the process alive until the client closes stdin; the
+        # Workbench is closed and nothing is left to save, so leave without joining it.
+        log.info("stopped")
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(0)
+    if not serving.cancelled() and serving.exception() is not None:
+        log.warning("the MCP session ended with an error: %s", serving.exception())
     return 0
+
+
+#: Seconds a handed-over sweep's runs in flight get to finish before `promptlooper mcp` exits:
+#: MCP clients kill a server a few seconds after closing its stdin (the SDK: 2 s).
+HAND_OVER_GRACE = 0.5
+
+
+def hand_over_sweeps(wb: Workbench, settings: Settings) -> list[str]:
+    """Start a detached `promptlooper resume SWEEP --after-pid PID` for every sweep running in
+    this process (not those paused on purpose); each waits until this process has exited, then
+    finishes its sweep. They run in their own session, so a client that kills this process's
+    group does not reach them; each logs to `<home>/logs/SWEEP.log`."""
+    running = wb.running_sweeps()
+    if not running:
+        return []
+    logs = settings.home / "logs"
+    logs.mkdir(mode=0o700, exist_ok=True)
+    for sweep_id, experiment in running.items():
+        log_path = logs / f"{sweep_id}.log"
+        resume = [sys.executable, "-m", "promptlooper_tui", "--home", str(settings.home)]
+        resume += ["resume", sweep_id, "--json", "--after-pid", str(os.getpid())]
+        with open(log_path, "ab", opener=_private) as log_file:
+            process = subprocess.Popen(
+                resume,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
+                start_new_session=True,
+            )
+        log.info(
+            "the client disconnected; sweep %s of %s goes on in the background (pid %d, log "
+            "%s): `%s` shows it",
+            sweep_id,
+            experiment,
+            process.pid,
+            log_path,
+            command_line(settings, "sweeps", "list"),
+        )
+    return list(running)
+
+
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
 
 
 async def _listen(stack: contextlib.AsyncExitStack, app: Any, host: str, port: int) -> int:

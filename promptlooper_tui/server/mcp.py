@@ -12,9 +12,11 @@ import functools
 import io
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 import pydantic
+import yaml
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import ToolAnnotations
@@ -31,6 +33,7 @@ from ..domain.errors import (
     PromptLooperError,
     ValidationError,
 )
+from ..domain.experiment_schema import experiment_json_schema
 from ..domain.records import (
     CacheStats,
     ConnectionResult,
@@ -44,6 +47,7 @@ from ..domain.records import (
     SweepRecord,
     SweepSummary,
 )
+from ..resources import sample_files
 from ..service import SweepOverrides, Workbench
 from .auth import BearerAuth
 from .gate import WorkGate
@@ -53,9 +57,15 @@ from .routing import MAX_SQL_INT
 P = ParamSpec("P")
 R = TypeVar("R")
 
+#: The experiment file format (a JSON Schema) as an MCP resource.
+EXPERIMENT_SCHEMA_URI = "promptlooper://schema/experiment"
+
 INSTRUCTIONS = """\
 PromptLooper sweeps prompt variants x models x parameters against OpenAI-compatible endpoints,
 caches every LLM call, scores every output and ranks the configs.
+
+The experiment file format is the resource promptlooper://schema/experiment (a JSON Schema);
+complete examples are the promptlooper://samples/... resources.
 
 Typical flow: validate_experiment / create_experiment (YAML) -> plan_sweep (free: shows runs,
 calls and estimated tokens) -> start_sweep (SPENDS TOKENS; returns at once with a sweep id) ->
@@ -255,7 +265,10 @@ def build_mcp_server(
         """Start a sweep of the experiment's latest version. SPENDS TOKENS (cache hits are
         free). Returns at once with the sweep id while it runs in the background: poll
         sweep_status every few seconds until status is not "running" (long sweeps take
-        minutes), then read the leaderboard."""
+        minutes), then read the leaderboard. Over stdio (`promptlooper mcp`) the sweep
+        outlives the connection: if the client disconnects while it runs, it is handed to a
+        background `promptlooper resume` process on the same home, which finishes it without
+        repeating completed runs; sweep_status on a new connection follows it."""
         workbench = wb()
         overrides = SweepOverrides(
             strategy=strategy,
@@ -340,7 +353,9 @@ def build_mcp_server(
         )
 
     @tool(read_only)
-    async def get_run(run_id: str) -> RunDetail:
+    async def get_run(
+        run_id: Annotated[str, Field(description="run id (from list_runs or a leaderboard)")],
+    ) -> RunDetail:
         """One run: its config, dataset item, every stage's messages and output, every score."""
         return await wb().get_run(run_id)
 
@@ -419,11 +434,28 @@ def build_mcp_server(
         return EndpointList(endpoints=await wb().list_endpoints())
 
     @tool(ToolAnnotations(read_only_hint=True, open_world_hint=True))
-    async def test_endpoint(name: str) -> ConnectionResult:
+    async def test_endpoint(
+        name: Annotated[str, Field(description="a stored endpoint's name (list_endpoints)")],
+    ) -> ConnectionResult:
         """Connect to an endpoint and list its models. Sends one request; spends no tokens."""
         return await wb().test_endpoint(name)
 
     # -- resources -----------------------------------------------------------------------------
+
+    @server.resource(
+        EXPERIMENT_SCHEMA_URI,
+        name="experiment-schema",
+        title="Experiment file format",
+        description="The experiment file format as a JSON Schema, every field described. "
+        "Experiment YAML (create_experiment, validate_experiment) must match it; the samples "
+        "(promptlooper://samples/...) are complete examples.",
+        mime_type="application/schema+json",
+    )
+    def experiment_schema() -> str:
+        return json.dumps(experiment_json_schema(), indent=1)
+
+    for sample in sample_files():
+        _add_sample(server, sample)
 
     @server.resource(
         "promptlooper://experiments/{experiment}",
@@ -450,6 +482,30 @@ def build_mcp_server(
             raise ResourceError(describe_error(exc)) from None
 
     return server
+
+
+def _add_sample(server: MCPServer, path: Path) -> None:
+    """`path`, a shipped sample, as the resource promptlooper://samples/NAME."""
+    if path.suffix == ".yaml":
+        about = yaml.safe_load(path.read_text()).get("description", "")
+        description = f"Sample experiment (YAML, ready for create_experiment): {about}"
+        mime = "application/yaml"
+    else:
+        description = (
+            "A sample experiment's dataset file; experiments sent over MCP read dataset "
+            "files only inside the server's data folder, so inline its rows or copy it there."
+        )
+        mime = "application/jsonl" if path.suffix == ".jsonl" else "text/csv"
+
+    def read() -> str:
+        return path.read_text()
+
+    server.resource(
+        f"promptlooper://samples/{path.name}",
+        name=f"sample-{path.stem}",
+        description=description,
+        mime_type=mime,
+    )(read)
 
 
 async def export_text(

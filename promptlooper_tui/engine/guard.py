@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import resource
+import sys
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,10 @@ class _Worker:
         self.process = context.Process(
             target=_serve, args=(child, limits.check_memory_mb), daemon=True, name="pl-check"
         )
-        self.process.start()
+        # Starting the fork server hands it stderr's descriptor; under a full-screen app
+        # sys.stderr is a stand-in without one (fileno -1), so use the process's real one.
+        with contextlib.redirect_stderr(sys.__stderr__):
+            self.process.start()
         child.close()
 
     async def ask(self, request: tuple[Any, ...], seconds: float) -> tuple[str, Any]:

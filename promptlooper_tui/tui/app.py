@@ -3,11 +3,8 @@ one place where errors become notifications."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import multiprocessing.forkserver
-import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -115,7 +112,6 @@ class PromptLooperApp(App[None]):
     async def on_mount(self) -> None:
         self._load_themes()
         self._apply_keymap()
-        await asyncio.to_thread(_start_forkserver)
         try:
             self._workbench = await self._workbench_stack.enter_async_context(
                 open_workbench(self.settings)
@@ -395,12 +391,3 @@ def binding_ids() -> set[str]:
         for binding in cls.BINDINGS
         if isinstance(binding, Binding) and binding.id
     }
-
-
-def _start_forkserver() -> None:
-    """Start multiprocessing's fork server now, with the real stderr. The Workbench checks
-    experiment text in worker processes it forks; the first fork starts the server, which
-    hands it stderr's file descriptor, and while the app runs Textual's stand-in has none
-    (fileno -1: "bad value(s) in fds_to_keep")."""
-    with contextlib.redirect_stderr(sys.__stderr__):
-        multiprocessing.forkserver.ensure_running()

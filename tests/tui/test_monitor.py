@@ -69,6 +69,9 @@ async def test_pause_resume_and_stop_with_confirmation(make_test_app: AppMaker) 
         assert await sweep_status(app, sweep_id) == "stopped"
         assert monitor.counts.finished < 12
         assert "stopped" in screen_text(app)
+        # A stopped sweep shows how far it got of its plan, never 100% done.
+        progress = str(monitor.query_one("#progress-text", Static).render())
+        assert f"{monitor.counts.finished}/12 runs · stopped" in progress
 
         # r continues a stopped sweep here, and the monitor follows it live again.
         await pilot.press("r")

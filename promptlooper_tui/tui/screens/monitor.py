@@ -275,10 +275,17 @@ class MonitorScreen(WorkbenchScreen):
                 (f"● {status.replace('_', ' ')}", display.status_style(status)),
             )
         )
-        ended = status in ENDED
-        total = max(counts.finished if ended else counts.expected, counts.finished)
+        # Only a completed sweep is done: a stopped or failed one shows how far it got of its
+        # plan (a race that completed early planned what it ran).
+        completed = status == "completed"
+        total = max(counts.finished if completed else counts.expected, counts.finished)
         self.query_one(ProgressBar).update(total=max(total, 1), progress=counts.finished)
-        eta = "done" if ended else f"ETA {display.duration(counts.eta)}"
+        if completed:
+            eta = "done"
+        elif status in ENDED:
+            eta = status.replace("_", " ")
+        else:
+            eta = f"ETA {display.duration(counts.eta)}"
         self.query_one("#progress-text", Static).update(
             f"{counts.finished:,}/{total:,} runs · {eta}"
         )

@@ -320,7 +320,7 @@ async def cmd_sweeps_show(args: argparse.Namespace, wb: Workbench) -> int:
 
 
 async def cmd_runs_list(args: argparse.Namespace, wb: Workbench) -> int:
-    from .cli_output import format_config, print_json, score_text, table
+    from .cli_output import compact_config, print_json, score_text, table
 
     if args.experiment_ref and args.experiment and args.experiment_ref != args.experiment:
         raise BadInput(
@@ -349,7 +349,7 @@ async def cmd_runs_list(args: argparse.Namespace, wb: Workbench) -> int:
         [
             [
                 r.id,
-                format_config(r.config),
+                compact_config(r.config),
                 r.item_index,
                 r.repeat,
                 r.status,

@@ -104,6 +104,24 @@ def format_config(config: dict[str, Any]) -> str:
     return " ".join(f"{k}={_value(v)}" for k, v in config.items()) or "(fixed)"
 
 
+#: Shorter names for the parameters that tables show most, so configs stay distinguishable
+#: when a narrow terminal trims the config column.
+_SHORT_NAMES = {"temperature": "temp", "max_tokens": "max_tok", "presence_penalty": "pres",
+                "frequency_penalty": "freq"}  # fmt: skip
+
+
+def compact_config(config: dict[str, Any]) -> str:
+    """A config for a table cell: a text choice by its value alone (`large-model concise`),
+    a number with its (short) name (`temp=0.5`)."""
+    parts = [
+        v
+        if isinstance(v, str) and k in ("model", "prompt")
+        else f"{_SHORT_NAMES.get(k, k)}={_value(v)}"
+        for k, v in config.items()
+    ]
+    return " ".join(parts) or "(fixed)"
+
+
 def _value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
@@ -132,7 +150,7 @@ def _leaderboard_table(entries: list[LeaderboardEntry], out: TextIO) -> None:
         [
             [
                 e.rank,
-                format_config(e.config) + (" (dropped)" if e.dropped else ""),
+                compact_config(e.config) + (" (dropped)" if e.dropped else ""),
                 score_text(e.score),
                 f"{e.ci_low:.3f}-{e.ci_high:.3f}",
                 e.n,

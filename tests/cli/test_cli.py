@@ -71,7 +71,7 @@ def test_second_run_is_fully_cached_and_human_output_has_a_leaderboard(
     done = cli(home, "run", str(path))
     assert done.returncode == 0, done.stderr
     assert "12 fully cached" in done.stdout
-    assert "95% CI" in done.stdout and "model=" in done.stdout
+    assert "95% CI" in done.stdout and "temp=" in done.stdout
     assert "runs" in done.stderr  # progress goes to stderr, plain lines when not a TTY
     assert first["leaderboard"][0]["config"]["model"] in done.stdout
 
@@ -86,6 +86,7 @@ def test_dry_run_spends_nothing(finished: tuple[Path, Path, dict[str, Any]]) -> 
         "cached_calls": 12,
         "estimated_tokens": 0,
         "estimated_cost": 0.0,
+        "upper_bound": False,
     }
     more = cli_json(home, "run", str(path), "--dry-run", "--repeats", "2")
     assert more["runs"] == 24 and more["cached_calls"] == 12 and more["estimated_tokens"] > 0

@@ -94,7 +94,6 @@ async def cmd_run(args: argparse.Namespace, wb: Workbench) -> int:
     from .service import SweepOverrides
 
     loaded = _load_experiment_file(args.file)
-    imported = await wb.import_experiment(loaded)
     overrides = SweepOverrides(
         strategy=args.strategy,
         samples=args.samples,
@@ -104,10 +103,11 @@ async def cmd_run(args: argparse.Namespace, wb: Workbench) -> int:
         seed=args.seed,
         no_cache=args.no_cache,
     )
-    if args.dry_run:
-        plan = await wb.plan(imported.id, overrides)
+    if args.dry_run:  # spends nothing and stores nothing
+        plan = await wb.plan_spec(loaded.spec, overrides)
         print_json(plan) if args.json else print_plan(plan)
         return EXIT_OK
+    imported = await wb.import_experiment(loaded)
     sweep_id = await wb.create_sweep(imported.id, overrides)
     if not args.json:
         sys.stderr.write(
@@ -804,17 +804,6 @@ def _positive(text: str) -> int:
     return value
 
 
-def _count(text: str) -> int:
-    """A whole number from 0 up to what the database can count (2^63 - 1)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 2^63 - 1, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -913,7 +902,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-score", type=_fraction)
     p.add_argument("--max-score", type=_fraction)
     p.add_argument("--limit", type=_positive, default=50, help="runs shown (default 50)")
-    p.add_argument("--offset", type=_count, default=0, help="runs skipped, newest first")
+    p.add_argument("--offset", type=int, default=0, help="runs skipped, newest first")
     p.set_defaults(handler=cmd_runs_list)
     p = sub.add_parser("show", parents=[common, json_flag], help="one run: stages, outputs, scores")
     p.add_argument("run", metavar="RUN_ID")

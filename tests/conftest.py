@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import os
+import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,30 @@ from promptlooper_tui.engine.adapters.simulated import (
 )
 from promptlooper_tui.service import Workbench, open_workbench
 from promptlooper_tui.settings import Settings
+
+
+def _keep_bytecode() -> None:
+    """The suite starts hundreds of Python processes (the CLI, servers, test workers). Where
+    writing bytecode is turned off (PYTHONDONTWRITEBYTECODE), each would compile every module
+    again and every worker would rewrite every test module: keep the bytecode in a folder of
+    its own instead, outside the source tree (Python's writes there are atomic)."""
+    if not sys.dont_write_bytecode:
+        return
+    prefix = str(Path(tempfile.gettempdir()) / f"promptlooper-tests-bytecode-{os.getuid()}")
+    # Inherited by every process the tests start, xdist's workers included.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = prefix
+    sys.dont_write_bytecode = False
+    sys.pycache_prefix = prefix
+
+
+_keep_bytecode()
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (pyproject's addopts): two workers a core, at most 8. Many tests spend their
+    time waiting on processes, sockets and endpoint latency; a second worker uses it."""
+    return min(8, 2 * len(os.sched_getaffinity(0)))
 
 #: A small, valid experiment; tests change what they need with `make_experiment(**changes)`.
 BASE_EXPERIMENT: dict[str, Any] = {

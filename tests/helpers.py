@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from .fixtures.cli_forks import ForkingCli
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -26,17 +28,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: Forks `promptlooper` processes from a server that has imported the CLI once.
+_FORKS = ForkingCli()
+
+
 def cli(
     home: Path, *args: str, stdin: str | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    """Run `promptlooper --home HOME ARGS...` as a user would; returns the finished process."""
+    """Run `promptlooper --home HOME ARGS...` as a user would, in a process of its own (forked
+    from a server that has imported the CLI, see fixtures/cli_forks.py); the finished process."""
+    argv = ["--home", str(home), *args]
+    command = [sys.executable, "-m", "promptlooper_tui", *argv]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    forked = _FORKS.run(argv, stdin, env, timeout)
+    if forked is not None:
+        code, out, err = forked
+        return subprocess.CompletedProcess(command, code, out, err)
     return subprocess.run(
-        [sys.executable, "-m", "promptlooper_tui", "--home", str(home), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        command, input=stdin, capture_output=True, text=True, timeout=timeout, env=env
     )
 
 

@@ -134,7 +134,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         text=True,
     )
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs to fill: {mounted.stderr.strip()}")
+        pytest.skip(f"needs root to mount a tmpfs to fill: {mounted.stderr.strip()}")
     try:
         yield mount_point
     finally:

@@ -33,3 +33,16 @@ async def test_pausing_an_ended_sweep_says_so_in_plain_words(workbench: Workbenc
     with pytest.raises(Conflict) as caught:
         await workbench.pause_sweep(sweep_id)
     assert str(caught.value) == f"sweep {sweep_id} of 'support' has ended (completed)"
+
+
+def test_a_dry_run_stores_nothing(tmp_path: object, write_experiment: object) -> None:
+    from pathlib import Path
+
+    from tests.helpers import cli
+
+    home = Path(str(tmp_path)) / "home"
+    path = write_experiment()  # type: ignore[operator]
+    done = cli(home, "run", str(path), "--dry-run")
+    assert done.returncode == 0, done.stderr
+    listed = cli(home, "experiments", "list", "--json")
+    assert listed.returncode == 0 and listed.stdout.strip() == "[]", listed.stdout

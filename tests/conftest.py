@@ -45,6 +45,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     time waiting on processes, sockets and endpoint latency; a second worker uses it."""
     return min(8, 2 * len(os.sched_getaffinity(0)))
 
+
 #: A small, valid experiment; tests change what they need with `make_experiment(**changes)`.
 BASE_EXPERIMENT: dict[str, Any] = {
     "name": "support",

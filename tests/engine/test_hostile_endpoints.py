@@ -12,7 +12,6 @@ import asyncio
 import itertools
 import json
 import logging
-import math
 import time
 import tracemalloc
 from pathlib import Path
@@ -251,7 +250,8 @@ def test_a_sweep_against_nonsense_usage_leaves_every_command_working(
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["runs"]["completed"] == 10
-    assert 0 < summary["tokens"]["input"] < 10_000 and math.isfinite(summary["cost"])
+    assert 0 < summary["tokens"]["input"] < 10_000
+    assert summary["cost"] is None and summary["unpriced_models"] == ["m"]  # no price given
     for args in (
         ("experiments", "list"),
         ("experiments", "list", "--json"),

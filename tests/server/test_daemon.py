@@ -240,7 +240,13 @@ async def test_sigterm_mid_sweep_then_resume_interrupted_finishes_it(
     async with daemon(home, "--resume-interrupted") as restarted, restarted.client() as client:
         final = await wait_for_status(client, sweep_id, lambda s: s["status"] != "running")
         assert final["status"] == "completed"
-        assert final["runs"] == {"total": 48, "completed": 48, "failed": 0, "cached": 0}
+        assert final["runs"] == {
+            "total": 48,
+            "completed": 48,
+            "failed": 0,
+            "cached": 0,
+            "total_is_estimate": False,
+        }
         code, err = await restarted.stop()
     assert code == 0 and f"resumed interrupted sweep {sweep_id}" in err
     # No call that had returned was made again.

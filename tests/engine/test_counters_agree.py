@@ -133,6 +133,9 @@ async def test_every_view_agrees_on_one_sweep_across_stop_pause_and_resume(
         runner = workbench.runner(sweep_id)
         assert runner is not None
         await runner.wait_inflight(30)
+        # Every write queued before this one is committed once it is: other processes see
+        # what this one counts.
+        await workbench.db.write([("SELECT 1", ())])
         paused = assert_agree(await every_view(workbench, sweep_id, home, api, mcp))
         assert paused["status"] == "paused" and paused["total"] == PLANNED
         assert paused["calls"]["requested"] == paused["completed"] >= first_calls

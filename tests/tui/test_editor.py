@@ -83,7 +83,9 @@ async def test_save_makes_a_new_version_and_launch_opens_the_monitor(
 
         monitor = await wait_for_screen(pilot, MonitorScreen)
         assert (await workbench.get_sweep(monitor.sweep_id)).experiment_version == 2
-        await wait_until(pilot, lambda: workbench.runner(monitor.sweep_id) is None, "the end")
+        await wait_until(
+            pilot, lambda: workbench.runner(monitor.sweep_id) is None, "the end", seconds=90
+        )
 
     experiment = await workbench.get_experiment("support")
     assert (experiment.version, experiment.description) == (2, "edited in the app")

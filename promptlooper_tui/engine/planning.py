@@ -13,12 +13,12 @@ from typing import Any
 
 from ..domain.experiment import API_PARAMETERS, ExperimentSpec, HumanScorerSpec, SweepSettings
 from ..domain.records import SweepPlan
+from ..domain.tokens import estimate_tokens
 from .cache import CallCache, cache_key
 from .endpoints import ResolvedEndpoint
 from .scorers import build_scorer
 from .strategies import make_strategy
 from .templates import PipelineTemplates
-from .tokens import estimate_tokens
 
 #: Output tokens assumed for a call without max_tokens.
 DEFAULT_OUTPUT_TOKENS = 512

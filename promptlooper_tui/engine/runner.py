@@ -37,6 +37,7 @@ from ..domain.experiment import (
     SweepSettings,
 )
 from ..domain.records import RateLimitCounts
+from ..domain.tokens import estimate_tokens
 from ..store.database import Database, Statement
 from .budget import TokenBudget
 from .cache import CachedValue, CallCache, cache_key, canonical_json
@@ -46,7 +47,6 @@ from .events import EventBus
 from .scorers import ScoreContext, Scorer, ScorerError, build_scorer
 from .strategies import Batch, config_key, make_strategy
 from .templates import PipelineTemplates
-from .tokens import estimate_tokens
 
 #: What rendering one run's templates may raise: that run fails, the sweep goes on.
 _RENDER_ERRORS = (TemplateError, TemplateLimitExceeded, KeyError, TypeError, ArithmeticError)

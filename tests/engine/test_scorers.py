@@ -12,6 +12,7 @@ from promptlooper_tui.domain.experiment import (
     FormatScorerSpec,
     KeywordScorerSpec,
 )
+from promptlooper_tui.domain.tokens import estimate_tokens
 from promptlooper_tui.engine.scorers import (
     FormatScorer,
     KeywordScorer,
@@ -23,7 +24,6 @@ from promptlooper_tui.engine.scorers import (
     registered_types,
 )
 from promptlooper_tui.engine.scorers import base as scorer_base
-from promptlooper_tui.engine.tokens import estimate_tokens
 
 
 def context(item: dict[str, Any] | None = None) -> ScoreContext:

@@ -35,7 +35,7 @@ from starlette.routing import Route
 
 from promptlooper_tui.asgi import serve_app
 from promptlooper_tui.domain.errors import BadInput
-from promptlooper_tui.engine.tokens import estimate_tokens
+from promptlooper_tui.domain.tokens import estimate_tokens
 from promptlooper_tui.signals import on_stop_signals
 
 logger = logging.getLogger(__name__)

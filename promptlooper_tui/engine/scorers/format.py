@@ -12,7 +12,7 @@ from jsonschema.validators import validator_for
 
 from ...domain.errors import BadInput
 from ...domain.experiment import FormatScorerSpec
-from ..tokens import estimate_tokens
+from ...domain.tokens import estimate_tokens
 from .base import ScoreContext, Scorer, register
 
 _DECODER = json.JSONDecoder()

@@ -1,4 +1,4 @@
-"""A token count without a tokenizer, for budgets, plans and length scoring."""
+"""A token count without a tokenizer: budgets, plans, length scoring, simulated usage."""
 
 from __future__ import annotations
 

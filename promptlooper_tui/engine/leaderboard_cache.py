@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from ..domain.records import Leaderboard
 from ..store.database import Database
+from ..store.ranking import ranking_data_version
 from .ranking import Scope, leaderboard
 
 #: Boards kept; a few per sweep someone is looking at.
@@ -72,7 +73,4 @@ class LeaderboardCache:
     async def _version(self, scope: Scope) -> tuple[int, int]:
         if not scope.sweep_ids:
             return 0, 0
-        sql, params = scope.data_version()
-        row = await self._db.fetchone(sql, params)
-        assert row is not None
-        return int(row["completed"]), int(row["last_score"])
+        return await ranking_data_version(self._db, scope.sweep_ids)

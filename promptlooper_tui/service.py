@@ -67,7 +67,7 @@ from .settings import Settings
 from .store.database import Database
 
 if TYPE_CHECKING:
-    from .engine.adapters.simulated import SimulatorOptions
+    from .simulated.options import SimulatorOptions
 
 _ACTIVE_STATES = ("running", "paused")
 #: The experiment's `name:` line in its YAML (top level: no indentation).

@@ -13,13 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from promptlooper_tui.engine.adapters.simulated import (
-    RunningSimulator,
-    SimulatorOptions,
-    simulated_endpoint,
-)
 from promptlooper_tui.service import Workbench, open_workbench
 from promptlooper_tui.settings import Settings
+from promptlooper_tui.simulated.options import SimulatorOptions
+from promptlooper_tui.simulated.server import RunningSimulator, simulated_endpoint
 
 
 def _keep_bytecode() -> None:

@@ -21,7 +21,7 @@ from .adapters.transport import MIB
 from .netguard import redact_url
 
 if TYPE_CHECKING:
-    from .adapters.simulated import SimulatorOptions
+    from ..simulated.options import SimulatorOptions
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,8 @@ class EndpointPool:
         """The built-in simulated endpoint, started on first use and kept until `aclose()`.
         `options` apply only when this call starts it (a demo wants latency, say)."""
         if self._simulated is None:
-            from .adapters.simulated import DEFAULT_OPTIONS, simulated_endpoint
+            from ..simulated.options import DEFAULT_OPTIONS
+            from ..simulated.server import simulated_endpoint
 
             running = await self._stack.enter_async_context(
                 simulated_endpoint(options or DEFAULT_OPTIONS)

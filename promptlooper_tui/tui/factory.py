@@ -44,7 +44,7 @@ def make_app(
 async def start_demo(workbench: Workbench, *, latency_ms: float) -> Screen[None]:
     """Start a sweep of the sample experiment against the simulated endpoint; return its
     monitor screen. Calls are made afresh (no cache), so every demo has something to watch."""
-    from ..engine.adapters.simulated import SimulatorOptions
+    from ..simulated.options import SimulatorOptions
     from .screens.monitor import MonitorScreen
 
     samples = shipped_dir("sample_experiments")

@@ -13,7 +13,6 @@ import pytest
 from promptlooper_tui.domain.errors import BadInput
 from promptlooper_tui.domain.experiment import EmbeddingScorerSpec, LlmJudgeScorerSpec
 from promptlooper_tui.engine.adapters.openai import OpenAIClient
-from promptlooper_tui.engine.adapters.simulated import RunningSimulator
 from promptlooper_tui.engine.scorers import (
     EmbeddingScorer,
     LlmJudgeScorer,
@@ -23,6 +22,7 @@ from promptlooper_tui.engine.scorers import (
 )
 from promptlooper_tui.engine.scorers.judge import JUDGE_SYSTEM
 from promptlooper_tui.service import SweepOverrides, Workbench
+from promptlooper_tui.simulated.server import RunningSimulator
 
 from ..conftest import experiment_yaml
 

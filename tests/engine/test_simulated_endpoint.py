@@ -15,15 +15,11 @@ import httpx
 import pytest
 
 from promptlooper_tui.domain.errors import BadInput
-from promptlooper_tui.engine.adapters.simulated import (
-    EMBEDDING_DIMS,
-    RunningSimulator,
-    SimulatorOptions,
-    count_tokens,
-    simulate_chat,
-    simulate_embedding,
-    simulated_endpoint,
-)
+from promptlooper_tui.domain.tokens import estimate_tokens
+from promptlooper_tui.simulated.embeddings import EMBEDDING_DIMS, simulate_embedding
+from promptlooper_tui.simulated.options import SimulatorOptions
+from promptlooper_tui.simulated.replies import simulate_chat
+from promptlooper_tui.simulated.server import RunningSimulator, simulated_endpoint
 
 QUESTIONS = [
     "How do I enable two-factor authentication in the Google Admin Console?",
@@ -80,13 +76,6 @@ async def faulty(options: SimulatorOptions, path: str, body: dict[str, Any]) -> 
 
 
 # --- pure behaviour ----------------------------------------------------------------------------
-
-
-def test_count_tokens_is_a_cheap_word_estimate() -> None:
-    assert count_tokens("") == 0
-    assert count_tokens("   ") == 0
-    assert count_tokens("word") >= 1
-    assert count_tokens("one two three") == 4
 
 
 def test_options_reject_out_of_range_values() -> None:
@@ -240,7 +229,7 @@ async def test_embeddings_route(client: httpx.AsyncClient) -> None:
     vectors = [item["embedding"] for item in answer["data"]]
     assert [item["index"] for item in answer["data"]] == [0, 1, 2]
     assert vectors[0] == vectors[1] == simulate_embedding(texts[0])
-    assert answer["usage"]["prompt_tokens"] == sum(count_tokens(t) for t in texts)
+    assert answer["usage"]["prompt_tokens"] == sum(estimate_tokens(t) for t in texts)
     single = (await client.post("/embeddings", json={"model": "e", "input": "hi"})).json()
     assert len(single["data"]) == 1
 

@@ -12,9 +12,10 @@ import httpx
 import pytest
 import yaml
 
-from promptlooper_tui.engine.adapters.simulated import SimulatorOptions, simulated_endpoint
 from promptlooper_tui.export import FORMATS
 from promptlooper_tui.server.http import EXPORT_MEDIA_TYPES, router
+from promptlooper_tui.simulated.options import SimulatorOptions
+from promptlooper_tui.simulated.server import simulated_endpoint
 
 from ..conftest import experiment_yaml
 from .conftest import AUTH, TOKEN, RunningApi, wait_for_sweep

@@ -12,8 +12,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from promptlooper_tui.engine.adapters.simulated import SimulatorOptions
 from promptlooper_tui.service import Workbench
+from promptlooper_tui.simulated.options import SimulatorOptions
 from promptlooper_tui.tui.app import PromptLooperApp
 from promptlooper_tui.tui.screens import monitor as monitor_module
 from promptlooper_tui.tui.screens.confirm import ConfirmScreen

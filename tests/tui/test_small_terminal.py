@@ -7,7 +7,7 @@ import re
 
 from textual.widgets import Input, Static
 
-from promptlooper_tui.engine.adapters.simulated import SimulatorOptions
+from promptlooper_tui.simulated.options import SimulatorOptions
 from promptlooper_tui.tui.screens.confirm import ConfirmScreen
 from promptlooper_tui.tui.screens.editor import EditorScreen
 from promptlooper_tui.tui.screens.endpoint_form import EndpointForm

@@ -1,0 +1,9 @@
+"""A deterministic, OpenAI-compatible fake LLM server for the quick start, tests and benchmarks.
+
+Replies are a pure function of the request body (same body => same bytes), yet they vary with
+the model name, temperature, seed and prompt the way real models do, so sweeps rank
+configurations meaningfully: bigger models mention more of the question's keywords, keep JSON
+valid and avoid "As an AI language model". Latency, API-key checks and faults (500, 429,
+malformed JSON, cut streams) are switched on with `SimulatorOptions`; the `/_sim/*` routes expose
+request counters and a log so tests can count the calls that reached the server.
+"""

@@ -28,12 +28,11 @@ from typing import Any, Generic, TypeVar
 
 from ..domain.errors import StorageError
 from ..domain.records import CacheStats
+from ..store import cache as store
 from ..store.database import Database, Statement
 
 log = logging.getLogger(__name__)
 
-#: Most keys in one lookup query (SQLite's default variable limit is far above this).
-_LOOKUP_CHUNK = 500
 #: How long a claim on a call in flight lasts unless renewed. Its owner renews its claims every
 #: third of this while it holds any, so this only bounds how long a process that hangs, or
 #: dies on another host, keeps others waiting (a dead owner on this host is seen at once).
@@ -149,21 +148,20 @@ class _CallClaims:
 
     async def claim(self, key: str) -> None:
         """Claim `key` unless another owner holds a live claim on it; a probe tells which."""
-        now = time.time()
-        statements: list[Statement] = [
-            (
-                "INSERT INTO cache_claims (key, owner, host, pid, expires_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, "
-                "host = excluded.host, pid = excluded.pid, expires_at = excluded.expires_at "
-                "WHERE cache_claims.expires_at < ? OR cache_claims.owner = excluded.owner",
-                (key, self.owner, _HOST, os.getpid(), now + CLAIM_LEASE_S, now),
+        # The first claim also prunes claims left by processes that died long ago, on keys
+        # nobody asked for since.
+        prune, self._pruned = not self._pruned, True
+        await self._db.write(
+            store.claim_key_statements(
+                key,
+                self.owner,
+                _HOST,
+                os.getpid(),
+                now=time.time(),
+                lease_s=CLAIM_LEASE_S,
+                prune=prune,
             )
-        ]
-        if not self._pruned:
-            # Claims left by processes that died long ago, on keys nobody asked for since.
-            self._pruned = True
-            statements.append(("DELETE FROM cache_claims WHERE expires_at < ?", (now,)))
-        await self._db.write(statements)
+        )
 
     def is_live_other(self, claim: _Claim | None) -> bool:
         """Whether `claim` is another owner's and still binding (not stale)."""
@@ -173,14 +171,7 @@ class _CallClaims:
 
     async def drop(self, key: str, claim: _Claim) -> None:
         """Remove a stale claim (unless its owner renewed or replaced it meanwhile)."""
-        await self._db.write(
-            [
-                (
-                    "DELETE FROM cache_claims WHERE key = ? AND owner = ? AND expires_at = ?",
-                    (key, claim.owner, claim.expires_at),
-                )
-            ]
-        )
+        await self._db.write([store.drop_stale_claim_statement(key, claim.owner, claim.expires_at)])
 
     def hold(self, key: str) -> None:
         """Keep `key`'s claim renewed until `let_go(key)`."""
@@ -195,7 +186,7 @@ class _CallClaims:
             self._idle.set()
 
     def release_statement(self, key: str) -> Statement:
-        return ("DELETE FROM cache_claims WHERE key = ? AND owner = ?", (key, self.owner))
+        return store.release_claim_statement(key, self.owner)
 
     def release(self, key: str) -> None:
         """Give `key` up (whether or not this owner holds it), without waiting: the keys
@@ -207,15 +198,7 @@ class _CallClaims:
 
     def _submit_releases(self) -> None:
         keys, self._releasing = sorted(self._releasing), set()
-        done = self._db.submit(
-            [
-                (
-                    "DELETE FROM cache_claims WHERE owner = ? AND key IN "
-                    "(SELECT value FROM json_each(?))",
-                    (self.owner, json.dumps(keys)),
-                )
-            ]
-        )
+        done = self._db.submit([store.release_claims_statement(keys, self.owner)])
         done.add_done_callback(_log_release_failure)
 
     async def _renew(self) -> None:
@@ -226,12 +209,7 @@ class _CallClaims:
                 return
             try:
                 await self._db.write(
-                    [
-                        (
-                            "UPDATE cache_claims SET expires_at = ? WHERE owner = ?",
-                            (time.time() + CLAIM_LEASE_S, self.owner),
-                        )
-                    ]
+                    [store.renew_claims_statement(self.owner, time.time() + CLAIM_LEASE_S)]
                 )
             except StorageError as exc:
                 # The write that failed will say why where it matters; at worst the lease
@@ -291,18 +269,10 @@ class CallCache:
             by_since.setdefault(since, []).append(key)
         found: dict[_Wanted, CachedValue] = {}
         for since, keys in by_since.items():
-            for start in range(0, len(keys), _LOOKUP_CHUNK):
-                chunk = keys[start : start + _LOOKUP_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                rows = await self._db.fetchall(
-                    f"SELECT key, value, tokens_in, tokens_out FROM cache "
-                    f"WHERE key IN ({marks}) AND created_at >= ?",
-                    [*chunk, since],
+            for row in await store.lookup_entries(self._db, keys, since):
+                found[(row["key"], since)] = CachedValue(
+                    json.loads(row["value"]), row["tokens_in"], row["tokens_out"]
                 )
-                for row in rows:
-                    found[(row["key"], since)] = CachedValue(
-                        json.loads(row["value"]), row["tokens_in"], row["tokens_out"]
-                    )
         return found
 
     async def _probe(self, wanted: list[_Wanted]) -> dict[_Wanted, _Probe]:
@@ -312,14 +282,7 @@ class CallCache:
             by_since.setdefault(since, []).append(key)
         found: dict[_Wanted, _Probe] = {}
         for since, keys in by_since.items():
-            rows = await self._db.fetchall(
-                "SELECT k.value AS key, c.value, c.tokens_in, c.tokens_out, "
-                "l.owner, l.host, l.pid, l.expires_at FROM json_each(?) AS k "
-                "LEFT JOIN cache AS c ON c.key = k.value AND c.created_at >= ? "
-                "LEFT JOIN cache_claims AS l ON l.key = k.value",
-                (json.dumps(keys), since),
-            )
-            for row in rows:
+            for row in await store.probe_keys(self._db, keys, since):
                 entry = holder = None
                 if row["value"] is not None:
                     entry = CachedValue(
@@ -339,18 +302,14 @@ class CallCache:
         The entry is served to readers at once, so callers need not wait for the commit.
         """
         self._unsaved[key] = entry
-        statements: list[Statement] = [
-            (
-                "INSERT OR REPLACE INTO cache (key, kind, value, tokens_in, tokens_out, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    key,
-                    kind,
-                    json.dumps(entry.value, separators=(",", ":")),
-                    entry.tokens_in,
-                    entry.tokens_out,
-                    datetime.now(UTC).isoformat(),
-                ),
+        statements = [
+            store.save_entry_statement(
+                key,
+                kind,
+                json.dumps(entry.value, separators=(",", ":")),
+                entry.tokens_in,
+                entry.tokens_out,
+                datetime.now(UTC).isoformat(),
             )
         ]
         if claimed:
@@ -488,12 +447,7 @@ class CallCache:
                 self._watched.pop(wanted, None)
 
     async def stats(self) -> CacheStats:
-        row = await self._db.fetchone(
-            "SELECT (SELECT count(*) FROM cache) AS entries, "
-            "(SELECT coalesce(sum(length(value)) + sum(length(key)), 0) FROM cache) AS bytes, "
-            "hits, misses FROM cache_counters WHERE id = 1"
-        )
-        assert row is not None
+        row = await store.cache_stats(self._db)
         total = row["hits"] + row["misses"]
         return CacheStats(
             hits=row["hits"],
@@ -504,11 +458,6 @@ class CallCache:
         )
 
     async def clear(self) -> int:
-        row = await self._db.fetchone("SELECT count(*) AS n FROM cache")
-        await self._db.write(
-            [
-                ("DELETE FROM cache", ()),
-                ("UPDATE cache_counters SET hits = 0, misses = 0 WHERE id = 1", ()),
-            ]
-        )
-        return int(row["n"]) if row else 0
+        entries = await store.count_entries(self._db)
+        await self._db.write(store.clear_statements())
+        return entries

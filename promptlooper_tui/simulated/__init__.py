@@ -6,4 +6,9 @@ configurations meaningfully: bigger models mention more of the question's keywor
 valid and avoid "As an AI language model". Latency, API-key checks and faults (500, 429,
 malformed JSON, cut streams) are switched on with `SimulatorOptions`; the `/_sim/*` routes expose
 request counters and a log so tests can count the calls that reached the server.
+
+Importing the package or its `options` is cheap (no web server). `options`: how it behaves;
+`replies`: the answer to a chat body, written by `ordinary_answers`, `judge_answers` or
+`json_answers` from what `prompt` reads; `embeddings`; `state`: its counters and log; `app`:
+the HTTP routes; `server`: serving it in the current event loop, or until signalled.
 """

@@ -29,13 +29,9 @@ logger = logging.getLogger(__name__)
 
 #: Model ids listed by GET /v1/models (any other name is accepted too).
 MODELS = ("small-model", "medium-model", "large-model", "judge-model", "embed-small")
-
-
 # A fixed `created` keeps whole response bodies byte-identical for identical requests.
 _CREATED = 1_700_000_000
 _SYSTEM_FINGERPRINT = "promptlooper-sim"
-
-
 _NOT_JSON = object()
 _SSE = "text/event-stream"
 

@@ -10,8 +10,6 @@ from .prompt import LOWER_TOKEN_RE, STOPWORDS
 
 #: Length of every embedding vector.
 EMBEDDING_DIMS = 256
-
-
 _WORD_WEIGHT = 1.0
 _TRIGRAM_WEIGHT = 0.35
 _STOPWORD_TRIGRAM_WEIGHT = 0.1

@@ -7,7 +7,9 @@ import re
 
 from .prompt import LOWER_TOKEN_RE, STOPWORDS, Prompt
 
+#: A prompt that asks for a rating on a 1-10 scale.
 JUDGE_RE = re.compile(r"\b1\s*(?:-|\u2013|to)\s*10\b|\bout of 10\b", re.IGNORECASE)
+#: ...and wants nothing but the number.
 ONLY_NUMBER_RE = re.compile(r"\bonly (?:the|a|one) (?:number|integer|digit)\b", re.IGNORECASE)
 _MARKER_RE = re.compile(
     r"\b(?:(?P<ref>reference|expected|gold|ideal|correct)(?:[ \t]+(?:answer|output|response))?"
@@ -15,17 +17,6 @@ _MARKER_RE = re.compile(
     r"|(?P<other>question|input|prompt|context|criteria|task|rubric))[ \t]*:",
     re.IGNORECASE,
 )
-
-
-def _bag(text: str) -> set[str]:
-    """Lowercase content tokens for overlap: numbers and 3+ letter non-stopwords."""
-    return {
-        token
-        for token in LOWER_TOKEN_RE.findall(text.lower())
-        if token.isdigit() or (len(token) >= 3 and token not in STOPWORDS)
-    }
-
-
 _JUDGE_SHAPES = (
     "Rating: {n}/10",
     "**{n}**",
@@ -67,7 +58,17 @@ def _marked_sections(text: str) -> dict[str, str]:
     return sections
 
 
+def _bag(text: str) -> set[str]:
+    """Lowercase content tokens for overlap: numbers and 3+ letter non-stopwords."""
+    return {
+        token
+        for token in LOWER_TOKEN_RE.findall(text.lower())
+        if token.isdigit() or (len(token) >= 3 and token not in STOPWORDS)
+    }
+
+
 def judge_reason(rating: int) -> str:
+    """The one-line reason a judge gives with `rating`."""
     if rating >= 8:
         return "The output closely matches what was asked."
     if rating >= 5:
@@ -76,5 +77,6 @@ def judge_reason(rating: int) -> str:
 
 
 def judge_answer(prompt: Prompt, quality: float, rng: random.Random) -> str:
+    """A judge's free-form reply: the rating in one of the shapes real judges write it in."""
     rating = judge_rating(prompt, quality, rng)
     return rng.choice(_JUDGE_SHAPES).format(n=rating, reason=judge_reason(rating))

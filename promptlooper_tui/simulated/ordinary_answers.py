@@ -15,26 +15,6 @@ _LENGTH_RULES = (
 )
 _DEFAULT_SENTENCES = 4
 _STEPS_RE = re.compile(r"\bstep[- ]by[- ]step\b")
-
-
-def _subject_first(words: list[str], text: str) -> list[str]:
-    """`words` with those after the message's last colon first: prompts put the instruction
-    first and the subject after it ("Question: ...", "Change: ..."), and an answer is about
-    the subject."""
-    _, colon, subject = text.rpartition(":")
-    if not colon:
-        return words
-    wanted = {word.lower() for word in keywords(subject)}
-    return sorted(words, key=lambda word: word.lower() not in wanted)
-
-
-def _sentence_budget(lower: str) -> int:
-    for pattern, sentences in _LENGTH_RULES:
-        if pattern.search(lower):
-            return sentences
-    return _DEFAULT_SENTENCES
-
-
 _SLOT_TEMPLATES = (
     "To do this, open {x} and follow the prompts.",
     "The key point is {x}.",
@@ -77,6 +57,24 @@ def ordinary_answer(
     if rng.random() < (1.0 - quality) * 0.3:
         return f"{_AI_DISCLAIMER} here is my answer.\n{text}"
     return text
+
+
+def _subject_first(words: list[str], text: str) -> list[str]:
+    """`words` with those after the message's last colon first: prompts put the instruction
+    first and the subject after it ("Question: ...", "Change: ..."), and an answer is about
+    the subject."""
+    _, colon, subject = text.rpartition(":")
+    if not colon:
+        return words
+    wanted = {word.lower() for word in keywords(subject)}
+    return sorted(words, key=lambda word: word.lower() not in wanted)
+
+
+def _sentence_budget(lower: str) -> int:
+    for pattern, sentences in _LENGTH_RULES:
+        if pattern.search(lower):
+            return sentences
+    return _DEFAULT_SENTENCES
 
 
 def _sentences(words: list[str], count: int, rng: random.Random) -> list[str]:

@@ -28,8 +28,6 @@ _STOPWORD_TEXT = """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9'\u2019-]*[A-Za-z0-9]|[A-Za-z]")
 LOWER_TOKEN_RE = re.compile(r"\w+")
-
-
 _QUALITY_TIERS = (
     (("large", "big", "pro", "gpt-4", "70b"), 0.9),
     (("medium", "8b"), 0.72),
@@ -75,6 +73,7 @@ def _content_text(content: Any) -> str:
 
 
 def model_quality(model: str) -> float:
+    """How good a model its name promises, 0..1: the chance it mentions each keyword."""
     name = model.lower()
     for markers, quality in _QUALITY_TIERS:
         if any(marker in name for marker in markers):

@@ -28,22 +28,8 @@ class SimulatedReply:
     completion_tokens: int
 
 
-_NONSPACE_RE = re.compile(r"\S+")
-
-
-def _truncate_to_tokens(text: str, max_tokens: int) -> str:
-    """The longest word prefix of `text` whose estimate_tokens is at most `max_tokens`."""
-    ends = [match.end() for match in _NONSPACE_RE.finditer(text)]
-    low, high = 0, len(ends)  # invariant: a prefix of `low` words fits
-    while low < high:
-        middle = (low + high + 1) // 2
-        if estimate_tokens(text[: ends[middle - 1]]) <= max_tokens:
-            low = middle
-        else:
-            high = middle - 1
-    return text[: ends[low - 1]] if low else ""
-
-
+# What a real model's sampling depends on. `stop` and `max_tokens` only end the generation, so
+# they stay out: a cut reply is a prefix of the uncut one, as with real models.
 _SEED_KEYS = (
     "model",
     "messages",
@@ -54,6 +40,7 @@ _SEED_KEYS = (
     "frequency_penalty",
     "response_format",
 )
+_NONSPACE_RE = re.compile(r"\S+")
 
 
 def simulate_chat(body: dict[str, Any]) -> SimulatedReply:
@@ -69,6 +56,8 @@ def simulate_chat(body: dict[str, Any]) -> SimulatedReply:
 
 
 def reply_to_chat(body: dict[str, Any], parts: dict[str, str]) -> SimulatedReply:
+    """`simulate_chat` for a body already checked, given its `canonical_parts` (the app has
+    them from fingerprinting the request)."""
     digest = hashlib.sha256(join_parts(parts, _SEED_KEYS).encode()).digest()
     rng = random.Random(int.from_bytes(digest[:8], "big"))
     prompt = Prompt.from_messages(body["messages"])
@@ -110,6 +99,19 @@ def _apply_limits(text: str, stop: Any, max_tokens: int | None) -> tuple[str, st
     if max_tokens is not None and estimate_tokens(text) > max_tokens:
         return _truncate_to_tokens(text, max_tokens), "length"
     return text, "stop"
+
+
+def _truncate_to_tokens(text: str, max_tokens: int) -> str:
+    """The longest word prefix of `text` whose estimate_tokens is at most `max_tokens`."""
+    ends = [match.end() for match in _NONSPACE_RE.finditer(text)]
+    low, high = 0, len(ends)  # invariant: a prefix of `low` words fits
+    while low < high:
+        middle = (low + high + 1) // 2
+        if estimate_tokens(text[: ends[middle - 1]]) <= max_tokens:
+            low = middle
+        else:
+            high = middle - 1
+    return text[: ends[low - 1]] if low else ""
 
 
 def chat_problem(body: Any) -> str | None:

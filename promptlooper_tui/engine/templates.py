@@ -17,7 +17,8 @@ from typing import Any
 from jinja2 import Template
 
 from ..domain.experiment import ExperimentSpec
-from .sandbox import DEFAULT_LIMITS, SANDBOX, TemplateLimits
+from .sandbox import SANDBOX
+from .template_budget import DEFAULT_LIMITS, TemplateLimits
 
 
 def compile_template(source: str, limits: TemplateLimits = DEFAULT_LIMITS) -> Template:

@@ -12,12 +12,12 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from promptlooper_tui.domain.errors import BadInput, TemplateLimitExceeded
 from promptlooper_tui.domain.experiment import ExperimentSpec, LlmJudgeScorerSpec
-from promptlooper_tui.engine.sandbox import (
+from promptlooper_tui.engine.scorers import LlmJudgeScorer, ScoreContext, ScorerError, build_scorer
+from promptlooper_tui.engine.template_budget import (
     MAX_LOOP_ITERATIONS,
     MAX_OUTPUT_CHARS,
     TemplateLimits,
 )
-from promptlooper_tui.engine.scorers import LlmJudgeScorer, ScoreContext, ScorerError, build_scorer
 from promptlooper_tui.engine.templates import PipelineTemplates, compile_template
 
 # Generous: the machine is shared; a bomb that is not stopped runs for hours or kills it.

@@ -1,44 +1,36 @@
 """Load and validate experiment files: every problem at once, with file, field path and line.
 
-Validation runs in three passes over one parse of the YAML: the document's shape (pydantic,
-unknown keys are errors), the experiment's meaning (parameter ranges, prompt names, scorer
-fields, JSON Schemas), and a trial render of every template against the dataset, so a Jinja
-syntax error or an unknown variable is caught before any token is spent.
+Validation runs in three passes over one parse of the YAML (`experiment_yaml`): the document's
+shape (pydantic, unknown keys are errors; told in `experiment_shape`), the experiment's meaning
+(parameter ranges, prompt names, scorer fields, JSON Schemas, the dataset file bound into the
+document), and a trial render of every template against the dataset (`template_trials`), so a
+Jinja syntax error or an unknown variable is caught before any token is spent.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import json
-import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pydantic
-from jinja2 import Template, TemplateSyntaxError, UndefinedError
-from jinja2.exceptions import SecurityError
 
-from ..domain.errors import Issue, TemplateLimitExceeded, ValidationError
+from ..domain.errors import Issue, ValidationError
 from ..domain.experiment import (
     API_PARAMETERS,
     CategoricalParameter,
-    DatasetFile,
     EmbeddingScorerSpec,
     ExperimentSpec,
     FormatScorerSpec,
-    InlineEndpoint,
     KeywordScorerSpec,
     LlmJudgeScorerSpec,
     RangeParameter,
-    StageSpec,
-    SweepSettings,
     parse_parameter,
 )
 from ..domain.trust import CallerPolicy
 from .datasets import DatasetReadError, read_dataset
+from .experiment_shape import shape_issues
 from .experiment_yaml import (
     ParsedExperiment,
     Path_,
@@ -48,12 +40,7 @@ from .experiment_yaml import (
     parse_experiment_yaml,
 )
 from .limits import Limits, TooExpensive, check_sweep_size, default_limits
-from .templates import PipelineTemplates, compile_template
-
-_TOO_EXPENSIVE = "experiment too expensive to check"
-
-#: Trial renders stop after this many dataset items: enough to catch a missing field.
-_TRIAL_ITEMS = 200
+from .template_trials import judge_prompt_issue, pipeline_issue, syntax_issue
 
 
 @dataclass(frozen=True)
@@ -157,76 +144,8 @@ class _Checker:
     # -- pass 1: shape -------------------------------------------------------------------------
 
     def _check_shape(self) -> None:
-        try:
-            ExperimentSpec.model_validate(self.data)
-        except pydantic.ValidationError as exc:
-            seen: set[tuple[str, str]] = set()
-            #: Errors of union branches that do not fit the value, by the value's path.
-            unfitting: dict[Path_, list[Any]] = {}
-            for error in exc.errors():
-                reported = self._explain(error)
-                if reported is None:
-                    unfitting.setdefault(self._data_path(tuple(error["loc"]))[0], []).append(error)
-                    continue
-                path, message = reported
-                if (format_path(path), message) not in seen:
-                    seen.add((format_path(path), message))
-                    self.add(path, message)
-            # A value that fits no branch at all (a list where text or a mapping is expected)
-            # would otherwise go unreported: say what each branch expected.
-            reported = {path for path, _ in seen}
-            for path, errors in unfitting.items():
-                if not any(_within(format_path(path), other) for other in reported):
-                    expected = " or ".join(
-                        dict.fromkeys(
-                            str(e["msg"]).removeprefix("Input should be ") for e in errors
-                        )
-                    )
-                    self.add(path, f"expected {expected} (got {_short(errors[0].get('input'))})")
-                    reported.add(format_path(path))
-
-    def _explain(self, error: Any) -> tuple[Path_, str] | None:
-        path, plausible = self._data_path(tuple(error["loc"]))
-        if not plausible:
-            return None
-        kind = error["type"]
-        if kind == "extra_forbidden":
-            key = str(path[-1])
-            return path, f"unknown key {key!r}" + _suggest(key, self._known_keys(path[:-1]))
-        if kind == "missing":
-            return path, f"required key {str(path[-1])!r} is missing"
-        if kind == "union_tag_invalid":
-            return (*path, "type"), f"unknown scorer type; expected one of {_SCORER_TYPES}"
-        if kind == "union_tag_not_found":
-            return path, f"scorer needs a `type:`; one of {_SCORER_TYPES}"
-        if kind == "too_short" and isinstance(error.get("input"), list):
-            return path, "an empty list; give at least one"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        return path, f"{message} (got {_short(error.get('input'))})"
-
-    def _data_path(self, loc: Path_) -> tuple[Path_, bool]:
-        """Strip pydantic's union-branch tags from `loc`; say if the branch fits the data."""
-        path: list[str | int] = []
-        node: Any = self.data
-        for position, part in enumerate(loc):
-            last = position == len(loc) - 1
-            if _has_child(node, part):
-                path.append(part)
-                node = node[part]
-            elif (
-                isinstance(part, str)
-                and _is_branch_tag(part)
-                and not (last and part in _MODEL_KEYS)
-            ):
-                if not _branch_fits(part, node):
-                    return tuple(path), False
-            else:
-                path.append(part)
-        return tuple(path), True
-
-    def _known_keys(self, parent: Path_) -> list[str]:
-        model = _model_at(parent, self.data)
-        return list(model.model_fields) if model else []
+        for path, message in shape_issues(self.data):
+            self.add(path, message)
 
     # -- pass 2: meaning -----------------------------------------------------------------------
 
@@ -372,195 +291,21 @@ class _Checker:
                     f"dataset items {_few(missing)} have no field {scorer.reference_field!r}",
                 )
         if isinstance(scorer, LlmJudgeScorerSpec):
-            try:
-                template = compile_template(scorer.prompt)
-                params = next(_representative_params(spec, spec.fixed_parameters()))
-                for item in items[:_TRIAL_ITEMS]:
-                    template.render(
-                        output="(output)",
-                        item=item,
-                        reference=item.get("reference"),
-                        input=item.get("input"),
-                        params=params,
-                    )
-            except TemplateSyntaxError as exc:
-                self.add((*path, "prompt"), _syntax_message(exc), exc.lineno)
-            except TemplateLimitExceeded as exc:
-                self.add((*path, "prompt"), f"{_TOO_EXPENSIVE}: {exc}")
-            except (UndefinedError, SecurityError, TypeError) as exc:
-                _, line = _failure_site(exc, {(*path, "prompt"): template})
-                self.add((*path, "prompt"), _render_message(exc), line)
+            issue = judge_prompt_issue((*path, "prompt"), scorer.prompt, spec)
+            if issue is not None:
+                self.add(*issue)
 
     # -- pass 3: templates ---------------------------------------------------------------------
 
     def _check_templates(self, spec: ExperimentSpec) -> None:
-        templates = PipelineTemplates(spec)
-        sites: dict[Path_, Template] = {("prompts", n): t for n, t in templates.prompts.items()}
-        for index, (_, system, user) in enumerate(templates.stages):
-            sites[("pipeline", index, "user")] = user
-            if system is not None:
-                sites[("pipeline", index, "system")] = system
-        fixed = spec.fixed_parameters()
-        for params in _representative_params(spec, fixed):
-            outputs: dict[str, str] = {}
-            for index, stage in enumerate(spec.pipeline):
-                stage_params = {**params, **stage.params}
-                for item_index, item in enumerate(spec.items[:_TRIAL_ITEMS]):
-                    try:
-                        templates.render_stage(index, stage_params, item, outputs)
-                    except TemplateLimitExceeded as exc:
-                        self.add(("pipeline", index), f"{_TOO_EXPENSIVE}: {exc}")
-                        return
-                    except (UndefinedError, SecurityError, KeyError, TypeError) as exc:
-                        path, line = _failure_site(exc, sites)
-                        where = f"dataset item {item_index}"
-                        if "prompt" in params and len(spec.prompts) > 1:
-                            where += f", prompt {params['prompt']!r}"
-                        self.add(
-                            path or ("pipeline", index, "user"),
-                            f"{_render_message(exc)} ({where})",
-                            line,
-                        )
-                        return
-                outputs[stage.name] = f"(output of stage {stage.name})"
+        issue = pipeline_issue(spec)
+        if issue is not None:
+            self.add(*issue)
 
-    def _compiles(self, path: Path_, text: str) -> bool:
-        try:
-            compile_template(text)
-        except TemplateSyntaxError as exc:
-            self.add(path, _syntax_message(exc), exc.lineno)
-            return False
-        return True
-
-
-_SCORER_TYPES = "keyword, format, embedding, llm_judge, human"
-
-
-def _representative_params(spec: ExperimentSpec, fixed: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """One params dict per prompt choice (others at their first value): enough to render all."""
-    space = spec.parameter_space()
-    base = dict(fixed)
-    for name, parameter in space.items():
-        if isinstance(parameter, CategoricalParameter):
-            base[name] = parameter.values[0]
-        else:
-            base[name] = parameter.grid_values()[0]
-    prompt = space.get("prompt")
-    if isinstance(prompt, CategoricalParameter):
-        for value in prompt.values:
-            yield {**base, "prompt": value}
-    else:
-        yield base
-
-
-def _failure_site(
-    exc: BaseException, sites: dict[Path_, Template]
-) -> tuple[Path_ | None, int | None]:
-    """Which template raised `exc`, and on which of its lines: the innermost frame of a
-    compiled template in the traceback (a prompt rendered inside a stage is its own site)."""
-    by_name = {t.filename: path for path, t in sites.items()}
-    found: tuple[Path_ | None, int | None] = (None, None)
-    trace = exc.__traceback__
-    while trace is not None:
-        path = by_name.get(trace.tb_frame.f_code.co_filename)
-        if path is not None:
-            found = (path, trace.tb_lineno)
-        trace = trace.tb_next
-    return found
-
-
-_NO_ATTRIBUTE = re.compile(r"^'.+' has no attribute '(?P<name>.+)'$")
-_UNDEFINED = re.compile(r"^'(?P<name>.+)' is undefined$")
-_UNCLOSED = re.compile(r"The innermost block that needs to be closed is '(?P<tag>\w+)'")
-
-
-def _render_message(exc: BaseException) -> str:
-    """A template failure in PromptLooper's words rather than Jinja's."""
-    text = str(exc).strip("'\"") if isinstance(exc, KeyError) else str(exc)
-    if isinstance(exc, UndefinedError):
-        if match := _NO_ATTRIBUTE.match(text):
-            return f"template error: no field {match['name']!r} here"
-        if match := _UNDEFINED.match(text):
-            return (
-                f"template error: unknown name {match['name']!r} (templates see params, item, "
-                "prompts and stages)"
-            )
-    return f"template error: {text}"
-
-
-def _syntax_message(exc: TemplateSyntaxError) -> str:
-    if match := _UNCLOSED.search(exc.message or ""):
-        tag = match["tag"]
-        return f"template syntax error: the {{% {tag} %}} block is never closed ({{% end{tag} %}})"
-    return f"template syntax error: {exc.message}"
-
-
-def _within(parent: str, path: str) -> bool:
-    """Whether formatted `path` is `parent` or inside it."""
-    return not parent or path == parent or path.startswith((f"{parent}.", f"{parent}["))
-
-
-def _has_child(node: Any, part: str | int) -> bool:
-    if isinstance(node, dict):
-        return part in node
-    return isinstance(node, list) and isinstance(part, int) and part < len(node)
-
-
-def _is_branch_tag(part: str) -> bool:
-    return part in _BRANCH_MODELS or part.startswith(("list[", "dict[")) or part in _SCALAR_TAGS
-
-
-#: Keys of our models that could be mistaken for pydantic's union-branch tags.
-_MODEL_KEYS = {"format", "embedding", "keyword"}
-_SCALAR_TAGS = {"str", "int", "float", "bool", "none", "literal['grid','random','guided','racing']"}
-_BRANCH_MODELS = {
-    "InlineEndpoint": InlineEndpoint,
-    "DatasetFile": DatasetFile,
-    "keyword": KeywordScorerSpec,
-    "format": FormatScorerSpec,
-    "embedding": EmbeddingScorerSpec,
-    "llm_judge": LlmJudgeScorerSpec,
-}
-
-
-def _branch_fits(tag: str, node: Any) -> bool:
-    if tag.startswith("list["):
-        return isinstance(node, list)
-    if tag.startswith("dict[") or tag in _BRANCH_MODELS:
-        return isinstance(node, dict)
-    return not isinstance(node, dict | list)
-
-
-def _model_at(path: Path_, data: dict[str, Any]) -> type[pydantic.BaseModel] | None:
-    if path == ():
-        return ExperimentSpec
-    if path == ("sweep",):
-        return SweepSettings
-    if path in (("endpoint",),):
-        return InlineEndpoint
-    if path == ("dataset",):
-        return DatasetFile
-    if len(path) == 2 and path[0] == "pipeline":
-        return StageSpec
-    if len(path) == 2 and path[0] == "scorers" and isinstance(path[1], int):
-        try:
-            kind = data["scorers"][path[1]].get("type")
-        except (KeyError, IndexError, AttributeError):
-            return None
-        return _BRANCH_MODELS.get(str(kind))
-    return None
-
-
-def _suggest(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1)
-    if close:
-        return f" (did you mean {close[0]!r}?)"
-    return f" (expected one of: {', '.join(known)})" if known else ""
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    def _compiles(self, path: Path_, text: str) -> None:
+        issue = syntax_issue(path, text)
+        if issue is not None:
+            self.add(*issue)
 
 
 def _few(indices: list[int]) -> str:

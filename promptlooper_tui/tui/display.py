@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.text import Text
 
-from ..cli_output import format_config
+from ..cli.output import format_config
 
 __all__ = [
     "compact_configs",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from promptlooper_tui.cli import unfinished_sweeps_note
+from promptlooper_tui.cli.app import unfinished_sweeps_note
 from promptlooper_tui.settings import Settings
 
 from ..conftest import make_experiment

@@ -13,8 +13,8 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel
 
-from .domain.events import Event
-from .domain.records import (
+from ..domain.events import Event
+from ..domain.records import (
     Leaderboard,
     LeaderboardEntry,
     RateLimitCounts,
@@ -22,7 +22,7 @@ from .domain.records import (
     SweepPlan,
     SweepSummary,
 )
-from .engine.events import EventBus
+from ..engine.events import EventBus
 
 
 def print_json(value: Any, out: TextIO = sys.stdout) -> None:

@@ -3,45 +3,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from ..domain.errors import PromptLooperError
 from ..domain.records import ExperimentRecord
-
-
-class _ExperimentLister(Protocol):
-    async def list_experiments(self) -> list[ExperimentRecord]: ...
-
-
-class PaletteHost(Protocol):
-    """What the palette's commands act on: the app, as the commands see it (so this module
-    need not import the app, which imports it)."""
-
-    theme: str
-
-    @property
-    def workbench(self) -> _ExperimentLister: ...
-
-    @property
-    def available_themes(self) -> Mapping[str, Any]: ...
-
-    async def action_go_experiments(self) -> None: ...
-
-    def action_go_endpoints(self) -> None: ...
-
-    def action_help(self) -> None: ...
-
-    def open_editor(self, experiment_id: str | None) -> None: ...
-
-    def launch_sweep(self, experiment_id: str) -> None: ...
-
-    def open_latest_sweep(self, experiment_id: str, *, runs: bool = False) -> object: ...
-
-    def open_export(self, experiment_id: str) -> object: ...
+from .host import AppHost
 
 
 @dataclass(frozen=True)
@@ -58,8 +28,8 @@ class ProductCommands(Provider):
     _commands: list[ProductCommand]
 
     @property
-    def _looper(self) -> PaletteHost:
-        return cast(PaletteHost, self.app)
+    def _looper(self) -> AppHost:
+        return cast("AppHost", self.app)
 
     async def startup(self) -> None:
         try:

@@ -10,9 +10,10 @@ from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker
 
+from ..host import AppHost
+
 if TYPE_CHECKING:
     from ...service import Workbench
-    from ..app import PromptLooperApp
 
 
 class WorkbenchAccess(DOMNode):
@@ -22,8 +23,8 @@ class WorkbenchAccess(DOMNode):
     their Textual base (CSS follows the first base: `class X(ModalScreen[T], WorkbenchAccess)`)."""
 
     @property
-    def looper(self) -> PromptLooperApp:
-        return cast("PromptLooperApp", self.app)
+    def looper(self) -> AppHost:
+        return cast("AppHost", self.app)
 
     @property
     def wb(self) -> Workbench:

@@ -41,6 +41,7 @@ from promptlooper_tui.engine.netguard import (
     url_secrets,
 )
 
+from .aiohttp_transport import AiohttpTransport
 from .protocol import (
     Quoter,
     Reading,
@@ -75,8 +76,6 @@ T = TypeVar("T")
 _Reader = Callable[[httpx.Response, Reading], Awaitable[T]]
 
 _NO_SLOT = contextlib.nullcontext()
-#: Connections per httpx pool; the client spreads requests over several small pools.
-_CONNECTIONS_PER_POOL = 4
 _INCLUDE_USAGE = {"include_usage": True}
 #: Where a user changes how long calls wait on 429s; said when a call gives up.
 _CAP_SETTINGS = "the cap is sweep.rate_limit_wait_s, else the endpoint's --rate-limit-wait"
@@ -164,32 +163,20 @@ class OpenAIClient:
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
         self._timeout = limits.httpx_timeout()
         self._owns_http = http is None
-        if http is not None:
-            self._pool = [http]
-        else:
-            # httpcore checks every idle connection of a pool (a syscall each) whenever it
-            # assigns a request, so one big pool costs O(connections) per request. Small pools
-            # keep that constant: at 64 calls in flight, 16 pools of 4 cut the client's CPU per
-            # request from ~3 ms to ~1 ms (bench/sweep_speed.py).
-            shards = 1 if transport is not None else -(-max_connections // _CONNECTIONS_PER_POOL)
-            per_pool = -(-max_connections // shards)
-            # One TLS context for all pools: building one reads the CA bundle (~25 ms).
-            tls = httpx.create_ssl_context()
-            guard = LinkLocalGuard()
-            self._pool = [
-                httpx.AsyncClient(
-                    transport=transport,
-                    verify=tls,
-                    timeout=self._timeout,
-                    limits=httpx.Limits(
-                        max_connections=per_pool, max_keepalive_connections=per_pool
-                    ),
-                    event_hooks={"request": [guard]},
-                )
-                for _ in range(shards)
-            ]
-        #: Requests in flight per pool; each request goes to the least busy one.
-        self._busy = [0] * len(self._pool)
+        if http is None:
+            pool = httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            )
+            # aiohttp's connection pool under httpx's API: half the CPU per request of
+            # httpcore's (bench/sweep_speed.py), which scans its whole pool on every request.
+            # Redirects stay unfollowed (the transport never follows them, nor does httpx).
+            http = httpx.AsyncClient(
+                transport=transport or AiohttpTransport(limits=pool),
+                timeout=self._timeout,
+                limits=pool,
+                event_hooks={"request": [LinkLocalGuard()]},
+            )
+        self._http = http
 
     def __repr__(self) -> str:
         return f"OpenAIClient(base_url={self.display_url!r})"
@@ -203,8 +190,7 @@ class OpenAIClient:
     async def aclose(self) -> None:
         """Close the connection pool (unless it was passed in as `http`)."""
         if self._owns_http:
-            for http in self._pool:
-                await http.aclose()
+            await self._http.aclose()
 
     async def chat(
         self,
@@ -397,11 +383,8 @@ class OpenAIClient:
 
     async def _exchange(self, method: str, url: str, content: bytes | None, read: _Reader[T]) -> T:
         headers = self._json_headers if content is not None else self._headers
-        busy = self._busy
-        shard = busy.index(min(busy))
-        busy[shard] += 1
         try:
-            async with self._pool[shard].stream(
+            async with self._http.stream(
                 method, url, content=content, headers=headers, timeout=self._timeout
             ) as response:
                 if response.status_code >= 300:
@@ -420,8 +403,6 @@ class OpenAIClient:
         except httpx.HTTPError as exc:
             reason = self._reading.quoter.quote(describe_transport_error(exc))
             raise AttemptFailure(f"connection failed: {reason}", "network") from None
-        finally:
-            busy[shard] -= 1
 
     def _explain(self, failure: AttemptFailure) -> str:
         """A sentence for the user about why GET /models did not work; server bodies are

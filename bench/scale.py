@@ -29,7 +29,7 @@ from typing import Any, TextIO
 import yaml
 
 from promptlooper_tui.engine.ranking import leaderboard
-from promptlooper_tui.service import SweepOverrides, open_workbench
+from promptlooper_tui.workbench import SweepOverrides, open_workbench
 from promptlooper_tui.settings import Settings
 
 from .common import simulator
@@ -77,7 +77,7 @@ async def measure(runs: int, base_url: str, home: Path, csv_file: TextIO) -> dic
         rss_after_sweep = peak_rss_mb()
         # A fresh ranking of the experiment (the engine's, bypassing the Workbench's cache),
         # after one to warm SQLite's page cache as a user's second look would.
-        scope = await wb._scope(imported.id, None)
+        scope = await wb._rankings.scope(imported.id)
         await leaderboard(wb.db, scope)
         _, board_ms = await timed(leaderboard(wb.db, scope))
         page_ms = []

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from promptlooper_tui.engine.adapters.openai import OpenAIClient
-from promptlooper_tui.service import SweepOverrides, Workbench, open_workbench
+from promptlooper_tui.workbench import SweepOverrides, Workbench, open_workbench
 from promptlooper_tui.settings import Settings
 
 from .common import experiment, simulator

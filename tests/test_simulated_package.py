@@ -26,7 +26,7 @@ print(json.dumps(sorted(
 CORE = [
     "promptlooper_tui.engine",
     "promptlooper_tui.store",
-    "promptlooper_tui.service",
+    "promptlooper_tui.workbench",
     "promptlooper_tui.tui",
     "promptlooper_tui.server",
     "textual",

@@ -289,6 +289,8 @@ class RunDetail(RunRecord):
 class RunPage(Record):
     items: list[RunRecord]
     total: int
+    #: A cursor for the page after this one (`after=`), None when this page was not full.
+    next: str | None = None
 
 
 class SweepPlan(Record):

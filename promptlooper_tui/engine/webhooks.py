@@ -31,6 +31,7 @@ from ..domain.errors import BadInput, StorageError
 from ..domain.events import EVENT_TYPES, Event
 from ..domain.records import DeliveryRecord, WebhookRecord
 from ..keystore import SecretBox
+from ..store import webhooks as stored_webhooks
 from ..store.database import Database
 from .adapters.protocol import Quoter
 from .events import EventBus, Subscription
@@ -214,7 +215,7 @@ class WebhookDispatcher:
 
     async def reload(self) -> None:
         """Read the webhooks again; a removed webhook's queued deliveries are abandoned."""
-        rows = await self._db.fetchall("SELECT id, url, events, secret_encrypted FROM webhooks")
+        rows = await stored_webhooks.delivery_targets(self._db)
         hooks = {row["id"]: self._load_hook(row) for row in rows}
         for hook_id in self._workers.keys() - hooks.keys():
             worker = self._workers.pop(hook_id)
@@ -360,21 +361,20 @@ class WebhookDispatcher:
         self, hook: _Hook, delivery: _Delivery, attempt: int, outcome: _Outcome
     ) -> None:
         try:
-            await self._db.execute(
-                "INSERT INTO webhook_deliveries (webhook_id, event_seq, event_type, attempt, "
-                "status_code, latency_ms, error, delivered, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    hook.id,
-                    delivery.seq,
-                    delivery.type,
-                    attempt,
-                    outcome.status_code,
-                    round(outcome.latency_ms, 3),
-                    outcome.error,
-                    int(outcome.delivered),
-                    now_iso(),
-                ),
+            await self._db.write(
+                [
+                    stored_webhooks.attempt_statement(
+                        hook.id,
+                        delivery.seq,
+                        delivery.type,
+                        attempt,
+                        status_code=outcome.status_code,
+                        latency_ms=round(outcome.latency_ms, 3),
+                        error=outcome.error,
+                        delivered=outcome.delivered,
+                        created_at=now_iso(),
+                    )
+                ]
             )
         except StorageError as exc:
             # The webhook may have just been removed (its rows cascade away): keep delivering.

@@ -1,8 +1,9 @@
 """Exports of a sweep: its best config (json, yaml, env) or all of it (report, csv, jsonl).
 
-`export_sweep` is what `Workbench.export` runs; `write_atomically` gives front-ends a file that
-appears only once an export has fully succeeded. Exports only read the store: no front-end,
-no endpoint, so no API key can reach one.
+`Workbench.export` checks the format (`writer_for`), resolves what to export into an
+`ExportJob` and runs `export_sweep`; `write_atomically` gives front-ends a file that appears
+only once an export has fully succeeded. Exports only read the store: no front-end, no
+endpoint, so no API key can reach one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import secrets
 import stat
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from ..domain.errors import BadInput, PromptLooperError
 from ..settings import Settings
@@ -22,11 +23,8 @@ from .env_export import write_env
 from .json_export import write_json
 from .jsonl_export import write_jsonl
 from .report_export import write_report
-from .source import ExportJob, load_job
+from .source import ExportJob
 from .yaml_export import write_yaml
-
-if TYPE_CHECKING:
-    from ..service import Workbench
 
 Writer = Callable[[ExportJob, TextIO], Awaitable[None]]
 
@@ -43,19 +41,22 @@ FORMATS = tuple(WRITERS)
 BEST_CONFIG_FORMATS = frozenset({"json", "env", "yaml"})
 
 
-async def export_sweep(
-    wb: Workbench, ref: str, fmt: str, out: TextIO, *, sweep: str | None = None, top: int = 10
-) -> None:
-    """Write a sweep of experiment `ref` (default: its latest) to `out` in format `fmt`.
-
-    Raises BadInput for an unknown format, NotFound for unknown ids, and BadInput when there is
-    nothing to export: no scored run for the best-config formats, no finished run for the rest
-    (a report or CSV of a sweep whose runs all failed is how one finds out why).
-    """
+def writer_for(fmt: str) -> Writer:
+    """The writer of format `fmt`; BadInput for an unknown one."""
     writer = WRITERS.get(fmt)
     if writer is None:
         raise BadInput(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
-    job = await load_job(wb, ref, sweep, top)
+    return writer
+
+
+async def export_sweep(job: ExportJob, fmt: str, out: TextIO) -> None:
+    """Write `job` to `out` in format `fmt`.
+
+    Raises BadInput for an unknown format, and when there is nothing to export: no scored run
+    for the best-config formats, no finished run for the rest (a report or CSV of a sweep whose
+    runs all failed is how one finds out why).
+    """
+    writer = writer_for(fmt)
     finished = job.sweep.runs_completed + job.sweep.runs_failed
     if fmt not in BEST_CONFIG_FORMATS and not finished:
         raise BadInput(f"sweep {job.sweep.id} of {job.sweep.experiment!r} has no finished runs yet")

@@ -1,8 +1,8 @@
 """`--format report`: a Markdown report of one sweep, with the leaderboard of what the export
 ranks (the experiment's latest version over all its sweeps, unless one sweep was asked for).
 
-Every figure comes from a SQL aggregate (counts, sums, min/avg/max, histogram bins, grouped
-errors), so a sweep of any size is reported without loading its runs.
+Every figure comes from an aggregate the store computes (counts, sums, min/avg/max, histogram
+bins, grouped errors), so a sweep of any size is reported without loading its runs.
 """
 
 from __future__ import annotations
@@ -15,6 +15,10 @@ from typing import Any, TextIO
 
 from ..domain.experiment import CategoricalParameter, RangeParameter, parse_parameter
 from ..domain.records import LeaderboardEntry
+from ..store import runs as stored_runs
+from ..store import scores as stored_scores
+from ..store import sweeps as stored_sweeps
+from ..store.scores import RUN_SCORE
 from .source import ExportJob, utc_now
 
 #: Histogram bins over [0, 1] (a score of exactly 1 goes in the last) and the longest bar.
@@ -23,53 +27,12 @@ BAR_WIDTH = 30
 #: Distinct failure messages listed, and run ids shown for each.
 FAILURE_GROUPS = 20
 FAILURE_EXAMPLES = 3
-#: Name of the distribution of run scores (the weighted mean of a run's scorers).
-RUN_SCORE = "(run score)"
-
-_TOTALS = """
-SELECT count(*) AS runs,
-       coalesce(sum(status = 'completed'), 0) AS completed,
-       coalesce(sum(status = 'failed'), 0) AS failed,
-       coalesce(sum(tokens_in), 0) AS tokens_in, coalesce(sum(tokens_out), 0) AS tokens_out,
-       coalesce(sum(cost), 0) AS cost, coalesce(sum(calls), 0) AS calls,
-       coalesce(sum(cached_calls), 0) AS cached_calls,
-       min(finished_at) AS first_finished, max(finished_at) AS last_finished
-FROM runs WHERE sweep_id = ?
-"""
-
-# Scorer values of the sweep's runs, plus each completed run's own score under RUN_SCORE.
-_VALUES = f"""
-WITH v AS (
-    SELECT s.scorer AS name, s.value AS value, s.error AS error
-    FROM scores s JOIN runs r ON r.id = s.run_id WHERE r.sweep_id = ?
-    UNION ALL
-    SELECT '{RUN_SCORE}', score, NULL FROM runs WHERE sweep_id = ? AND status = 'completed'
-)
-"""
-
-_DISTRIBUTIONS = (
-    _VALUES
-    + """
-SELECT name, count(value) AS n, min(value) AS lo, avg(value) AS mean, max(value) AS hi,
-       count(error) AS errors
-FROM v GROUP BY name
-"""
-)
-
-# The epsilon keeps 0.3 (stored as 0.29999...) in the 0.3-0.4 bin.
-_HISTOGRAMS = (
-    _VALUES
-    + f"""
-SELECT name, min(CAST(value * {BINS} + 1e-9 AS INTEGER), {BINS - 1}) AS bin, count(*) AS n
-FROM v WHERE value IS NOT NULL GROUP BY name, bin
-"""
-)
 
 
 async def write_report(job: ExportJob, out: TextIO) -> None:
     """Write the report: overview, config space, top-N leaderboard, score distributions,
     tokens and cost, timing, and failures grouped by message."""
-    totals = await job.db.fetchone(_TOTALS, (job.sweep.id,))
+    totals = await stored_runs.report_totals(job.db, job.sweep.id)
     assert totals is not None
     sections = [
         _overview(job),
@@ -102,13 +65,10 @@ def _overview(job: ExportJob) -> str:
 
 
 async def _config_space(job: ExportJob) -> str:
-    settings = await _settings(job)
-    counts = await job.db.fetchone(
-        "SELECT count(*) AS tried, coalesce(sum(dropped), 0) AS dropped FROM configs "
-        "WHERE sweep_id = ?",
-        (job.sweep.id,),
-    )
-    assert counts is not None
+    stored = await stored_sweeps.sweep_settings_json(job.db, job.sweep.id)
+    counts = await stored_sweeps.config_counts(job.db, job.sweep.id)
+    assert stored is not None and counts is not None
+    settings: dict[str, Any] = json.loads(stored)
     samples = f", {settings['samples']} samples" if settings.get("samples") else ""
     budget = settings.get("max_tokens")
     lines = [
@@ -159,10 +119,10 @@ async def _leaderboard(job: ExportJob) -> str:
 
 
 async def _distributions(job: ExportJob) -> str:
-    params = (job.sweep.id, job.sweep.id)
-    stats = {row["name"]: row for row in await job.db.fetchall(_DISTRIBUTIONS, params)}
+    distributions = await stored_scores.score_distributions(job.db, job.sweep.id)
+    stats = {row["name"]: row for row in distributions}
     bins: dict[str, list[int]] = {name: [0] * BINS for name in stats}
-    for row in await job.db.fetchall(_HISTOGRAMS, params):
+    for row in await stored_scores.score_histograms(job.db, job.sweep.id, BINS):
         bins[row["name"]][row["bin"]] = row["n"]
     lines = ["## Score distributions", ""]
     if not stats:
@@ -181,9 +141,7 @@ async def _distributions(job: ExportJob) -> str:
 
 
 async def _usage(job: ExportJob, totals: Any) -> str:
-    paid = await job.db.fetchone(
-        "SELECT tokens_in, tokens_out, cost FROM sweeps WHERE id = ?", (job.sweep.id,)
-    )
+    paid = await stored_sweeps.sweep_totals(job.db, job.sweep.id)
     assert paid is not None
     calls, cached = totals["calls"], totals["cached_calls"]
     share = f" ({cached / calls:.0%})" if calls else ""
@@ -226,11 +184,7 @@ async def _failures(job: ExportJob, failed: int) -> str:
     lines = ["## Failures", ""]
     if not failed:
         return "\n".join([*lines, "No failed runs."])
-    groups = await job.db.fetchall(
-        "SELECT coalesce(error, '') AS error, count(*) AS n FROM runs "
-        "WHERE sweep_id = ? AND status = 'failed' GROUP BY 1 ORDER BY n DESC, error LIMIT ?",
-        (job.sweep.id, FAILURE_GROUPS + 1),
-    )
+    groups = await stored_runs.failure_groups(job.db, job.sweep.id, FAILURE_GROUPS + 1)
     shown = groups[:FAILURE_GROUPS]
     examples = await _failure_examples(job, [row["error"] for row in shown])
     lines.append(f"{_number(failed)} failed runs, grouped by error message:")
@@ -244,27 +198,11 @@ async def _failures(job: ExportJob, failed: int) -> str:
     return "\n".join(lines)
 
 
-# -- queries -----------------------------------------------------------------------------------
-
-
-async def _settings(job: ExportJob) -> dict[str, Any]:
-    row = await job.db.fetchone("SELECT settings FROM sweeps WHERE id = ?", (job.sweep.id,))
-    assert row is not None
-    settings: dict[str, Any] = json.loads(row["settings"])
-    return settings
-
-
 async def _failure_examples(job: ExportJob, errors: list[str]) -> dict[str, str]:
     """A few run ids per error message (the first ones by id), from one windowed query."""
     if not errors:
         return {}
-    rows = await job.db.fetchall(
-        "SELECT error, id FROM (SELECT coalesce(error, '') AS error, id, row_number() OVER "
-        "(PARTITION BY coalesce(error, '') ORDER BY id) AS k FROM runs "
-        f"WHERE sweep_id = ? AND status = 'failed' AND coalesce(error, '') IN "
-        f"({','.join('?' * len(errors))})) WHERE k <= ?",
-        (job.sweep.id, *errors, FAILURE_EXAMPLES),
-    )
+    rows = await stored_runs.failure_examples(job.db, job.sweep.id, errors, FAILURE_EXAMPLES)
     examples: dict[str, list[str]] = {error: [] for error in errors}
     for row in rows:
         examples[row["error"]].append(row["id"])

@@ -1,8 +1,7 @@
 """Every run of a sweep, one flat dict per run, streamed: the rows of the csv and jsonl exports.
 
-Runs come from the store in batches (`Database.fetch_batches`); each batch's final outputs and
-scores are fetched with one `IN (...)` query each, so memory holds one batch whatever the size
-of the sweep.
+Runs come from the store in batches; each batch's final outputs and scores are fetched with
+one `IN (...)` query each, so memory holds one batch whatever the size of the sweep.
 """
 
 from __future__ import annotations
@@ -12,32 +11,21 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from ..store.database import Database
+from ..store import runs as stored_runs
+from ..store import scores as stored_scores
 from .source import ExportJob
 
 #: Runs per batch: bounds memory (a batch's outputs are held at once) and stays far below
 #: SQLite's limit on `?` parameters in one statement.
 BATCH_SIZE = 250
 
-_RUNS = """
-SELECT r.id, r.status, c.params, r.item_index, r.repeat, r.score, r.tokens_in, r.tokens_out,
-       r.cost, r.latency_ms, r.cached_calls, r.calls, r.error, r.truncated
-FROM runs r JOIN configs c ON c.id = r.config_id
-WHERE r.sweep_id = ?
-ORDER BY r.config_id, r.item_index, r.repeat
-"""
-
 
 async def scorer_names(job: ExportJob) -> list[str]:
     """Names of the sweep's scorers: the experiment's, in its order, then any other that
     scored a run (a person rating under another name), sorted."""
     declared = [job.spec.scorer_name(i) for i in range(len(job.spec.scorers))]
-    rows = await job.db.fetchall(
-        "SELECT DISTINCT s.scorer FROM scores s JOIN runs r ON r.id = s.run_id "
-        "WHERE r.sweep_id = ?",
-        (job.sweep.id,),
-    )
-    return declared + sorted({row["scorer"] for row in rows} - set(declared))
+    used = await stored_scores.scorer_names_of_sweep(job.db, job.sweep.id)
+    return declared + sorted(used - set(declared))
 
 
 async def run_rows(job: ExportJob, scorers: Sequence[str]) -> AsyncIterator[dict[str, Any]]:
@@ -48,13 +36,13 @@ async def run_rows(job: ExportJob, scorers: Sequence[str]) -> AsyncIterator[dict
     cost, latency_ms, cached_calls, calls, error, truncated (a stage's answer hit max_tokens)."""
     items = job.spec.items
     last_stage = len(job.spec.pipeline) - 1
-    batches = job.db.fetch_batches(_RUNS, (job.sweep.id,), BATCH_SIZE)
+    batches = stored_runs.export_batches(job.db, job.sweep.id, BATCH_SIZE)
     # aclosing: a consumer that stops early (a failed write) must still close the cursor.
     async with contextlib.aclosing(batches):
         async for batch in batches:
             ids = [row["id"] for row in batch]
-            outputs = await _final_outputs(job.db, ids, last_stage)
-            scores = await _scores(job.db, ids)
+            outputs = await stored_runs.stage_outputs(job.db, ids, last_stage)
+            scores = await stored_scores.scorer_means(job.db, ids)
             for row in batch:
                 run_scores = scores.get(row["id"], {})
                 yield {
@@ -76,28 +64,3 @@ async def run_rows(job: ExportJob, scorers: Sequence[str]) -> AsyncIterator[dict
                     "error": row["error"],
                     "truncated": bool(row["truncated"]),
                 }
-
-
-async def _final_outputs(db: Database, ids: list[str], stage: int) -> dict[str, str | None]:
-    rows = await db.fetchall(
-        f"SELECT run_id, output FROM stage_results WHERE run_id IN ({_marks(ids)}) "
-        "AND stage_index = ?",
-        (*ids, stage),
-    )
-    return {row["run_id"]: row["output"] for row in rows}
-
-
-async def _scores(db: Database, ids: list[str]) -> dict[str, dict[str, float | None]]:
-    rows = await db.fetchall(
-        f"SELECT run_id, scorer, avg(value) AS value FROM scores WHERE run_id IN ({_marks(ids)}) "
-        "GROUP BY run_id, scorer",
-        ids,
-    )
-    scores: dict[str, dict[str, float | None]] = {}
-    for row in rows:
-        scores.setdefault(row["run_id"], {})[row["scorer"]] = row["value"]
-    return scores
-
-
-def _marks(values: Sequence[Any]) -> str:
-    return ",".join("?" * len(values))

@@ -31,7 +31,7 @@ from ..asgi import serve_app
 from ..command_line import command_line
 from ..domain.errors import PromptLooperError
 from ..domain.trust import CallerPolicy
-from ..service import Workbench, open_workbench
+from ..workbench import Workbench, open_workbench
 from ..settings import Settings
 from ..signals import on_stop_signals
 from .auth import DaemonToken, load_or_create_token

@@ -38,7 +38,7 @@ from ..domain.records import (
     SweepSummary,
     WebhookRecord,
 )
-from ..service import SweepOverrides, Workbench
+from ..workbench import SweepOverrides, Workbench
 from .auth import BearerAuth, HostGuard
 from .gate import WorkGate
 from .models import (

@@ -48,7 +48,7 @@ from ..domain.records import (
     SweepSummary,
 )
 from ..resources import sample_files
-from ..service import SweepOverrides, Workbench
+from ..workbench import SweepOverrides, Workbench
 from .auth import BearerAuth
 from .gate import WorkGate
 from .models import Leaderboard, SweepStarted, ValidationReport

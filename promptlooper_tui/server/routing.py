@@ -40,7 +40,7 @@ from ..domain.errors import (
     PromptLooperError,
     ValidationError,
 )
-from ..service import Workbench
+from ..workbench import Workbench
 from .gate import ShuttingDown, WorkGate
 
 log = logging.getLogger(__name__)

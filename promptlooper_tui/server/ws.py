@@ -42,7 +42,7 @@ from starlette.websockets import WebSocket
 from ..domain.errors import BadInput
 from ..domain.events import Event
 from ..engine.events import EventFilter, Subscription
-from ..service import Workbench
+from ..workbench import Workbench
 from .gate import ShuttingDown
 from .routing import error_response
 

@@ -212,4 +212,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX scores_failed ON scores (run_id) WHERE error IS NOT NULL;
     CREATE INDEX scores_human ON scores (run_id) WHERE kind = 'human';
     """,
+    # 8: keyset pages of runs, newest first (finished_at, id), of an experiment, of a sweep or
+    # of all; status and score ride along, so a filtered page and its count read the index
+    # alone. The experiment's index replaces runs_by_experiment, its prefix.
+    """
+    DROP INDEX runs_by_experiment;
+    CREATE INDEX runs_by_experiment ON runs (experiment_id, finished_at, id, status, score);
+    CREATE INDEX runs_by_sweep ON runs (sweep_id, finished_at, id, status, score);
+    CREATE INDEX runs_newest ON runs (finished_at, id, status, score);
+    """,
 ]

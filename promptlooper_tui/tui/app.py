@@ -22,7 +22,7 @@ from ..domain.errors import BadInput, NotFound, PromptLooperError, ValidationErr
 from ..domain.events import Event
 from ..domain.records import RunDetail
 from ..engine.events import Subscription
-from ..service import Workbench, open_workbench
+from ..workbench import Workbench, open_workbench
 from ..settings import Settings
 from .commands import ProductCommands
 from .preferences import Preferences

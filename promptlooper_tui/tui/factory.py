@@ -9,7 +9,7 @@ from textual.screen import Screen
 
 from ..domain.errors import BadInput
 from ..resources import shipped_dir
-from ..service import SweepOverrides, Workbench
+from ..workbench import SweepOverrides, Workbench
 from ..settings import Settings
 from .app import PromptLooperApp, Startup
 

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from promptlooper_tui.asgi import serve_app
-from promptlooper_tui.service import SweepOverrides, open_workbench
+from promptlooper_tui.workbench import SweepOverrides, open_workbench
 from promptlooper_tui.settings import Settings
 
 from ..conftest import BASE_EXPERIMENT, make_experiment

@@ -19,7 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from promptlooper_tui.asgi import serve_app
 from promptlooper_tui.server.mcp import create_mcp_app
-from promptlooper_tui.service import SweepOverrides, Workbench
+from promptlooper_tui.workbench import SweepOverrides, Workbench
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.tui.sweep_feed import Counts
 
@@ -142,7 +142,7 @@ async def test_every_view_agrees_on_one_sweep_across_stop_pause_and_resume(
 
         # Resume to the end: calls count both invocations; this one's are apart.
         await workbench.resume_paused_sweep(sweep_id)
-        task = workbench._tasks.get(sweep_id)
+        task = workbench.live.tasks.get(sweep_id)
         assert task is not None
         await asyncio.shield(task)
         done = assert_agree(await every_view(workbench, sweep_id, home, api, mcp))

@@ -25,7 +25,7 @@ from promptlooper_tui.engine.adapters.openai import OpenAIClient, RetryPolicy
 from promptlooper_tui.engine.adapters.retry import requested_wait
 from promptlooper_tui.engine.concurrency import RateLimitMeter
 from promptlooper_tui.engine.events import Subscription
-from promptlooper_tui.service import SweepOverrides, Workbench
+from promptlooper_tui.workbench import SweepOverrides, Workbench
 from tests.fixtures.fake_llm import (
     FakeLLM,
     Reply,

@@ -13,7 +13,7 @@ import yaml
 from promptlooper_tui.domain.errors import BadInput, ValidationError
 from promptlooper_tui.engine.limits import Limits, TooExpensive, planned_configs
 from promptlooper_tui.engine.loader import load_experiment_file, load_experiment_text
-from promptlooper_tui.service import SweepOverrides, Workbench
+from promptlooper_tui.workbench import SweepOverrides, Workbench
 from tests.conftest import experiment_yaml, make_experiment
 from tests.helpers import cli
 

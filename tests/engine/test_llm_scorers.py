@@ -21,7 +21,7 @@ from promptlooper_tui.engine.scorers import (
     build_scorer,
 )
 from promptlooper_tui.engine.scorers.judge import JUDGE_SYSTEM
-from promptlooper_tui.service import SweepOverrides, Workbench
+from promptlooper_tui.workbench import SweepOverrides, Workbench
 from promptlooper_tui.simulated.server import RunningSimulator
 
 from ..conftest import experiment_yaml

@@ -3,7 +3,7 @@ race plans as fully cached) and adaptive strategies' figures are marked as upper
 
 from __future__ import annotations
 
-from promptlooper_tui.service import SweepOverrides, Workbench
+from promptlooper_tui.workbench import SweepOverrides, Workbench
 from tests.conftest import experiment_yaml
 
 

@@ -10,7 +10,7 @@ import re
 
 import yaml
 
-from promptlooper_tui.service import Workbench
+from promptlooper_tui.workbench import Workbench
 from tests.fixtures.fake_llm import (
     FakeLLM,
     fake_llm_fixture,  # noqa: F401  (provides the `fake_llm` fixture)

@@ -15,7 +15,7 @@ from promptlooper_tui.cli.output import print_leaderboard, print_summary
 
 from promptlooper_tui.domain.errors import BadInput
 from promptlooper_tui.domain.records import ScorerFailures
-from promptlooper_tui.service import SweepOverrides, Workbench
+from promptlooper_tui.workbench import SweepOverrides, Workbench
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.simulated.server import RunningSimulator
 

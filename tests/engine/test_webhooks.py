@@ -22,7 +22,7 @@ from promptlooper_tui import __version__
 from promptlooper_tui.asgi import serve_app
 from promptlooper_tui.domain.errors import BadInput, NotFound
 from promptlooper_tui.engine.webhooks import WebhookDispatcher
-from promptlooper_tui.service import SweepOverrides, Workbench
+from promptlooper_tui.workbench import SweepOverrides, Workbench
 
 from ..conftest import BASE_EXPERIMENT, experiment_yaml
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from promptlooper_tui.domain.errors import BadInput, Conflict, NotFound
-from promptlooper_tui.service import Workbench
+from promptlooper_tui.workbench import Workbench
 from promptlooper_tui.simulated.options import SimulatorOptions
 
 from ..conftest import experiment_yaml

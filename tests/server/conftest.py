@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from promptlooper_tui.asgi import serve_app
 from promptlooper_tui.server.http import create_api
 from promptlooper_tui.server.ws import EventFeed
-from promptlooper_tui.service import Workbench
+from promptlooper_tui.workbench import Workbench
 
 TOKEN = "test-token-for-the-daemon"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

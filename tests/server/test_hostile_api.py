@@ -22,7 +22,7 @@ from promptlooper_tui.asgi import serve_app
 from promptlooper_tui.cli import main
 from promptlooper_tui.server.http import create_api
 from promptlooper_tui.server.routing import MAX_BODY_BYTES
-from promptlooper_tui.service import Workbench
+from promptlooper_tui.workbench import Workbench
 
 from ..conftest import experiment_yaml
 from .conftest import AUTH, TOKEN, RunningApi, wait_for_sweep

@@ -299,7 +299,7 @@ async def test_runs_filter_paginate_and_show(api: RunningApi) -> None:
     assert ranged["total"] == sum(low <= s <= high for s in scores)
     assert all(low <= r["score"] <= high for r in ranged["items"])
     failed = (await client.get("/api/runs", params={"status": "failed"})).json()
-    assert failed == {"items": [], "total": 0}
+    assert failed == {"items": [], "total": 0, "next": None}
     run_id = everything["items"][0]["id"]
     detail = (await client.get(f"/api/runs/{run_id}")).json()
     assert detail["id"] == run_id and detail["item"]["input"]["question"]

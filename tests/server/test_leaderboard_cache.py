@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from promptlooper_tui.service import Workbench
+from promptlooper_tui.workbench import Workbench
 
 from ..conftest import experiment_yaml
 

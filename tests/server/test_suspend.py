@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from promptlooper_tui.service import SweepOverrides, Workbench
+from promptlooper_tui.workbench import SweepOverrides, Workbench
 from promptlooper_tui.simulated.options import SimulatorOptions
 from promptlooper_tui.simulated.server import simulated_endpoint
 

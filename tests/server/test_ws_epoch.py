@@ -16,7 +16,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as connect_sync
 
 from promptlooper_tui.engine.events import EventBus
-from promptlooper_tui.service import Workbench
+from promptlooper_tui.workbench import Workbench
 
 from .conftest import AUTH, RunningApi, running_api
 from .test_ws import WITHIN, contiguous, events_until, receive, seqs

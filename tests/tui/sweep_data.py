@@ -11,7 +11,7 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.screen import Screen
 
-from promptlooper_tui.service import Workbench, open_workbench
+from promptlooper_tui.workbench import Workbench, open_workbench
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.tui.screens.home import HomeScreen
 

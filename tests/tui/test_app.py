@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable
 
-from promptlooper_tui.service import Workbench
+from promptlooper_tui.workbench import Workbench
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.tui.screens.editor import EditorScreen
 from promptlooper_tui.tui.screens.endpoint_form import EndpointForm

@@ -9,7 +9,7 @@ from pathlib import Path
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Static, TextArea
 
-from promptlooper_tui.service import Workbench
+from promptlooper_tui.workbench import Workbench
 from promptlooper_tui.tui.screens.editor import EditorScreen
 from promptlooper_tui.tui.screens.launch import LaunchScreen
 from promptlooper_tui.tui.screens.monitor import MonitorScreen

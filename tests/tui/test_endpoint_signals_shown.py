@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from promptlooper_tui.service import SweepOverrides
+from promptlooper_tui.workbench import SweepOverrides
 from promptlooper_tui.tui.screens.inspector import RunInspectorScreen
 from promptlooper_tui.tui.screens.monitor import MonitorScreen
 from tests.fixtures.fake_llm import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, Input, Static
 
-from promptlooper_tui.service import Workbench
+from promptlooper_tui.workbench import Workbench
 from promptlooper_tui.tui.screens.confirm import ConfirmScreen
 from promptlooper_tui.tui.screens.endpoint_form import EndpointForm
 from promptlooper_tui.tui.screens.endpoints import EndpointsScreen

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from promptlooper_tui.service import Workbench
+from promptlooper_tui.workbench import Workbench
 from promptlooper_tui.tui.screens.confirm import ConfirmScreen
 from promptlooper_tui.tui.screens.editor import EditorScreen
 

@@ -12,7 +12,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from promptlooper_tui.service import Workbench
+from promptlooper_tui.workbench import Workbench
 from promptlooper_tui.simulated.options import SimulatorOptions
 from promptlooper_tui.tui.app import PromptLooperApp
 from promptlooper_tui.tui.screens import monitor as monitor_module

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from textual.pilot import Pilot
 from textual.widgets import Markdown
 
-from promptlooper_tui.service import open_workbench
+from promptlooper_tui.workbench import open_workbench
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.tui.factory import make_app
 from promptlooper_tui.tui.screens.inspector import RunInspectorScreen

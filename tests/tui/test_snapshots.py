@@ -14,7 +14,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static, TextArea
 
-from promptlooper_tui.service import open_workbench
+from promptlooper_tui.workbench import open_workbench
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.tui.factory import make_app
 from promptlooper_tui.tui.screens.editor import EditorScreen

@@ -13,7 +13,7 @@ from textual.worker import Worker
 from ..host import AppHost
 
 if TYPE_CHECKING:
-    from ...service import Workbench
+    from ...workbench import Workbench
 
 
 class WorkbenchAccess(DOMNode):

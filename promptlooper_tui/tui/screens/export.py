@@ -22,7 +22,7 @@ from ..widgets.app_footer import AppFooter
 from .base import WorkbenchScreen
 
 if TYPE_CHECKING:
-    from ...service import Workbench
+    from ...workbench import Workbench
 
 #: Formats in the order offered, with what each holds and the file suffix it gets.
 FORMATS: dict[str, tuple[str, str]] = {

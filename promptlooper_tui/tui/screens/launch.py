@@ -13,7 +13,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from ...domain.errors import PromptLooperError
 from ...domain.experiment import SweepSettings
 from ...domain.records import ExperimentDetail, SweepPlan
-from ...service import SweepOverrides
+from ...workbench import SweepOverrides
 from .. import display
 from ..widgets.app_footer import AppFooter
 from .base import Dialog, WorkbenchAccess

@@ -12,12 +12,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from .fixtures.cli_forks import ForkingCli
 
@@ -53,42 +49,6 @@ def cli_json(home: Path, *args: str) -> Any:
     done = cli(home, *args, "--json")
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
-
-
-@contextmanager
-def simulator_process(*flags: str) -> Iterator[str]:
-    """The simulated endpoint in its own process (it outlives a killed client); yields base URL."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "promptlooper_tui",
-            "simulate-endpoint",
-            "--port",
-            str(port),
-            *flags,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"{base}/_sim/stats", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"simulator did not start: {process.stderr.read()!r}"
-                    ) from None
-                time.sleep(0.05)
-        yield f"{base}/v1"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def printed_command(text: str, word: str = "resume") -> str:

@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 import yaml
 
+from promptlooper_tui.simulated.server import simulated_endpoint_process
+
 from ..conftest import make_experiment
 from ..helpers import (
     cli,
     cli_json,
     printed_command,
     run_printed,
-    simulator_process,
     wait_for_completed_runs,
 )
 
@@ -195,7 +196,7 @@ def test_unreachable_endpoint_fails_the_sweep_with_exit_1(tmp_path: Path) -> Non
 
 def test_ctrl_c_stops_cleanly_and_the_sweep_resumes(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    with simulator_process("--latency-ms", "40") as base_url:
+    with simulated_endpoint_process("--latency-ms", "40") as base_url:
         path = tmp_path / "slow.yaml"
         path.write_text(yaml.safe_dump(make_experiment(endpoint={"base_url": base_url})))
         process = subprocess.Popen(
@@ -238,7 +239,7 @@ def test_ctrl_c_stops_cleanly_and_the_sweep_resumes(tmp_path: Path) -> None:
 def test_endpoint_key_from_stdin_is_encrypted_and_reaches_the_server(tmp_path: Path) -> None:
     home = tmp_path / "home"
     secret = "sk-test-" + "9f8e7d6c5b4a" * 3
-    with simulator_process("--api-key", secret) as base_url:
+    with simulated_endpoint_process("--api-key", secret) as base_url:
         added = cli(
             home,
             "endpoints",

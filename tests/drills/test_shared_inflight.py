@@ -38,10 +38,11 @@ import yaml
 
 from promptlooper_tui.engine.cache import CachedValue, CallCache
 from promptlooper_tui.engine.runner import worker_count
+from promptlooper_tui.simulated.server import simulated_endpoint_process
 from promptlooper_tui.store.database import Database
 
 from ..conftest import make_experiment
-from ..helpers import cli, simulator_process
+from ..helpers import cli
 
 REPEATS = 3
 CALLS = 2 * 2 * 3 * REPEATS  # BASE_EXPERIMENT: 2 models x 2 temperatures x 3 items; 1 call each
@@ -150,7 +151,7 @@ def test_two_runs_of_one_experiment_pay_for_each_call_once(tmp_path: Path) -> No
     )
 
     with (
-        simulator_process("--latency-ms", "20") as upstream,
+        simulated_endpoint_process("--latency-ms", "20") as upstream,
         gated_endpoint(upstream) as (
             base_url,
             gate,

@@ -15,9 +15,10 @@ import httpx
 import yaml
 
 from promptlooper_tui.engine.runner import worker_count
+from promptlooper_tui.simulated.server import simulated_endpoint_process
 
 from ..conftest import make_experiment
-from ..helpers import cli, cli_json, simulator_process
+from ..helpers import cli, cli_json
 
 
 def _count_runs(db: Path) -> int:
@@ -30,7 +31,7 @@ def _count_runs(db: Path) -> int:
 
 def test_sigkill_then_resume_runs_everything_exactly_once(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    with simulator_process("--latency-ms", "15") as base_url:
+    with simulated_endpoint_process("--latency-ms", "15") as base_url:
         spec = make_experiment(
             name="crashy",
             endpoint={"base_url": base_url},

@@ -24,8 +24,10 @@ from mcp.client.streamable_http import streamable_http_client
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from promptlooper_tui.simulated.server import simulated_endpoint_process
+
 from ..conftest import experiment_yaml
-from ..helpers import cli_json, free_port, simulator_process
+from ..helpers import cli_json, free_port
 
 PROMPTLOOPER = str(Path(sys.executable).with_name("promptlooper"))
 SECRET_KEY = "sk-daemon-test-secret-0123456789"
@@ -204,7 +206,7 @@ def test_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
 
 @pytest.fixture
 def slow_endpoint() -> Iterator[str]:
-    with simulator_process("--latency-ms", "30") as base_url:
+    with simulated_endpoint_process("--latency-ms", "30") as base_url:
         yield base_url
 
 

@@ -17,9 +17,10 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from promptlooper_tui.resources import sample_files
+from promptlooper_tui.simulated.server import simulated_endpoint_process
 
 from ..conftest import experiment_yaml
-from ..helpers import cli, cli_json, simulator_process
+from ..helpers import cli, cli_json
 from .test_mcp import PROMPTLOOPER, call
 
 
@@ -43,7 +44,7 @@ async def test_a_sweep_started_over_stdio_finishes_after_the_client_disconnects(
     server = StdioServerParameters(command=PROMPTLOOPER, args=["mcp", "--home", str(home)])
     server_log = tmp_path / "server.log"
     # 120 runs of 30 ms at 2 at a time: the sweep takes seconds, the disconnect milliseconds.
-    with simulator_process("--latency-ms", "30") as base_url:
+    with simulated_endpoint_process("--latency-ms", "30") as base_url:
         with server_log.open("w") as errlog:
             async with Client(stdio_client(server, errlog=errlog)) as client:
                 await call(
@@ -85,7 +86,7 @@ async def test_a_client_that_stops_the_server_leaves_its_sweep_resumable(tmp_pat
     home = tmp_path / "home"
     server_log = tmp_path / "server.log"
     server = StdioServerParameters(command=PROMPTLOOPER, args=["mcp", "--home", str(home)])
-    with simulator_process("--latency-ms", "30") as base_url:
+    with simulated_endpoint_process("--latency-ms", "30") as base_url:
         with server_log.open("w") as errlog:
             async with Client(stdio_client(server, errlog=errlog)) as client:
                 await call(

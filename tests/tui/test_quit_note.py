@@ -11,9 +11,10 @@ import yaml
 
 from promptlooper_tui.cli.app import unfinished_sweeps_note
 from promptlooper_tui.settings import Settings
+from promptlooper_tui.simulated.server import simulated_endpoint_process
 
 from ..conftest import make_experiment
-from ..helpers import cli_json, printed_command, run_printed, simulator_process
+from ..helpers import cli_json, printed_command, run_printed
 from .conftest import SIZE, AppMaker, open_home
 
 
@@ -21,7 +22,7 @@ async def test_quitting_with_a_running_sweep_says_how_to_resume_it(
     make_test_app: AppMaker, settings: Settings, tmp_path: Path
 ) -> None:
     # 120 calls of 40 ms, two at a time: the sweep is still running when the app quits.
-    with simulator_process("--latency-ms", "40") as base_url:
+    with simulated_endpoint_process("--latency-ms", "40") as base_url:
         path = tmp_path / "slow.yaml"
         spec = make_experiment(endpoint={"base_url": base_url}, sweep={"max_concurrency": 2})
         path.write_text(yaml.safe_dump(spec))

@@ -29,8 +29,8 @@ from typing import Any, TextIO
 import yaml
 
 from promptlooper_tui.engine.ranking import leaderboard
-from promptlooper_tui.workbench import SweepOverrides, open_workbench
 from promptlooper_tui.settings import Settings
+from promptlooper_tui.workbench import SweepOverrides, open_workbench
 
 from .common import simulator
 

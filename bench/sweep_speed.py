@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from promptlooper_tui.engine.adapters.openai import OpenAIClient
-from promptlooper_tui.workbench import SweepOverrides, Workbench, open_workbench
 from promptlooper_tui.settings import Settings
+from promptlooper_tui.workbench import SweepOverrides, Workbench, open_workbench
 
 from .common import experiment, simulator
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from promptlooper_tui.workbench import Workbench, open_workbench
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.simulated.options import SimulatorOptions
 from promptlooper_tui.simulated.server import RunningSimulator, simulated_endpoint
+from promptlooper_tui.workbench import Workbench, open_workbench
 
 
 def _keep_bytecode() -> None:

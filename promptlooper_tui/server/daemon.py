@@ -31,9 +31,9 @@ from ..asgi import serve_app
 from ..command_line import command_line
 from ..domain.errors import PromptLooperError
 from ..domain.trust import CallerPolicy
-from ..workbench import Workbench, open_workbench
 from ..settings import Settings
 from ..signals import on_stop_signals
+from ..workbench import Workbench, open_workbench
 from .auth import DaemonToken, load_or_create_token
 from .gate import WorkGate
 from .http import create_api

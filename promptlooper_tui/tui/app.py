@@ -22,8 +22,8 @@ from ..domain.errors import BadInput, NotFound, PromptLooperError, ValidationErr
 from ..domain.events import Event
 from ..domain.records import RunDetail
 from ..engine.events import Subscription
-from ..workbench import Workbench, open_workbench
 from ..settings import Settings
+from ..workbench import Workbench, open_workbench
 from .commands import ProductCommands
 from .preferences import Preferences
 from .themes import DEFAULT_THEME, FALLBACK_THEME, load_themes, shipped_theme_dir

@@ -9,8 +9,8 @@ from textual.screen import Screen
 
 from ..domain.errors import BadInput
 from ..resources import shipped_dir
-from ..workbench import SweepOverrides, Workbench
 from ..settings import Settings
+from ..workbench import SweepOverrides, Workbench
 from .app import PromptLooperApp, Startup
 
 #: The demo's experiment (in the shipped samples): 48 configs raced over 12 items, so the

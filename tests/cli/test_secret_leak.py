@@ -23,8 +23,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from promptlooper_tui.asgi import serve_app
-from promptlooper_tui.workbench import SweepOverrides, open_workbench
 from promptlooper_tui.settings import Settings
+from promptlooper_tui.workbench import SweepOverrides, open_workbench
 
 from ..conftest import BASE_EXPERIMENT, make_experiment
 from ..fixtures.fake_llm import FakeLLM, Reply, fake_llm_fixture, status  # noqa: F401

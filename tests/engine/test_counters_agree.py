@@ -19,9 +19,9 @@ from mcp.client.streamable_http import streamable_http_client
 
 from promptlooper_tui.asgi import serve_app
 from promptlooper_tui.server.mcp import create_mcp_app
-from promptlooper_tui.workbench import SweepOverrides, Workbench
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.tui.sweep_feed import Counts
+from promptlooper_tui.workbench import SweepOverrides, Workbench
 
 from ..conftest import experiment_yaml
 from ..helpers import cli

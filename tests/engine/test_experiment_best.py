@@ -18,8 +18,8 @@ from promptlooper_tui.asgi import serve_app
 from promptlooper_tui.domain.errors import BadInput
 from promptlooper_tui.domain.records import RankedScope
 from promptlooper_tui.server.mcp import create_mcp_app
-from promptlooper_tui.workbench import SweepOverrides, Workbench
 from promptlooper_tui.settings import Settings
+from promptlooper_tui.workbench import SweepOverrides, Workbench
 
 from ..conftest import experiment_yaml
 from ..helpers import cli

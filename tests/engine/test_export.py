@@ -23,9 +23,9 @@ from dotenv import dotenv_values
 from promptlooper_tui.domain.errors import BadInput, NotFound
 from promptlooper_tui.export import write_atomically
 from promptlooper_tui.export.env_export import assignment
-from promptlooper_tui.workbench import SweepOverrides, Workbench
 from promptlooper_tui.simulated.options import SimulatorOptions
 from promptlooper_tui.simulated.server import simulated_endpoint
+from promptlooper_tui.workbench import SweepOverrides, Workbench
 
 from ..conftest import BASE_EXPERIMENT, experiment_yaml
 

@@ -27,8 +27,8 @@ from promptlooper_tui.asgi import serve_app
 from promptlooper_tui.domain.errors import EndpointError
 from promptlooper_tui.engine.adapters.openai import OpenAIClient, ResponseLimits, RetryPolicy
 from promptlooper_tui.engine.adapters.retry import duration_seconds, human_duration, requested_wait
-from promptlooper_tui.workbench import SweepOverrides, open_workbench
 from promptlooper_tui.settings import Settings
+from promptlooper_tui.workbench import SweepOverrides, open_workbench
 
 from ..fixtures.hostile_llm import (
     MIB,

@@ -21,8 +21,8 @@ from promptlooper_tui.engine.scorers import (
     build_scorer,
 )
 from promptlooper_tui.engine.scorers.judge import JUDGE_SYSTEM
-from promptlooper_tui.workbench import SweepOverrides, Workbench
 from promptlooper_tui.simulated.server import RunningSimulator
+from promptlooper_tui.workbench import SweepOverrides, Workbench
 
 from ..conftest import experiment_yaml
 

@@ -11,13 +11,13 @@ import json
 from typing import Any
 
 import pytest
-from promptlooper_tui.cli.output import print_leaderboard, print_summary
 
+from promptlooper_tui.cli.output import print_leaderboard, print_summary
 from promptlooper_tui.domain.errors import BadInput
 from promptlooper_tui.domain.records import ScorerFailures
-from promptlooper_tui.workbench import SweepOverrides, Workbench
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.simulated.server import RunningSimulator
+from promptlooper_tui.workbench import SweepOverrides, Workbench
 
 from ..conftest import BASE_EXPERIMENT, experiment_yaml
 from ..helpers import cli

@@ -22,8 +22,8 @@ from promptlooper_tui.engine.netguard import (
     redact_url,
 )
 from promptlooper_tui.engine.webhooks import WebhookDispatcher
-from promptlooper_tui.workbench import Workbench, open_workbench
 from promptlooper_tui.settings import Settings
+from promptlooper_tui.workbench import Workbench, open_workbench
 
 from ..fixtures.hostile_llm import HostileLLM, hostile_fixture, ok, page  # noqa: F401
 from ..helpers import cli

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from promptlooper_tui.domain.errors import BadInput, Conflict, NotFound
-from promptlooper_tui.workbench import SweepOverrides, Workbench
 from promptlooper_tui.simulated.options import SimulatorOptions
 from promptlooper_tui.simulated.server import simulated_endpoint
+from promptlooper_tui.workbench import SweepOverrides, Workbench
 
 from ..conftest import experiment_yaml
 

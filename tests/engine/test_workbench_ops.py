@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from promptlooper_tui.domain.errors import BadInput, Conflict, NotFound
-from promptlooper_tui.workbench import Workbench
 from promptlooper_tui.simulated.options import SimulatorOptions
+from promptlooper_tui.workbench import Workbench
 
 from ..conftest import experiment_yaml
 

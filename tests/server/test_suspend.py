@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from promptlooper_tui.workbench import SweepOverrides, Workbench
 from promptlooper_tui.simulated.options import SimulatorOptions
 from promptlooper_tui.simulated.server import simulated_endpoint
+from promptlooper_tui.workbench import SweepOverrides, Workbench
 
 from ..conftest import experiment_yaml
 

@@ -17,8 +17,8 @@ from mcp import Client
 from promptlooper_tui.domain.trust import CallerPolicy
 from promptlooper_tui.engine.limits import Limits
 from promptlooper_tui.server.mcp import build_mcp_server
-from promptlooper_tui.workbench import Workbench, open_workbench
 from promptlooper_tui.settings import Settings
+from promptlooper_tui.workbench import Workbench, open_workbench
 
 from ..conftest import experiment_yaml, make_experiment
 from .conftest import RunningApi, running_api

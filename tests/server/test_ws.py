@@ -18,9 +18,9 @@ from websockets.http11 import Response
 from websockets.uri import parse_uri
 
 from promptlooper_tui.server.ws import EventFeed
-from promptlooper_tui.workbench import Workbench
 from promptlooper_tui.simulated.options import SimulatorOptions
 from promptlooper_tui.simulated.server import RunningSimulator, simulated_endpoint
+from promptlooper_tui.workbench import Workbench
 
 from ..conftest import experiment_yaml
 from .conftest import AUTH, TOKEN, RunningApi, running_api, wait_for_sweep

@@ -11,11 +11,11 @@ import pytest
 from promptlooper_tui.domain.errors import StorageError
 from promptlooper_tui.engine.cache import canonical_json
 from promptlooper_tui.engine.loader import load_experiment_text
-from promptlooper_tui.workbench import open_workbench
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.store import database
 from promptlooper_tui.store.database import Database
 from promptlooper_tui.store.schema import MIGRATIONS
+from promptlooper_tui.workbench import open_workbench
 
 from ..conftest import experiment_yaml
 

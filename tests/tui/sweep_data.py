@@ -11,9 +11,9 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.screen import Screen
 
-from promptlooper_tui.workbench import Workbench, open_workbench
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.tui.screens.home import HomeScreen
+from promptlooper_tui.workbench import Workbench, open_workbench
 
 from ..conftest import experiment_yaml
 from .conftest import wait_for_screen

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable
 
-from promptlooper_tui.workbench import Workbench
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.tui.screens.editor import EditorScreen
 from promptlooper_tui.tui.screens.endpoint_form import EndpointForm
 from promptlooper_tui.tui.screens.endpoints import EndpointsScreen
 from promptlooper_tui.tui.screens.help import HelpScreen
 from promptlooper_tui.tui.screens.monitor import MonitorScreen
+from promptlooper_tui.workbench import Workbench
 
 from ..conftest import experiment_yaml
 from .conftest import (

@@ -9,10 +9,10 @@ from pathlib import Path
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Static, TextArea
 
-from promptlooper_tui.workbench import Workbench
 from promptlooper_tui.tui.screens.editor import EditorScreen
 from promptlooper_tui.tui.screens.launch import LaunchScreen
 from promptlooper_tui.tui.screens.monitor import MonitorScreen
+from promptlooper_tui.workbench import Workbench
 
 from ..conftest import experiment_yaml, make_experiment
 from .conftest import SIZE, AppMaker, open_home, wait_for_screen, wait_until

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from promptlooper_tui.workbench import SweepOverrides
 from promptlooper_tui.tui.screens.inspector import RunInspectorScreen
 from promptlooper_tui.tui.screens.monitor import MonitorScreen
+from promptlooper_tui.workbench import SweepOverrides
 from tests.fixtures.fake_llm import (
     FakeLLM,
     fake_llm_fixture,  # noqa: F401  (provides the `fake_llm` fixture)

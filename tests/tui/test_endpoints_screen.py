@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, Input, Static
 
-from promptlooper_tui.workbench import Workbench
 from promptlooper_tui.tui.screens.confirm import ConfirmScreen
 from promptlooper_tui.tui.screens.endpoint_form import EndpointForm
 from promptlooper_tui.tui.screens.endpoints import EndpointsScreen
+from promptlooper_tui.workbench import Workbench
 
 from .conftest import SIZE, AppMaker, open_home, screen_text, wait_for_screen, wait_until
 

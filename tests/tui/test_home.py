@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from promptlooper_tui.workbench import Workbench
 from promptlooper_tui.tui.screens.confirm import ConfirmScreen
 from promptlooper_tui.tui.screens.editor import EditorScreen
+from promptlooper_tui.workbench import Workbench
 
 from ..conftest import experiment_yaml
 from .conftest import SIZE, AppMaker, open_home, screen_text, wait_for_screen, wait_until

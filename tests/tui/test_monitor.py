@@ -12,7 +12,6 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from promptlooper_tui.workbench import Workbench
 from promptlooper_tui.simulated.options import SimulatorOptions
 from promptlooper_tui.tui.app import PromptLooperApp
 from promptlooper_tui.tui.screens import monitor as monitor_module
@@ -21,6 +20,7 @@ from promptlooper_tui.tui.screens.inspector import RunInspectorScreen
 from promptlooper_tui.tui.screens.monitor import MonitorScreen
 from promptlooper_tui.tui.widgets.leaderboard import LeaderboardTable, config_key
 from promptlooper_tui.tui.widgets.run_table import LatestRuns
+from promptlooper_tui.workbench import Workbench
 
 from ..conftest import experiment_yaml
 from .conftest import SIZE, AppMaker, screen_text, wait_for_screen, wait_until

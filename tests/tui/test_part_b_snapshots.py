@@ -13,7 +13,6 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Markdown, Static
 
-from promptlooper_tui.workbench import open_workbench
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.tui.factory import make_app
 from promptlooper_tui.tui.screens.compare import CompareScreen
@@ -22,6 +21,7 @@ from promptlooper_tui.tui.screens.inspector import RunInspectorScreen
 from promptlooper_tui.tui.screens.monitor import MonitorScreen
 from promptlooper_tui.tui.widgets.leaderboard import LeaderboardTable
 from promptlooper_tui.tui.widgets.run_table import LatestRuns
+from promptlooper_tui.workbench import open_workbench
 
 from .conftest import SIZE, wait_for_screen, wait_until
 from .sweep_data import SweptExperiment, build_home, open_over_home

@@ -11,13 +11,13 @@ from collections.abc import Callable
 from textual.pilot import Pilot
 from textual.widgets import Markdown
 
-from promptlooper_tui.workbench import open_workbench
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.tui.factory import make_app
 from promptlooper_tui.tui.screens.inspector import RunInspectorScreen
 from promptlooper_tui.tui.screens.monitor import MonitorScreen
 from promptlooper_tui.tui.widgets.leaderboard import LeaderboardTable
 from promptlooper_tui.tui.widgets.run_table import LatestRuns
+from promptlooper_tui.workbench import open_workbench
 
 from .conftest import wait_until
 from .sweep_data import SweptExperiment, open_over_home

@@ -14,12 +14,12 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static, TextArea
 
-from promptlooper_tui.workbench import open_workbench
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.tui.factory import make_app
 from promptlooper_tui.tui.screens.editor import EditorScreen
 from promptlooper_tui.tui.screens.endpoints import EndpointsScreen
 from promptlooper_tui.tui.screens.help import HelpScreen
+from promptlooper_tui.workbench import open_workbench
 
 from ..conftest import experiment_yaml
 from .conftest import SIZE, open_home, wait_for_screen, wait_until

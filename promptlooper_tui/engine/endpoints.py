@@ -1,11 +1,13 @@
 """Endpoint references resolved to pooled clients: one OpenAIClient per endpoint, shared by sweeps.
 
 The name `simulated` needs no setup: the built-in simulated endpoint is started in-process on a
-free loopback port the first time it is used, so sample experiments run as they are.
+free loopback port the first time a call is made to it (a fully cached sweep starts no server),
+so sample experiments run as they are.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import os
@@ -16,12 +18,12 @@ from typing import TYPE_CHECKING
 
 from ..domain.errors import BadInput
 from ..domain.experiment import SIMULATED_ENDPOINT, EndpointRef, InlineEndpoint
-from .adapters.openai import DEFAULT_LIMITS, OpenAIClient, ResponseLimits, RetryPolicy
-from .adapters.transport import MIB
-from .netguard import redact_url
+from .adapters.retry import RetryPolicy
+from .adapters.transport import DEFAULT_LIMITS, MIB, ResponseLimits
 
 if TYPE_CHECKING:
     from ..simulated.options import SimulatorOptions
+    from .adapters.openai import OpenAIClient
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class ResolvedEndpoint:
 
     @property
     def display_url(self) -> str:
+        from .netguard import redact_url
+
         return redact_url(self.base_url)
 
     def retry_policy(self) -> RetryPolicy:
@@ -63,6 +67,21 @@ class ResolvedEndpoint:
 
 
 StoredResolver = Callable[[str], Awaitable[ResolvedEndpoint]]
+
+
+def _simulated(base_url: str) -> ResolvedEndpoint:
+    return ResolvedEndpoint(
+        name=SIMULATED_ENDPOINT,
+        base_url=base_url,
+        cache_identity=f"{SIMULATED_ENDPOINT}://builtin",
+        # It answers locally, for nothing: free, not unpriced.
+        pricing={"*": (0.0, 0.0)},
+    )
+
+
+#: The simulated endpoint as `resolve()` gives it before it runs: cache keys, pricing and name
+#: need no server; `client()` starts it when a call first misses the cache.
+_SIMULATED_NOT_STARTED = _simulated(base_url="")
 
 
 def api_key_from_env(variable: str | None, where: str) -> str | None:
@@ -83,20 +102,27 @@ class EndpointPool:
         self._clients: dict[tuple[str, str | None, ResponseLimits, float | None], OpenAIClient] = {}
         self._stack = contextlib.AsyncExitStack()
         self._simulated: ResolvedEndpoint | None = None
+        self._starting_simulated = asyncio.Lock()
 
     async def resolve(self, ref: EndpointRef) -> ResolvedEndpoint:
         if isinstance(ref, InlineEndpoint):
+            from .netguard import redact_url
+
             shown = redact_url(ref.base_url)
             key = api_key_from_env(ref.api_key_env, f"endpoint {shown}")
             return ResolvedEndpoint(name=shown, base_url=ref.base_url, api_key=key)
         if ref == SIMULATED_ENDPOINT:
-            return await self.start_simulated()
+            return self._simulated or _SIMULATED_NOT_STARTED
         return await self._resolve_stored(ref)
 
     async def client(self, endpoint: ResolvedEndpoint) -> OpenAIClient:
+        if endpoint is _SIMULATED_NOT_STARTED:
+            endpoint = await self.start_simulated()
         key = (endpoint.base_url, endpoint.api_key, endpoint.limits, endpoint.rate_limit_wait)
         client = self._clients.get(key)
         if client is None:
+            from .adapters.openai import OpenAIClient
+
             client = OpenAIClient(
                 endpoint.base_url,
                 endpoint.api_key,
@@ -109,21 +135,16 @@ class EndpointPool:
     async def start_simulated(self, options: SimulatorOptions | None = None) -> ResolvedEndpoint:
         """The built-in simulated endpoint, started on first use and kept until `aclose()`.
         `options` apply only when this call starts it (a demo wants latency, say)."""
-        if self._simulated is None:
-            from ..simulated.options import DEFAULT_OPTIONS
-            from ..simulated.server import simulated_endpoint
+        async with self._starting_simulated:  # the first calls of a sweep arrive together
+            if self._simulated is None:
+                from ..simulated.options import DEFAULT_OPTIONS
+                from ..simulated.server import simulated_endpoint
 
-            running = await self._stack.enter_async_context(
-                simulated_endpoint(options or DEFAULT_OPTIONS)
-            )
-            self._simulated = ResolvedEndpoint(
-                name=SIMULATED_ENDPOINT,
-                base_url=running.base_url,
-                cache_identity=f"{SIMULATED_ENDPOINT}://builtin",
-                # It answers locally, for nothing: free, not unpriced.
-                pricing={"*": (0.0, 0.0)},
-            )
-        return self._simulated
+                running = await self._stack.enter_async_context(
+                    simulated_endpoint(options or DEFAULT_OPTIONS)
+                )
+                self._simulated = _simulated(running.base_url)
+            return self._simulated
 
     async def aclose(self) -> None:
         for client in self._clients.values():

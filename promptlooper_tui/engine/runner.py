@@ -188,9 +188,10 @@ class LLMGateway:
             params=params,
             repeat=repeat,
         )
-        client = await self._pool.client(endpoint)
 
         async def call() -> CachedValue:
+            # Only a miss needs a client (and the simulated endpoint, a server).
+            client = await self._pool.client(endpoint)
             result = await client.chat(
                 messages,
                 params,
@@ -219,9 +220,9 @@ class LLMGateway:
         key = cache_key(
             base_url=endpoint.cache_identity, model=model, kind="embedding", inputs=texts
         )
-        client = await self._pool.client(endpoint)
 
         async def call() -> CachedValue:
+            client = await self._pool.client(endpoint)
             result = await client.embed(
                 model, texts, limiter=self.limiter, rate_limits=self.rate_limits
             )

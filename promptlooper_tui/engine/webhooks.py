@@ -23,8 +23,8 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import httpx
+from functools import cache
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..domain.errors import BadInput, StorageError
@@ -33,18 +33,27 @@ from ..domain.records import DeliveryRecord, WebhookRecord
 from ..keystore import SecretBox
 from ..store import webhooks as stored_webhooks
 from ..store.database import Database
-from .adapters.protocol import Quoter
 from .events import EventBus, Subscription
-from .netguard import BlockedDestination, LinkLocalGuard, redact_url
 from .runner import now_iso
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .adapters.protocol import Quoter
 
 log = logging.getLogger(__name__)
 
 EVENT_HEADER = "X-PromptLooper-Event"
 SIGNATURE_HEADER = "X-PromptLooper-Signature"
 _USER_AGENT = f"PromptLooper/{__version__}"
-#: Quotes what a receiver says (its reason phrase, an error) safely into the delivery log.
-_QUOTER = Quoter(())
+
+
+@cache
+def _quoter() -> Quoter:
+    """Quotes what a receiver says (its reason phrase, an error) safely into the delivery log."""
+    from .adapters.protocol import Quoter
+
+    return Quoter(())
 
 
 # -- validation and records (used by the Workbench) ----------------------------------------------
@@ -52,6 +61,8 @@ _QUOTER = Quoter(())
 
 def check_url(url: str) -> str:
     """`url` stripped, if it is an http(s) URL with a host; otherwise BadInput."""
+    import httpx
+
     text = url.strip()
     try:
         parsed = httpx.URL(text)
@@ -90,6 +101,8 @@ def sign(key: bytes, body: bytes) -> str:
 
 def webhook_record(row: sqlite3.Row) -> WebhookRecord:
     """What may be shown of a webhook: never its secret, and its URL's password as ***."""
+    from .netguard import redact_url
+
     return WebhookRecord(
         id=row["id"],
         url=redact_url(row["url"]),
@@ -183,13 +196,8 @@ class WebhookDispatcher:
         self._bus = bus
         self._secrets = secrets
         self._owns_http = http is None
-        self._http = (
-            http
-            if http is not None
-            else httpx.AsyncClient(
-                follow_redirects=False, event_hooks={"request": [LinkLocalGuard()]}
-            )
-        )
+        #: Made by the first delivery when not passed in: most processes never deliver one.
+        self._http = http
         self._queue_size = queue_size
         self._attempts = attempts
         self._base_delay = base_delay
@@ -241,7 +249,7 @@ class WebhookDispatcher:
         workers = list(self._workers.values())
         if workers:
             await self._finish(workers, grace)
-        if self._owns_http:
+        if self._owns_http and self._http is not None:
             await self._http.aclose()
 
     async def _finish(self, workers: list[_HookWorker], grace: float) -> None:
@@ -326,7 +334,22 @@ class WebhookDispatcher:
                 return
             await asyncio.sleep(self._backoff(attempt))
 
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            import httpx
+
+            from .netguard import LinkLocalGuard
+
+            self._http = httpx.AsyncClient(
+                follow_redirects=False, event_hooks={"request": [LinkLocalGuard()]}
+            )
+        return self._http
+
     async def _attempt(self, url: str, body: bytes, headers: dict[str, str]) -> _Outcome:
+        import httpx
+
+        from .netguard import BlockedDestination
+
         started = time.perf_counter()
 
         def elapsed() -> float:
@@ -336,7 +359,7 @@ class WebhookDispatcher:
             # The whole attempt is bounded, and the answer's body is never read: a receiver
             # that answers slowly, endlessly or hugely costs one timeout and no memory.
             async with asyncio.timeout(self._timeout):
-                async with self._http.stream(
+                async with self._client().stream(
                     "POST", url, content=body, headers=headers, timeout=self._timeout
                 ) as response:
                     status, phrase = response.status_code, response.reason_phrase
@@ -345,11 +368,11 @@ class WebhookDispatcher:
         except BlockedDestination as exc:
             return _Outcome(None, elapsed(), str(exc), False, False)
         except httpx.RequestError as exc:
-            reason = _QUOTER.quote(str(exc) or type(exc).__name__)
+            reason = _quoter().quote(str(exc) or type(exc).__name__)
             return _Outcome(None, elapsed(), f"request failed: {reason}", False, True)
         if 200 <= status < 300:
             return _Outcome(status, elapsed(), None, True, False)
-        error = f"HTTP {status} {_QUOTER.quote(phrase, 80)}".rstrip()
+        error = f"HTTP {status} {_quoter().quote(phrase, 80)}".rstrip()
         return _Outcome(status, elapsed(), error, False, status == 429 or status >= 500)
 
     def _backoff(self, attempt: int) -> float:

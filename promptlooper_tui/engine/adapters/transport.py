@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 MIB = 1024 * 1024
 #: An error answer is read this far for its message; the rest is left unread.
@@ -45,6 +46,8 @@ class ResponseLimits:
 
     def httpx_timeout(self) -> httpx.Timeout:
         """Connect, write and pool waits bounded by the idle timeout; reads by it too."""
+        import httpx
+
         return httpx.Timeout(min(self.idle_timeout, self.deadline))
 
     def describe_cap(self) -> str:

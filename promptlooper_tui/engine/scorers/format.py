@@ -7,9 +7,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from jsonschema import SchemaError
-from jsonschema.validators import validator_for
-
 from ...domain.errors import BadInput
 from ...domain.experiment import FormatScorerSpec
 from ...domain.tokens import estimate_tokens
@@ -136,6 +133,10 @@ class FormatScorer(Scorer):
             self._compile_schema(spec.schema_ or {})
 
     def _compile_schema(self, schema: dict[str, Any]) -> None:
+        # Imported here: jsonschema is loaded only by experiments that check a structure.
+        from jsonschema import SchemaError
+        from jsonschema.validators import validator_for
+
         validator_class = validator_for(schema)
         try:
             validator_class.check_schema(schema)

@@ -1,16 +1,10 @@
-"""Shared pieces of the benchmarks: a simulator in its own process and experiment builders."""
+"""Shared pieces of the benchmarks: a free port and experiment builders."""
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import yaml
 
 
@@ -18,39 +12,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def simulator(*flags: str) -> Iterator[str]:
-    """The simulated endpoint in its own process (its CPU is not the engine's); yields base URL."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "promptlooper_tui",
-            "simulate-endpoint",
-            "--port",
-            str(port),
-            *flags,
-        ],
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"{base}/_sim/stats", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield f"{base}/v1"
-    finally:
-        process.terminate()
-        process.wait()
 
 
 def experiment(name: str, base_url: str, *, configs: int, items: int, repeats: int) -> str:

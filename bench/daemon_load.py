@@ -43,7 +43,9 @@ from pathlib import Path
 import httpx
 from websockets.asyncio.client import connect
 
-from .common import experiment, free_port, simulator
+from promptlooper_tui.simulated.server import simulated_endpoint_process
+
+from .common import experiment, free_port
 
 TOKEN = "bench-daemon-load-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -296,7 +298,7 @@ class Bench:
 async def run(clients: int, subscribers: int, runs: int, latency_ms: float, rounds: int) -> bool:
     sweeps: list[Sweep] = []
     with (
-        simulator("--latency-ms", str(latency_ms)) as endpoint,
+        simulated_endpoint_process("--latency-ms", str(latency_ms)) as endpoint,
         tempfile.TemporaryDirectory() as home,
     ):
         async with (

@@ -33,8 +33,7 @@ import httpx
 import yaml
 
 from promptlooper_tui.engine.runner import worker_count
-
-from .common import simulator
+from promptlooper_tui.simulated.server import simulated_endpoint_process
 
 NAME = "crash-drill"
 TEMPERATURES = 20
@@ -154,7 +153,10 @@ def attribute_repeats(requests: list[dict[str, Any]], kills: list[Kill]) -> tupl
 def drill(kills: int, seed: int) -> bool:
     dice = random.Random(seed)
     targets = sorted(dice.sample(range(20, RUNS - 20), kills))
-    with simulator("--latency-ms", "5") as base_url, tempfile.TemporaryDirectory() as tmp:
+    with (
+        simulated_endpoint_process("--latency-ms", "5") as base_url,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         home = Path(tmp) / "home"
         experiment = Path(tmp) / "drill.yaml"
         experiment.write_text(yaml.safe_dump(spec(base_url)))

@@ -30,9 +30,8 @@ import yaml
 
 from promptlooper_tui.engine.ranking import leaderboard
 from promptlooper_tui.settings import Settings
+from promptlooper_tui.simulated.server import simulated_endpoint_process
 from promptlooper_tui.workbench import SweepOverrides, open_workbench
-
-from .common import simulator
 
 CONFIGS = 100
 
@@ -123,7 +122,7 @@ def main() -> None:
             figures["db_mb"] = sum(f.stat().st_size for f in db_files) / 2**20
         print(json.dumps(figures))
         return
-    with simulator() as base_url:
+    with simulated_endpoint_process() as base_url:
         for runs in args.sizes:
             r = run_child(runs, base_url)
             print(

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from promptlooper_tui.engine.adapters.openai import OpenAIClient
 from promptlooper_tui.settings import Settings
+from promptlooper_tui.simulated.server import simulated_endpoint_process
 from promptlooper_tui.workbench import SweepOverrides, Workbench, open_workbench
 
-from .common import experiment, simulator
+from .common import experiment
 
 
 async def timed_sweep(
@@ -53,7 +54,10 @@ async def raw_client(base_url: str, calls: int, concurrency: int) -> float:
 
 
 async def latency_bound(runs: int, concurrency: int, latency_ms: float) -> None:
-    with simulator("--latency-ms", str(latency_ms)) as base, tempfile.TemporaryDirectory() as home:
+    with (
+        simulated_endpoint_process("--latency-ms", str(latency_ms)) as base,
+        tempfile.TemporaryDirectory() as home,
+    ):
         async with open_workbench(Settings(Path(home))) as wb:
             text = experiment(
                 f"lat-{runs}-{concurrency}", base, configs=runs // 10, items=10, repeats=1
@@ -71,7 +75,7 @@ async def latency_bound(runs: int, concurrency: int, latency_ms: float) -> None:
 
 
 async def overhead_and_replay(runs: int) -> None:
-    with simulator() as base, tempfile.TemporaryDirectory() as home:
+    with simulated_endpoint_process() as base, tempfile.TemporaryDirectory() as home:
         async with open_workbench(Settings(Path(home))) as wb:
             text = experiment("overhead", base, configs=runs // 50, items=50, repeats=1)
             wall, cpu, done, _ = await timed_sweep(wb, text, concurrency=32)

@@ -33,8 +33,8 @@ from ..domain.records import DeliveryRecord, WebhookRecord
 from ..keystore import SecretBox
 from ..store import webhooks as stored_webhooks
 from ..store.database import Database
+from ..store.timestamps import now_iso
 from .events import EventBus, Subscription
-from .runner import now_iso
 
 if TYPE_CHECKING:
     import httpx

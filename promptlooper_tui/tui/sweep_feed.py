@@ -13,7 +13,8 @@ from typing import Any
 
 from ..domain.events import Event
 from ..domain.records import RateLimitCounts, RunRecord, SweepRecord, SweepSummary
-from ..engine.runner import SweepCounters, SweepRunner
+from ..engine.run_recorder import SweepCounters
+from ..engine.sweep import SweepRunner
 
 #: Sweep states after which nothing more will happen.
 ENDED = frozenset({"completed", "stopped", "budget_exhausted", "failed", "interrupted"})

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..domain.errors import BadInput, NotFound
 from ..domain.records import ConnectionResult, EndpointRecord
-from ..engine.runner import now_iso
 from ..store import endpoints as stored_endpoints
+from ..store.timestamps import now_iso
 from .services import Services
 
 if TYPE_CHECKING:

@@ -18,9 +18,9 @@ from ..domain.records import ExperimentDetail, ExperimentRecord, ImportResult
 from ..engine.cache import canonical_json
 from ..engine.guard import CheckGuard
 from ..engine.loader import LoadedExperiment
-from ..engine.runner import now_iso
 from ..store import experiments as stored_experiments
 from ..store import sweeps as stored_sweeps
+from ..store.timestamps import now_iso
 from .lookups import ACTIVE_STATES, effective_status, resolve_experiment
 from .rankings import Rankings
 from .services import Services

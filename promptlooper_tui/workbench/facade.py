@@ -37,7 +37,7 @@ from ..domain.records import (
 )
 from ..domain.trust import CallerPolicy
 from ..engine.loader import LoadedExperiment, load_experiment_file
-from ..engine.runner import SweepRunner
+from ..engine.sweep import SweepRunner
 from ..settings import Settings
 from ..store.database import Database
 from .endpoints import Endpoints

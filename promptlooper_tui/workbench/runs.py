@@ -10,11 +10,11 @@ from typing import Any
 from ..domain.errors import BadInput, NotFound
 from ..domain.experiment import HumanScorerSpec
 from ..domain.records import RunDetail, RunPage, RunRecord, ScoreRecord, StageRecord
-from ..engine.runner import now_iso
 from ..store import runs as stored_runs
 from ..store import scores as stored_scores
 from ..store import sweeps as stored_sweeps
 from ..store.runs import Position, RunFilter
+from ..store.timestamps import now_iso
 from .lookups import automatic_scorers, load_spec, resolve_experiment, resolve_sweep
 from .services import Services
 

@@ -16,7 +16,8 @@ from ..engine.events import EventBus
 from ..engine.guard import CheckGuard
 from ..engine.leaderboard_cache import LeaderboardCache
 from ..engine.limits import default_limits
-from ..engine.runner import SweepCounters, SweepRunner
+from ..engine.run_recorder import SweepCounters
+from ..engine.sweep import SweepRunner
 from ..engine.webhooks import WebhookDispatcher
 from ..keystore import SecretBox
 from ..settings import Settings

@@ -13,9 +13,10 @@ from ..domain.experiment import ExperimentSpec, SweepSettings
 from ..domain.records import SweepPlan, SweepRecord, SweepSummary
 from ..engine.limits import TooExpensive, check_sweep_size
 from ..engine.planning import plan_sweep
-from ..engine.runner import SweepJob, SweepRunner, now_iso
+from ..engine.sweep import SweepJob, SweepRunner
 from ..store import runs as stored_runs
 from ..store import sweeps as stored_sweeps
+from ..store.timestamps import now_iso
 from .experiments import Experiments
 from .lookups import ACTIVE_STATES, effective_status, load_spec, resolve_sweep
 from .overrides import SweepOverrides

@@ -8,9 +8,9 @@ import uuid
 
 from ..domain.errors import BadInput, NotFound
 from ..domain.records import DeliveryRecord, WebhookRecord
-from ..engine.runner import now_iso
 from ..engine.webhooks import check_event_types, check_url, delivery_record, webhook_record
 from ..store import webhooks as stored_webhooks
+from ..store.timestamps import now_iso
 from .services import Services
 
 

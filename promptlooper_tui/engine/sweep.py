@@ -1,0 +1,407 @@
+"""A sweep's coordination: asks the strategy for batches, keeps workers executing their runs
+within the token budget, stores and announces every run as it finishes, answers pause, resume,
+stop and suspend, and sets the sweep's status.
+
+Crash safety: a batch's plan is committed before its runs start, each finished run is committed
+with its stage results and scores in one unit, and every LLM answer is in the cache before the
+run goes on. Resuming replays the stored batches, skips finished runs, and finds every call that
+had returned in the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..domain.errors import PromptLooperError
+from ..domain.experiment import ExperimentSpec, SweepSettings
+from ..domain.records import RateLimitCounts
+from ..store import sweep_progress as progress
+from ..store.database import Database
+from ..store.timestamps import now_iso
+from .budget import TokenBudget
+from .cache import CallCache, canonical_json
+from .concurrency import AdaptiveLimiter, RateLimitMeter
+from .endpoints import EndpointPool
+from .events import EventBus
+from .gateway import LLMGateway
+from .run_execution import PlannedRun, RunExecutor, describe, run_id_for
+from .run_recorder import RunRecorder
+from .strategies import Batch, config_key, make_strategy
+from .sweep_history import SweepHistory
+from .sweep_rate_limits import SweepRateLimits
+
+log = logging.getLogger(__name__)
+
+#: A sweep whose first this-many runs all fail is aborted (scaled up with concurrency).
+_ABORT_AFTER_FAILURES = 10
+_END_EVENTS = {
+    "completed": "sweep.completed",
+    "stopped": "sweep.stopped",
+    "budget_exhausted": "sweep.budget_exhausted",
+    "failed": "sweep.stopped",
+}
+
+#: What `finished_runs` found: status by (config key, item_index, repeat).
+_Done = dict[tuple[str, int, int], str]
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """Everything the runner needs to (re)start one sweep."""
+
+    sweep_id: str
+    experiment_id: str
+    experiment_name: str
+    experiment_version: int
+    spec: ExperimentSpec
+    settings: SweepSettings
+    read_cache: bool = True
+    #: With --no-cache, only entries this sweep wrote count as hits (on resume).
+    fresh_since: str = ""
+    retry_failed: bool = False
+
+
+def worker_count(max_concurrency: int) -> int:
+    """Runs a sweep keeps going at once. The limiter caps calls in flight at max_concurrency;
+    a quarter more workers keep those slots busy while others render, score or wait for the
+    cache (without them a 50 ms endpoint at concurrency 16 ran ~10 % slower). It also bounds
+    what a kill can cost: each worker has at most one call whose answer is not yet saved."""
+    return max_concurrency + max_concurrency // 4 + 1
+
+
+class SweepRunner:
+    """Runs one sweep to an end state. Control it with pause(), resume() and stop()."""
+
+    def __init__(
+        self,
+        job: SweepJob,
+        *,
+        db: Database,
+        cache: CallCache,
+        pool: EndpointPool,
+        bus: EventBus,
+    ) -> None:
+        self.job = job
+        self._db = db
+        self._cache = cache
+        self._pool = pool
+        self._bus = bus
+        self._items = job.spec.items
+        self.limiter = AdaptiveLimiter(job.settings.max_concurrency)
+        self.rate_limits = RateLimitMeter(wait_cap=job.settings.rate_limit_wait_s)
+        self._429s = SweepRateLimits(self.rate_limits, self._publish)
+        self._recorder = RunRecorder(
+            db, job.sweep_id, job.experiment_id, self._429s, self._publish, self._lost
+        )
+        self.counters = self._recorder.counters
+        #: Runs and items of the racing rounds so far (see `_narrow_plan`).
+        self._raced_runs = self._raced_items = 0
+        self._history = SweepHistory()
+        self._budget = TokenBudget(job.settings.max_tokens)
+        self._running = asyncio.Event()
+        self._running.set()
+        self._stopping = False
+        self._suspending = False
+        self._budget_hit = False
+        self._inflight: set[asyncio.Task[None]] = set()
+        #: Set while no run is in flight (workers of a paused sweep wait outside `_inflight`).
+        self._no_run_inflight = asyncio.Event()
+        self._no_run_inflight.set()
+        self._consecutive_failures = 0
+        self._abort: str | None = None
+        self.expected_runs = 0
+        self.status = "running"
+
+    # -- control -------------------------------------------------------------------------------
+
+    async def pause(self) -> None:
+        if self.status != "running":
+            return
+        self._running.clear()
+        self.status = "paused"
+        await self._set_status("paused")
+        self._publish("sweep.paused")
+
+    async def resume(self) -> None:
+        if self.status != "paused":
+            return
+        self.status = "running"
+        await self._set_status("running")
+        self._running.set()
+        self._publish("sweep.resumed")
+
+    async def wait_inflight(self, within: float) -> None:
+        """Wait up to `within` seconds for the runs in flight to finish (after a pause, no new
+        run starts, so this drains the sweep)."""
+        try:
+            async with asyncio.timeout(within):
+                await self._no_run_inflight.wait()
+        except TimeoutError:
+            return
+
+    def stop(self) -> None:
+        """Stop dispatching and cancel runs in flight; the sweep stays resumable."""
+        self._stopping = True
+        self._running.set()
+        for task in list(self._inflight):
+            task.cancel()
+
+    def suspend(self) -> None:
+        """Stop as `stop()` does, but end `paused`, with no end event: the process is going
+        away and leaves the sweep to be resumed (it then reads as `interrupted`)."""
+        self._suspending = True
+        self.stop()
+
+    def rate_limit_counts(self) -> RateLimitCounts:
+        """The sweep's 429s so far (all its invocations) and the calls waiting on them now."""
+        return self._429s.counts()
+
+    # -- the sweep -----------------------------------------------------------------------------
+
+    async def run(self) -> str:
+        """Run to an end state and return it: completed, stopped, budget_exhausted or failed
+        (or paused, after `suspend()`)."""
+        job = self.job
+        try:
+            endpoint = await self._pool.resolve(job.spec.endpoint)
+            gateway = LLMGateway(
+                self._cache,
+                self._pool,
+                self.limiter,
+                self.rate_limits,
+                stream=job.settings.stream,
+                read_cache=job.read_cache,
+                fresh_since=job.fresh_since,
+            )
+            self._executor = RunExecutor(job.spec, gateway, self._pool, endpoint)
+            done = await self._load_progress()
+            # A pause may have come in before the runner got here; it must not be overwritten.
+            await self._set_status(self.status, owner=True)
+            stored = await self._stored_batches()
+            strategy = make_strategy(job.spec.parameter_space(), job.settings, len(self._items))
+            n_configs, n_items = strategy.plan_size()
+            self.expected_runs = n_configs * n_items * job.settings.repeats
+            await progress.set_expected_runs(self._db, job.sweep_id, self.expected_runs)
+            finished_before = sum(
+                1 for s in done.values() if s == "completed" or not job.retry_failed
+            )
+            self._publish(
+                "sweep.started",
+                strategy=job.settings.strategy,
+                expected_runs=self.expected_runs,
+                finished_before=finished_before,
+            )
+            number = 0
+            while not self._stopping and not self._budget_hit and self._abort is None:
+                batch = stored.get(number)
+                if batch is None:
+                    batch = strategy.next_batch(number, self._history)
+                    if batch is None:
+                        break
+                    await self._store_batch(number, batch)
+                await self._narrow_plan(batch)
+                await self._run_batch(batch, done)
+                number += 1
+        except asyncio.CancelledError:
+            self._stopping = True
+        except PromptLooperError as exc:
+            # A failure we name (the database cannot be written...): its message says it all;
+            # a traceback in the log would only bury it.
+            return await self._finish("failed", error=str(exc))
+        except Exception as exc:
+            log.exception("sweep %s failed", job.sweep_id)
+            return await self._finish("failed", error=describe(exc))
+        if self._abort is not None:
+            return await self._finish("failed", error=self._abort)
+        if self._stopping:
+            return await self._finish("paused" if self._suspending else "stopped")
+        if self._budget_hit:
+            return await self._finish("budget_exhausted")
+        return await self._finish("completed")
+
+    async def _narrow_plan(self, batch: Batch) -> None:
+        """Racing runs each round's survivors on the next items: once a round is planned, the
+        plan is what the earlier rounds ran, plus this round's survivors on every item left."""
+        if self.job.settings.strategy != "racing":
+            return
+        repeats = self.job.settings.repeats
+        self._raced_runs += len(batch.configs) * len(batch.items) * repeats
+        self._raced_items += len(batch.items)
+        left = max(0, len(self._items) - self._raced_items)
+        plan = self._raced_runs + len(batch.configs) * left * repeats
+        if plan < self.expected_runs:
+            self.expected_runs = plan
+            await progress.set_expected_runs(self._db, self.job.sweep_id, plan)
+
+    async def _load_progress(self) -> _Done:
+        """Finished runs of this sweep (for resume) and what it has already used."""
+        sweep_id = self.job.sweep_id
+        done: _Done = {}
+        for row in await progress.finished_runs(self._db, sweep_id):
+            done[(row["key"], row["item_index"], row["repeat"])] = row["status"]
+            if row["status"] == "completed":
+                self._history.add(row["key"], row["item_index"], row["score"])
+        usage = await progress.sweep_usage(self._db, sweep_id)
+        self._budget.used = usage.tokens
+        self._recorder.unpriced = usage.unpriced
+        self._429s.counted_before = usage.responses_429
+        return done
+
+    async def _stored_batches(self) -> dict[int, Batch]:
+        batches = {}
+        for number, plan in (await progress.stored_batches(self._db, self.job.sweep_id)).items():
+            batches[number] = Batch(configs=plan["configs"], items=plan["items"])
+            for config in plan["configs"]:
+                self._history.add_config(config)
+        return batches
+
+    async def _store_batch(self, number: int, batch: Batch) -> None:
+        await self._db.write(
+            progress.batch_statements(
+                self.job.sweep_id,
+                number,
+                canonical_json({"configs": batch.configs, "items": batch.items}),
+                [(config_key(c), canonical_json(c)) for c in batch.configs],
+                [config_key(c) for c in batch.dropped],
+                len(batch.configs) * len(batch.items) * self.job.settings.repeats,
+                now_iso(),
+            )
+        )
+        for config in batch.configs:
+            self._history.add_config(config)
+
+    def _pending(self, batch: Batch, ids: dict[str, int], done: _Done) -> Iterator[PlannedRun]:
+        retry = self.job.retry_failed
+        for config in batch.configs:
+            key = config_key(config)
+            for item_index in batch.items:
+                for repeat in range(self.job.settings.repeats):
+                    status = done.get((key, item_index, repeat))
+                    if status == "completed" or (status == "failed" and not retry):
+                        continue
+                    yield PlannedRun(
+                        config, key, ids[key], item_index, repeat, retry=status == "failed"
+                    )
+
+    async def _run_batch(self, batch: Batch, done: _Done) -> None:
+        keys = [config_key(c) for c in batch.configs]
+        ids = await progress.config_ids(self._db, self.job.sweep_id, keys)
+        pending = self._pending(batch, ids, done)
+        workers = worker_count(self.job.settings.max_concurrency)
+        await asyncio.gather(*(self._worker(pending) for _ in range(workers)))
+        await self._settle_writes()
+
+    async def _settle_writes(self) -> None:
+        """Wait until every finished run and cache entry of this sweep is committed."""
+        await self._recorder.settle()
+        await self._cache.flush()
+
+    async def _worker(self, pending: Iterator[PlannedRun]) -> None:
+        for planned in pending:
+            await self._running.wait()
+            if self._stopping or self._budget_hit or self._abort is not None:
+                return
+            prior = functools.partial(self._executor.prior_estimate, planned)
+            estimate = self._budget.estimate(prior)
+            if not self._budget.try_reserve(estimate):
+                self._budget_hit = True
+                return
+            task = asyncio.current_task()
+            assert task is not None
+            self._inflight.add(task)
+            self._no_run_inflight.clear()
+            try:
+                actual = await self._run_one(planned)
+            except asyncio.CancelledError:
+                if self._stopping:
+                    self._budget.settle(estimate, 0)
+                    return
+                raise
+            finally:
+                self._inflight.discard(task)
+                if not self._inflight:
+                    self._no_run_inflight.set()
+            self._budget.settle(estimate, actual)
+
+    # -- one run -------------------------------------------------------------------------------
+
+    async def _run_one(self, planned: PlannedRun) -> int:
+        """Execute one run and record it. Returns the tokens it really spent (cache hits are
+        free)."""
+        run_id = run_id_for(self.job.sweep_id, planned.key, planned.item_index, planned.repeat)
+        self.counters.runs_running += 1
+        self._publish(
+            "run.started",
+            run_id=run_id,
+            config=planned.config,
+            item_index=planned.item_index,
+            repeat=planned.repeat,
+        )
+        try:
+            run = await self._executor.execute(planned)
+        finally:
+            self.counters.runs_running -= 1
+        # The worker moves on to its next run while this one commits.
+        self._recorder.record(run_id, planned, run)
+        if run.status == "completed":
+            self._history.add(planned.key, planned.item_index, run.score)
+            self._consecutive_failures = 0
+        else:
+            self._note_failure(run.error)
+        return run.meter.paid
+
+    def _lost(self, reason: str) -> None:
+        self._abort = reason
+        self.stop()
+
+    def _note_failure(self, error: str | None) -> None:
+        """Give up on a sweep whose runs keep failing in a row (endpoint down, wrong model
+        name) instead of failing every remaining run one by one; it stays resumable."""
+        self._consecutive_failures += 1
+        limit = max(_ABORT_AFTER_FAILURES, 2 * self.job.settings.max_concurrency)
+        if self._consecutive_failures >= limit:
+            self._abort = (
+                f"aborted after {self._consecutive_failures} failed runs in a row; "
+                f"last error: {error}"
+            )
+
+    # -- status --------------------------------------------------------------------------------
+
+    async def _set_status(
+        self, status: str, *, owner: bool = False, error: str | None = None
+    ) -> None:
+        now = now_iso()
+        await progress.set_status(
+            self._db,
+            self.job.sweep_id,
+            status,
+            now=now,
+            finished_at=now if status in _END_EVENTS else None,
+            error=error,
+            owner_pid=os.getpid() if owner else None,
+        )
+
+    async def _finish(self, status: str, error: str | None = None) -> str:
+        # Runs cancelled by stop() are gone; the ones that finished are committed first.
+        await self._settle_writes()
+        await self._429s.last_word()
+        unsaved = self._429s.unsaved()
+        if unsaved:
+            await progress.add_429s(self._db, self.job.sweep_id, unsaved)
+        self.status = status
+        await self._set_status(status, error=error)
+        event = _END_EVENTS.get(status)
+        if event is not None:  # a suspended sweep announced `sweep.paused` already
+            self._publish(event, status=status, error=error)
+        return status
+
+    def _publish(self, type: str, run_id: str | None = None, **data: Any) -> None:
+        self._bus.publish(
+            type, self.job.experiment_id, sweep_id=self.job.sweep_id, run_id=run_id, data=data
+        )

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
@@ -37,6 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_tui(args)
         if hasattr(args, "sync_handler"):
             return int(args.sync_handler(args))
+        import asyncio  # here: the parser and --help do without it
+
         settings = Settings.resolve(getattr(args, "home", None))
         return asyncio.run(_with_workbench(args.handler, args, settings))
     except BadInput as exc:

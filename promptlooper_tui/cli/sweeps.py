@@ -4,7 +4,6 @@ stderr, and the sweeps stored."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import sys
@@ -12,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from ..command_line import command_line
 from ..domain.errors import PromptLooperError
-from ..signals import on_stop_signals
 from .arguments import Parsers, positive
 from .exit_codes import EXIT_FAILED, EXIT_OK
 from .experiments import load_experiment_file
@@ -114,6 +112,9 @@ async def _follow_sweep(
     max_tokens: int | None = None,
 ) -> int:
     """Run a sweep with progress on stderr; Ctrl-C stops it cleanly, leaving it resumable."""
+    import asyncio
+
+    from ..signals import on_stop_signals
     from .output import SweepProgress, cancel_quietly, print_json, print_summary
 
     progress = SweepProgress(wb.bus, sweep_id)
@@ -180,6 +181,8 @@ async def _follow_sweep(
 async def _wait_for_exit(pid: int) -> None:
     """Return once process `pid` has exited: `promptlooper mcp` hands its sweeps over to
     `resume --after-pid` when its client disconnects, and still owns them until it is gone."""
+    import asyncio
+
     from ..engine.cache import process_alive
 
     try:

@@ -4,6 +4,8 @@ help that lists what exists, tables that fit a 100-column terminal."""
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
 import subprocess
 import sys
@@ -142,6 +144,26 @@ def test_no_command_without_a_terminal_prints_the_help_and_exits_2(tmp_path: Pat
         text=True,
         timeout=60,
     )
+    assert done.returncode == 2 and done.stdout == ""
+    assert "usage: promptlooper" in done.stderr and "the app needs a terminal" in done.stderr
+    assert not (tmp_path / "home").exists()
+
+
+def test_no_command_with_output_to_a_pipe_prints_the_help_and_exits_2(tmp_path: Path) -> None:
+    """Typed at a terminal but piped (`promptlooper | less`): the app could read keys but not
+    draw, so it is not started either."""
+    keyboard, terminal = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "promptlooper_tui", "--home", str(tmp_path / "home")],
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(keyboard)
+        os.close(terminal)
     assert done.returncode == 2 and done.stdout == ""
     assert "usage: promptlooper" in done.stderr and "the app needs a terminal" in done.stderr
     assert not (tmp_path / "home").exists()

@@ -15,10 +15,15 @@ class ShuttingDown(PromptLooperError):
 
 
 class WorkGate:
-    """Open until `close()`; front-ends run anything that changes state inside `admit()`."""
+    """Open until `close()`; front-ends run anything that changes state inside `admit()`.
+
+    `changes` counts the changes that have ended (however they ended), so a reader can tell
+    whether anything may have changed since it last looked.
+    """
 
     def __init__(self) -> None:
         self.accepting = True
+        self.changes = 0
         self._admitted = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -35,6 +40,7 @@ class WorkGate:
         try:
             yield
         finally:
+            self.changes += 1
             self._admitted -= 1
             if not self._admitted:
                 self._idle.set()

@@ -49,6 +49,7 @@ from .models import (
     SweepStarted,
     ValidationReport,
 )
+from .read_cache import ReadCache
 from .routing import MAX_SQL_INT, ApiRouter, http_error
 from .ws import EventFeed
 
@@ -239,7 +240,7 @@ async def remove_endpoint(wb: Workbench, *, name: str) -> None:
 # -- experiments ---------------------------------------------------------------------------------
 
 
-@router.get("/experiments", response=list[ExperimentRecord])
+@router.get("/experiments", response=list[ExperimentRecord], cached=True)
 async def list_experiments(wb: Workbench) -> list[ExperimentRecord]:
     """Every experiment with its latest version, latest sweep and best score."""
     return await wb.list_experiments()
@@ -288,7 +289,12 @@ async def start_sweep(wb: Workbench, *, experiment: str, body: SweepBody) -> Swe
     return SweepStarted(sweep_id=sweep_id)
 
 
-@router.get("/experiments/{experiment}/leaderboard", query=LeaderboardQuery, response=Leaderboard)
+@router.get(
+    "/experiments/{experiment}/leaderboard",
+    query=LeaderboardQuery,
+    response=Leaderboard,
+    cached=True,
+)
 async def leaderboard(wb: Workbench, *, experiment: str, query: LeaderboardQuery) -> Leaderboard:
     """Ranked configs, as in `run --json`, of every distinct (config, item, repeat) run of the
     experiment's latest version over all its sweeps (or of the one `sweep`). `ranked` says
@@ -339,13 +345,13 @@ async def _stream(spool: IO[str]) -> AsyncIterator[bytes]:
 # -- sweeps --------------------------------------------------------------------------------------
 
 
-@router.get("/sweeps", query=SweepListQuery, response=list[SweepRecord])
+@router.get("/sweeps", query=SweepListQuery, response=list[SweepRecord], cached=True)
 async def list_sweeps(wb: Workbench, *, query: SweepListQuery) -> list[SweepRecord]:
     """Sweeps, newest first; interrupted ones are `resumable`."""
     return await wb.list_sweeps(query.experiment)
 
 
-@router.get("/sweeps/{sweep}", query=SummaryQuery, response=SweepSummary)
+@router.get("/sweeps/{sweep}", query=SummaryQuery, response=SweepSummary, cached=True)
 async def sweep_status(wb: Workbench, *, sweep: str, query: SummaryQuery) -> SweepSummary:
     """The status object: the `run --json` summary (totals, calls, tokens, leaderboard)."""
     return await wb.sweep_summary(sweep, top=query.top)
@@ -378,7 +384,7 @@ async def stop_sweep(wb: Workbench, *, sweep: str) -> SweepSummary:
 # -- runs ----------------------------------------------------------------------------------------
 
 
-@router.get("/runs", query=RunQuery, response=RunPage)
+@router.get("/runs", query=RunQuery, response=RunPage, cached=True)
 async def list_runs(wb: Workbench, *, query: RunQuery) -> RunPage:
     """Runs, newest first, filtered by experiment, sweep, status and score range; paginated."""
     return await wb.list_runs(**query.model_dump())
@@ -462,13 +468,14 @@ def create_api(
     DNS name rebound to this machine."""
     gate = gate or WorkGate()
     feed = feed or EventFeed(workbench)
+    cache = ReadCache(workbench.bus, gate)
     document = router.openapi(title="PromptLooper API", version=__version__)
 
     async def openapi(request: Request) -> JSONResponse:
         return JSONResponse(document)
 
     routes = [
-        *router.routes(workbench, gate),
+        *router.routes(workbench, gate, cache),
         Route("/api/openapi.json", openapi, methods=["GET"]),
         WebSocketRoute("/ws", feed.endpoint),
     ]

@@ -42,6 +42,7 @@ from ..domain.errors import (
 )
 from ..workbench import Workbench
 from .gate import ShuttingDown, WorkGate
+from .read_cache import ReadCache
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,8 @@ class ApiRoute:
     response: Any
     media_types: tuple[str, ...]
     public: bool
+    #: A pollable read whose answers the `ReadCache` may share between requests.
+    cached: bool
 
 
 class ApiRouter:
@@ -130,6 +133,7 @@ class ApiRouter:
         body: type[BaseModel] | None = None,
         media_types: tuple[str, ...] = ("application/json",),
         public: bool = False,
+        cached: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.table.append(
@@ -143,18 +147,20 @@ class ApiRouter:
                     response,
                     media_types,
                     public,
+                    cached,
                 )
             )
             return handler
 
         return register
 
-    def routes(self, workbench: Workbench, gate: WorkGate) -> list[Route]:
+    def routes(self, workbench: Workbench, gate: WorkGate, cache: ReadCache) -> list[Route]:
         """One starlette route per path serving all of its methods, so that a method the path
         does not serve is a 405 whose `Allow` header lists every one it does."""
         by_path: dict[str, dict[str, Handler]] = {}
         for route in self.table:
-            by_path.setdefault(route.path, {})[route.method] = _endpoint(route, workbench, gate)
+            endpoint = _endpoint(route, workbench, gate, cache if route.cached else None)
+            by_path.setdefault(route.path, {})[route.method] = endpoint
         return [
             Route(
                 path,
@@ -198,23 +204,48 @@ def _dispatch(endpoints: dict[str, Handler]) -> Handler:
     return dispatch
 
 
-def _endpoint(route: ApiRoute, workbench: Workbench, gate: WorkGate) -> Handler:
+def _endpoint(
+    route: ApiRoute, workbench: Workbench, gate: WorkGate, cache: ReadCache | None
+) -> Handler:
     adapter = TypeAdapter(route.response) if route.response is not None else None
 
+    async def call(request: Request) -> Any:
+        kwargs: dict[str, Any] = dict(request.path_params)
+        if route.query is not None:
+            kwargs["query"] = _parse(route.query, dict(request.query_params), "query")
+        elif request.query_params:
+            raise BadInput(f"this route takes no query parameters: {request.url.query}")
+        if route.body is not None:
+            kwargs["body"] = _parse(route.body, await _json_body(request), "body")
+        if route.method == "GET":
+            return await route.handler(workbench, **kwargs)
+        with gate.admit():
+            return await route.handler(workbench, **kwargs)
+
+    async def cached(request: Request, cache: ReadCache) -> Response:
+        # The key is the request as sent: an answer was kept only for a valid one, so a kept
+        # answer is served before the query is parsed again.
+        key = request.scope["path"] + "?" + request.scope["query_string"].decode("latin-1")
+        answer = cache.fresh(key)
+        if answer is None:
+            try:
+                answer = await cache.answer(key, lambda: encode(call(request)))
+            except Exception as exc:
+                return error_response(exc)
+        headers = {"ETag": answer.etag, "Cache-Control": "no-cache"}
+        if request.headers.get("if-none-match") == answer.etag:
+            return Response(status_code=304, headers=headers)
+        return Response(answer.body, route.status, headers=headers, media_type=route.media_types[0])
+
+    async def encode(result: Awaitable[Any]) -> bytes:
+        assert adapter is not None, f"{route.path} is cached but declares no response"
+        return adapter.dump_json(await result)
+
     async def endpoint(request: Request) -> Response:
+        if cache is not None:
+            return await cached(request, cache)
         try:
-            kwargs: dict[str, Any] = dict(request.path_params)
-            if route.query is not None:
-                kwargs["query"] = _parse(route.query, dict(request.query_params), "query")
-            elif request.query_params:
-                raise BadInput(f"this route takes no query parameters: {request.url.query}")
-            if route.body is not None:
-                kwargs["body"] = _parse(route.body, await _json_body(request), "body")
-            if route.method == "GET":
-                result = await route.handler(workbench, **kwargs)
-            else:
-                with gate.admit():
-                    result = await route.handler(workbench, **kwargs)
+            result = await call(request)
         except Exception as exc:
             return error_response(exc)
         if isinstance(result, Response):
@@ -430,6 +461,10 @@ def _operation(route: ApiRoute, components: dict[str, Any]) -> dict[str, Any]:
         str(route.status): ok,
         **{code: {"description": text, **error} for code, text in sorted(errors.items())},
     }
+    if route.cached:
+        operation["responses"]["304"] = {
+            "description": "Not modified: If-None-Match named the current answer's ETag"
+        }
     if route.public:
         operation["security"] = []
     return operation

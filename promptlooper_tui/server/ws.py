@@ -20,12 +20,14 @@ Besides events (which have a `seq`), the feed sends notices, which have none:
   buffered) or `ahead` (`since` is beyond the newest event, as after a restart when only a seq
   was given: the replay starts as for `restarted`). Live events follow the replay in every case.
 
-A client that leaves mid-replay ends its sender at once: the sender yields to the event loop
-after every message, so the disconnect is seen before the next write.
+Each event's JSON is made once for all subscribers. A sender takes what waits for it in
+batches of at most `BATCH` events and sends them one message each; it yields to the event loop
+after every batch, so a client that leaves mid-replay is seen before the next batch.
 
 Memory per subscriber is bounded (`queue_size` events beyond its replay, plus the socket's write
-buffer); a client that stops reading altogether is disconnected after `send_timeout` seconds.
-Publishing never waits for any subscriber. Keepalive pings are uvicorn's (`ws_ping_interval`).
+buffer); a client that stops reading altogether is disconnected once a batch has waited
+`send_timeout` seconds. Publishing never waits for any subscriber. Keepalive pings are
+uvicorn's (`ws_ping_interval`).
 """
 
 from __future__ import annotations
@@ -50,8 +52,11 @@ log = logging.getLogger(__name__)
 
 #: Events a subscriber may have waiting before it is skipped ahead.
 QUEUE_SIZE = 1024
-#: A single send may wait this long for a client that reads nothing before it is dropped.
+#: A batch of sends may wait this long for a client that reads nothing before it is dropped.
 SEND_TIMEOUT = 30.0
+#: Most events sent between two yields to the event loop: after a write to a vanished client
+#: fails, asyncio logs a warning from the sixth write on, so no batch may make that many.
+BATCH = 4
 #: Encoded events kept for the subscribers still to send them.
 ENCODED_KEPT = 4096
 #: Close code when the daemon shuts down ("going away").
@@ -147,8 +152,7 @@ class EventFeed:
             # Deliver what was already published (e.g. `sweep.paused` at shutdown), then close.
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
-                    for event in subscription.drain():
-                        await self._send(websocket, self._encode(event))
+                    await self._send(websocket, [self._encode(e) for e in subscription.drain()])
                     await websocket.close(GOING_AWAY, "server shutting down")
 
     async def _parse_query(
@@ -195,21 +199,23 @@ class EventFeed:
     ) -> None:
         """Send events in order; `last_seq` is the seq the client has seen up to (for notices)."""
         if truncated is not None:
-            await self._send(websocket, _json({"type": "feed.truncated", "data": truncated}))
+            await self._send(websocket, [_json({"type": "feed.truncated", "data": truncated})])
         reported = 0
         while True:
-            event = await subscription.get()
+            batch = [await subscription.get()]
+            while len(batch) < BATCH and (event := subscription.get_nowait()) is not None:
+                batch.append(event)
             if subscription.dropped > reported:
-                # Fell behind: `event` may be newer than a dropped one, so it goes too, with
-                # everything queued; what follows is newer than all of it.
-                skipped = subscription.dropped - reported + 1 + len(subscription.drain())
+                # Fell behind: the batch may be newer than a dropped event, so it goes too,
+                # with everything queued; what follows is newer than all of it.
+                skipped = subscription.dropped - reported + len(batch) + len(subscription.drain())
                 reported = subscription.dropped
                 epoch = self._wb.bus.epoch
                 notice = {"dropped": skipped, "last_seq": last_seq, "epoch": epoch}
-                await self._send(websocket, _json({"type": "feed.lagged", "data": notice}))
+                await self._send(websocket, [_json({"type": "feed.lagged", "data": notice})])
                 continue
-            await self._send(websocket, self._encode(event))
-            last_seq = event.seq
+            await self._send(websocket, [self._encode(event) for event in batch])
+            last_seq = batch[-1].seq
 
     def _encode(self, event: Event) -> str:
         """An event's JSON text, made once for all subscribers (most events go to each)."""
@@ -221,9 +227,11 @@ class EventFeed:
                 self._encoded.popitem(last=False)
         return text
 
-    async def _send(self, websocket: WebSocket, text: str) -> None:
+    async def _send(self, websocket: WebSocket, texts: list[str]) -> None:
+        """One message per text, all within `send_timeout`."""
         async with asyncio.timeout(self._send_timeout):
-            await websocket.send_text(text)
+            for text in texts:
+                await websocket.send_text(text)
         # A write into a buffer with room never suspends, so a long replay would otherwise run
         # to its end before the event loop could report a vanished client: each later write
         # to the dead socket would fail (and asyncio would log each one).

@@ -21,7 +21,7 @@ from promptlooper_tui.workbench import Workbench
 TOKEN = "test-token-for-the-daemon"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 #: What the daemon passes to uvicorn for websockets.
-UVICORN_WS: dict[str, Any] = {"ws": "websockets-sansio"}
+UVICORN_WS: dict[str, Any] = {"ws": "websockets-sansio", "ws_per_message_deflate": False}
 
 
 @dataclass

@@ -56,6 +56,9 @@ SUBSCRIBERS_SLOWDOWN_AIM = 1.10
 P99_BOUND_MS = 1000.0
 ERRORS_BOUND = 0
 CONCURRENCY = 16
+#: The clients' processes run niced: on this machine they share the daemon's two cores, where
+#: real clients would use their own, and what is measured is the daemon's doing.
+CLIENT_NICENESS = 19
 
 
 @dataclass
@@ -137,13 +140,16 @@ class Reads:
         self.board.merge(other.board)
 
 
-async def reader(client: httpx.AsyncClient, experiment_name: str, done: asyncio.Event) -> Reads:
-    """One API client: connects (its first request, `/api/health`), then reads a page of runs
-    and the leaderboard in turn until the sweep is done."""
+async def reader(
+    client: httpx.AsyncClient, experiment_name: str, ready: asyncio.Barrier, done: asyncio.Event
+) -> Reads:
+    """One API client: connects (its first request, `/api/health`), then, once all are
+    connected, reads a page of runs and the leaderboard in turn until the sweep is done."""
     reads = Reads()
     async with client:
         started = time.perf_counter()
         reads.connect.add(started, await client.get("/api/health"))
+        await ready.wait()
         while not done.is_set():
             for path, params, into in (
                 ("/api/runs", {"experiment": experiment_name, "limit": 20}, reads.runs),
@@ -155,6 +161,43 @@ async def reader(client: httpx.AsyncClient, experiment_name: str, done: asyncio.
                 except httpx.HTTPError as exc:
                     into.errors.append(type(exc).__name__)
     return reads
+
+
+def read_api(
+    base: str,
+    experiment_name: str,
+    count: int,
+    ready: EventType,
+    stop: EventType,
+    results: Queue[Reads],
+) -> None:
+    """A process of `count` API clients: sets `ready` once all are connected, reads until
+    `stop` is set, then puts what they saw on `results`."""
+    os.nice(CLIENT_NICENESS)
+
+    async def main() -> Reads:
+        connected, done = asyncio.Barrier(count + 1), asyncio.Event()
+        # Built before any is timed, sharing one TLS context (unused over http, but costly
+        # to build 200 times), so the figures are the daemon's, not the clients' set-up.
+        tls = ssl.create_default_context()
+        clients = [
+            httpx.AsyncClient(base_url=base, headers=AUTH, timeout=60, verify=tls)
+            for _ in range(count)
+        ]
+        readers = [
+            asyncio.create_task(reader(client, experiment_name, connected, done))
+            for client in clients
+        ]
+        await connected.wait()
+        ready.set()
+        await asyncio.to_thread(stop.wait)
+        done.set()
+        reads = Reads()
+        for of_client in await asyncio.gather(*readers):
+            reads.merge(of_client)
+        return reads
+
+    results.put(asyncio.run(main()))
 
 
 #: (events received, all of them in order with none skipped, notice types received)
@@ -183,8 +226,9 @@ async def subscriber(base: str, experiment_id: str, ready: asyncio.Barrier) -> F
 def follow_feed(
     base: str, experiment_id: str, count: int, ready: EventType, results: Queue[list[FeedResult]]
 ) -> None:
-    """A process of `count` subscribers (their JSON parsing must not slow the daemon's share
-    of the bench process): sets `ready` once all are connected, then puts their results."""
+    """A process of `count` subscribers: sets `ready` once all are connected, then puts
+    their results on `results`."""
+    os.nice(CLIENT_NICENESS)
 
     async def main() -> list[FeedResult]:
         connected = asyncio.Barrier(count + 1)
@@ -249,17 +293,21 @@ class Bench:
     async def sweep(self, load: str, clients: int, subscribers: int) -> Sweep:
         """Run one sweep of a fresh experiment under `load` ("alone", "clients", "subscribers")."""
         name, experiment_id = await self._experiment()
-        feeds: multiprocessing.process.BaseProcess | None = None
-        feed_results: Queue[list[FeedResult]] | None = None
-        if load == "subscribers":
-            spawn = multiprocessing.get_context("spawn")
-            ready, feed_results = spawn.Event(), spawn.Queue()
-            feeds = spawn.Process(
-                target=follow_feed,
-                args=(self.served.base, experiment_id, subscribers, ready, feed_results),
+        spawn = multiprocessing.get_context("spawn")
+        ready, stop, results = spawn.Event(), spawn.Event(), spawn.Queue()
+        clients_process: multiprocessing.process.BaseProcess | None = None
+        if load == "clients":
+            clients_process = spawn.Process(
+                target=read_api, args=(self.served.base, name, clients, ready, stop, results)
             )
-            feeds.start()
-            assert await asyncio.to_thread(ready.wait, 60), "subscribers did not connect"
+        elif load == "subscribers":
+            clients_process = spawn.Process(
+                target=follow_feed,
+                args=(self.served.base, experiment_id, subscribers, ready, results),
+            )
+        if clients_process is not None:
+            clients_process.start()
+            assert await asyncio.to_thread(ready.wait, 120), f"{load} did not connect"
         subscribed = asyncio.Event()
         watcher = asyncio.create_task(watch_sweep(self.served.base, experiment_id, subscribed))
         await subscribed.wait()
@@ -268,29 +316,16 @@ class Bench:
         sweep_id = (await self.admin.post(f"/api/experiments/{name}/sweeps", json=body)).json()[
             "sweep_id"
         ]
-        done = asyncio.Event()
-        readers: list[asyncio.Task[Reads]] = []
-        if load == "clients":
-            # Built before any is timed, sharing one TLS context (unused over http, but costly
-            # to build 200 times), so the figures are the daemon's, not the clients' set-up.
-            tls = ssl.create_default_context()
-            readers = [
-                asyncio.create_task(reader(client, name, done))
-                for client in [
-                    httpx.AsyncClient(
-                        base_url=self.served.base, headers=AUTH, timeout=60, verify=tls
-                    )
-                    for _ in range(clients)
-                ]
-            ]
         seconds = await asyncio.wait_for(watcher, 900)
         daemon_cpu = self.served.cpu_seconds() - cpu
-        done.set()
-        for reads in await asyncio.gather(*readers):
-            self.reads.merge(reads)
-        if feeds is not None and feed_results is not None:
-            self.feeds += await asyncio.to_thread(feed_results.get, True, 600)
-            feeds.join()
+        stop.set()
+        if clients_process is not None:
+            got = await asyncio.to_thread(results.get, True, 600)
+            clients_process.join()
+            if load == "clients":
+                self.reads.merge(got)
+            else:
+                self.feeds += got
         summary = (await self.admin.get(f"/api/sweeps/{sweep_id}")).json()
         return Sweep(load, summary["runs"]["completed"], summary["status"], seconds, daemon_cpu)
 
@@ -340,7 +375,12 @@ def report(
         f"\n{len(alone)} round(s): {runs} runs each at c={CONCURRENCY}, {latency_ms:.0f} ms "
         f"endpoint latency; alone {statistics.median(alone):.2f} s (median)"
     )
-    print(f"API clients  {clients} concurrent, each: runs page (20) then leaderboard, in a loop")
+    loaded = sum(s.seconds for s in sweeps if s.load == "clients")
+    served = (len(reads.runs.ms) + len(reads.board.ms)) / loaded
+    print(
+        f"API clients  {clients} concurrent, each: runs page (20) then leaderboard, in a loop; "
+        f"{served:.0f} requests/s served during the sweeps"
+    )
     print(reads.connect.line("connect"))
     print(reads.runs.line("runs"))
     print(reads.board.line("leaderboard"))

@@ -77,6 +77,9 @@ _Reader = Callable[[httpx.Response, Reading], Awaitable[T]]
 
 _NO_SLOT = contextlib.nullcontext()
 _INCLUDE_USAGE = {"include_usage": True}
+#: Connections one client keeps at most: as many calls as a sweep may have in flight (the
+#: sweep's limiter is what bounds them; aiohttp's pool costs the same at any size).
+MAX_CONNECTIONS = 1024
 #: Where a user changes how long calls wait on 429s; said when a call gives up.
 _CAP_SETTINGS = "the cap is sweep.rate_limit_wait_s, else the endpoint's --rate-limit-wait"
 
@@ -145,7 +148,7 @@ class OpenAIClient:
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy = _DEFAULT_RETRY,
         limits: ResponseLimits = DEFAULT_LIMITS,
-        max_connections: int = 64,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         if http is not None and transport is not None:
             raise ValueError("pass either http or transport, not both")

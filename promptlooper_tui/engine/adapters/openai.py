@@ -162,6 +162,10 @@ class OpenAIClient:
         self._chat_url = f"{self.base_url}/chat/completions"
         self._embeddings_url = f"{self.base_url}/embeddings"
         self._models_url = f"{self.base_url}/models"
+        #: The URLs parsed once: httpx parses a URL given as text on every request.
+        self._parsed = {
+            url: httpx.URL(url) for url in (self._chat_url, self._embeddings_url, self._models_url)
+        }
         self._headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
         self._timeout = limits.httpx_timeout()
@@ -173,7 +177,7 @@ class OpenAIClient:
             # aiohttp's connection pool under httpx's API: half the CPU per request of
             # httpcore's (bench/sweep_speed.py), which scans its whole pool on every request.
             # Redirects stay unfollowed (the transport never follows them, nor does httpx).
-            http = httpx.AsyncClient(
+            http = _CookielessClient(
                 transport=transport or AiohttpTransport(limits=pool),
                 timeout=self._timeout,
                 limits=pool,
@@ -388,7 +392,7 @@ class OpenAIClient:
         headers = self._json_headers if content is not None else self._headers
         try:
             async with self._http.stream(
-                method, url, content=content, headers=headers, timeout=self._timeout
+                method, self._parsed[url], content=content, headers=headers, timeout=self._timeout
             ) as response:
                 if response.status_code >= 300:
                     raise status_failure(response, await read_prefix(response), self._reading)
@@ -441,6 +445,23 @@ class OpenAIClient:
         if failure.openai_error:
             return f"{models_url} answered {failure.detail}"
         return f"{models_url} answered {failure.content_type}, not an OpenAI-style error"
+
+
+class _NoCookies(httpx.Cookies):
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return
+
+
+class _CookielessClient(httpx.AsyncClient):
+    """An httpx client that keeps no cookies: an API needs none, a hostile endpoint gets no
+    state to plant, and reading every answer's Set-Cookie costs ~45 us a request."""
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+
+_NO_COOKIES = _NoCookies()
 
 
 def _final_error(

@@ -135,7 +135,7 @@ async def _run_daemon(settings: Settings, options: DaemonOptions) -> int:
             ", ".join(options.allowed_hosts) or "none given",
         )
     policy = remote_policy(settings, options.data_dir, options.allowed_key_env)
-    from .mcp import create_mcp_app
+    from .mcp.app import create_mcp_app
 
     stop = asyncio.Event()
     async with open_workbench(settings, policy) as wb:
@@ -171,7 +171,7 @@ async def _run_daemon(settings: Settings, options: DaemonOptions) -> int:
 
 
 async def _run_mcp_stdio(settings: Settings, policy: CallerPolicy) -> int:
-    from .mcp import build_mcp_server
+    from .mcp.app import build_mcp_server
 
     async with open_workbench(settings, policy) as wb:
         server = build_mcp_server(lambda: wb)

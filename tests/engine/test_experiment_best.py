@@ -17,7 +17,7 @@ from mcp.client.streamable_http import streamable_http_client
 from promptlooper_tui.asgi import serve_app
 from promptlooper_tui.domain.errors import BadInput
 from promptlooper_tui.domain.records import RankedScope
-from promptlooper_tui.server.mcp import create_mcp_app
+from promptlooper_tui.server.mcp.app import create_mcp_app
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.workbench import SweepOverrides, Workbench
 

@@ -19,7 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from promptlooper_tui.asgi import serve_app
 from promptlooper_tui.server.gate import WorkGate
-from promptlooper_tui.server.mcp import create_mcp_app
+from promptlooper_tui.server.mcp.app import create_mcp_app
 from promptlooper_tui.workbench import Workbench
 
 from ..conftest import experiment_yaml

@@ -16,7 +16,7 @@ from mcp import Client
 
 from promptlooper_tui.domain.trust import CallerPolicy
 from promptlooper_tui.engine.limits import Limits
-from promptlooper_tui.server.mcp import build_mcp_server
+from promptlooper_tui.server.mcp.app import build_mcp_server
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.workbench import Workbench, open_workbench
 
@@ -213,7 +213,7 @@ async def test_the_mcp_port_offers_no_oauth_discovery(remote: Workbench) -> None
     import httpx
 
     from promptlooper_tui.asgi import serve_app
-    from promptlooper_tui.server.mcp import create_mcp_app
+    from promptlooper_tui.server.mcp.app import create_mcp_app
 
     from .conftest import TOKEN
 

@@ -1,0 +1,41 @@
+"""Argument types the tools share; their descriptions are what an agent reads in the input
+schema."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from ..routing import MAX_SQL_INT
+
+ExperimentRef = Annotated[str, Field(description="experiment id or name")]
+SweepRef = Annotated[
+    str, Field(description="sweep id, or an experiment id/name for its latest sweep")
+]
+Strategy = Annotated[
+    Literal["grid", "random", "guided", "racing"] | None,
+    Field(description="override the experiment's sweep strategy"),
+]
+Samples = Annotated[
+    int | None,
+    Field(ge=1, le=MAX_SQL_INT, description="configs to try (random, guided, racing)"),
+]
+Repeats = Annotated[int | None, Field(ge=1, le=1000, description="runs per config per item")]
+Concurrency = Annotated[
+    int | None, Field(ge=1, le=1024, description="most LLM calls in flight at once")
+]
+MaxTokens = Annotated[
+    int | None,
+    Field(ge=1, le=MAX_SQL_INT, description="token budget for the sweep; it stops when reached"),
+]
+Seed = Annotated[
+    int | None,
+    Field(ge=-MAX_SQL_INT, le=MAX_SQL_INT, description="random seed for sampling strategies"),
+]
+NoCache = Annotated[bool, Field(description="make every call afresh instead of using the cache")]
+Top = Annotated[int, Field(ge=1, le=1000, description="leaderboard rows")]
+OtherSweep = Annotated[
+    str | None,
+    Field(description="rank this sweep alone (default: every sweep of the latest version)"),
+]

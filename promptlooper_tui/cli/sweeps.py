@@ -115,7 +115,8 @@ async def _follow_sweep(
     import asyncio
 
     from ..signals import on_stop_signals
-    from .output import SweepProgress, cancel_quietly, print_json, print_summary
+    from .output import print_json, print_summary
+    from .progress import SweepProgress, cancel_quietly
 
     progress = SweepProgress(wb.bus, sweep_id)
     follower = asyncio.create_task(progress.follow())

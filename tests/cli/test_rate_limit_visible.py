@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from promptlooper_tui.cli.output import SweepProgress
+from promptlooper_tui.cli.progress import SweepProgress
 from promptlooper_tui.engine.events import EventBus
 from tests.fixtures.fake_llm import (
     FakeLLM,

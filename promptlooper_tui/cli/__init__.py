@@ -1,6 +1,7 @@
 """The `promptlooper` command: parse, call the Workbench, print. One module per command group
 (`sweeps`, `runs`, `endpoints`...), the parser built from them (`parser`), their printing
-(`output`), and `main`, which maps errors to exit codes (`exit_codes`) in one place."""
+(`output`, and `progress` while a sweep runs), and `main`, which maps errors to exit codes
+(`exit_codes`) in one place."""
 
 from __future__ import annotations
 

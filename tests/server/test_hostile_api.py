@@ -21,7 +21,7 @@ from websockets.exceptions import InvalidStatus
 from promptlooper_tui.asgi import serve_app
 from promptlooper_tui.cli import main
 from promptlooper_tui.server.http import create_api
-from promptlooper_tui.server.routing import MAX_BODY_BYTES
+from promptlooper_tui.server.request_bounds import MAX_BODY_BYTES
 from promptlooper_tui.workbench import Workbench
 
 from ..conftest import experiment_yaml

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from ..routing import MAX_SQL_INT
+from ..request_bounds import MAX_SQL_INT
 
 ExperimentRef = Annotated[str, Field(description="experiment id or name")]
 SweepRef = Annotated[

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from ...domain.errors import ValidationError
 from ...domain.records import ExperimentDetail, ExperimentRecord, ImportResult
 from ..models import ValidationReport
-from ..routing import MAX_SQL_INT
+from ..request_bounds import MAX_SQL_INT
 from .arguments import ExperimentRef
 from .registry import LOCAL_WRITE, READ_ONLY, ToolRegistry
 

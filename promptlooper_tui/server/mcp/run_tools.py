@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from ...domain.records import RunDetail, RunPage
 from ..models import Leaderboard
-from ..routing import MAX_SQL_INT
+from ..request_bounds import MAX_SQL_INT
 from .arguments import ExperimentRef, OtherSweep, Top
 from .registry import LOCAL_WRITE, READ_ONLY, ToolRegistry, export_text
 

@@ -5,13 +5,16 @@
 
 `promptlooper serve` runs in its own process (as a user runs it), its sweeps against the
 simulated endpoint (a third process, with latency). Each round runs the same sweep (a fresh
-experiment, no cache) three times, one after another:
+experiment, no cache) four times, one after another:
 
 - alone;
 - while `--clients` API clients each read a page of runs and the leaderboard in a loop, as
   fast as they can (request latencies p50/p99 and errors are reported);
-- while `--subscribers` websocket clients (another process) follow `/ws`, each of which must
-  get every event of the sweep in order (contiguous `seq`, no lag notice).
+- while `--subscribers` websocket clients follow `/ws`, each of which must get every event of
+  the sweep in order (contiguous `seq`, no lag notice);
+- the same with `/ws?batch=true` (each message an array of the events of up to 100 ms).
+
+The clients of each load run in a process of their own, niced (see `CLIENT_NICENESS`).
 
 A sweep's duration is the daemon's own: from its `sweep.started` event to its
 `sweep.completed` (their timestamps). Each slowdown is loaded / alone within one round (the
@@ -56,6 +59,8 @@ SUBSCRIBERS_SLOWDOWN_AIM = 1.10
 P99_BOUND_MS = 1000.0
 ERRORS_BOUND = 0
 CONCURRENCY = 16
+#: The loads each round runs its sweep under, in this order.
+LOADS = ("alone", "clients", "subscribers", "batched")
 #: The clients' processes run niced: on this machine they share the daemon's two cores, where
 #: real clients would use their own, and what is measured is the daemon's doing.
 CLIENT_NICENESS = 19
@@ -204,19 +209,23 @@ def read_api(
 FeedResult = tuple[int, bool, list[str]]
 
 
-async def subscriber(base: str, experiment_id: str, ready: asyncio.Barrier) -> FeedResult:
-    """Follow `/ws` (live events, from connecting) until the sweep of `experiment_id` ends."""
-    url = base.replace("http://", "ws://") + "/ws"
+async def subscriber(
+    base: str, experiment_id: str, batched: bool, ready: asyncio.Barrier
+) -> FeedResult:
+    """Follow `/ws` (live events, from connecting) until the sweep of `experiment_id` ends;
+    `batched`: with `batch=true` (each message an array of events)."""
+    url = base.replace("http://", "ws://") + "/ws" + ("?batch=true" if batched else "")
     seqs: list[int] = []
     notices: list[str] = []
     async with connect(url, additional_headers=AUTH, max_size=None) as ws:
         await ready.wait()
         async for raw in ws:
-            message = json.loads(raw)
-            if "seq" not in message:
-                notices.append(message["type"])
-                continue
-            seqs.append(message["seq"])
+            received = json.loads(raw)
+            for message in received if batched else [received]:
+                if "seq" not in message:
+                    notices.append(message["type"])
+                    continue
+                seqs.append(message["seq"])
             if message["type"] == "sweep.completed" and message["experiment_id"] == experiment_id:
                 break
     contiguous = bool(seqs) and seqs == list(range(seqs[0], seqs[0] + len(seqs)))
@@ -224,7 +233,12 @@ async def subscriber(base: str, experiment_id: str, ready: asyncio.Barrier) -> F
 
 
 def follow_feed(
-    base: str, experiment_id: str, count: int, ready: EventType, results: Queue[list[FeedResult]]
+    base: str,
+    experiment_id: str,
+    batched: bool,
+    count: int,
+    ready: EventType,
+    results: Queue[list[FeedResult]],
 ) -> None:
     """A process of `count` subscribers: sets `ready` once all are connected, then puts
     their results on `results`."""
@@ -233,7 +247,8 @@ def follow_feed(
     async def main() -> list[FeedResult]:
         connected = asyncio.Barrier(count + 1)
         feeds = [
-            asyncio.create_task(subscriber(base, experiment_id, connected)) for _ in range(count)
+            asyncio.create_task(subscriber(base, experiment_id, batched, connected))
+            for _ in range(count)
         ]
         await connected.wait()
         ready.set()
@@ -291,7 +306,7 @@ class Bench:
         return name, created.json()["id"]
 
     async def sweep(self, load: str, clients: int, subscribers: int) -> Sweep:
-        """Run one sweep of a fresh experiment under `load` ("alone", "clients", "subscribers")."""
+        """Run one sweep of a fresh experiment under `load` (one of `LOADS`)."""
         name, experiment_id = await self._experiment()
         spawn = multiprocessing.get_context("spawn")
         ready, stop, results = spawn.Event(), spawn.Event(), spawn.Queue()
@@ -300,10 +315,17 @@ class Bench:
             clients_process = spawn.Process(
                 target=read_api, args=(self.served.base, name, clients, ready, stop, results)
             )
-        elif load == "subscribers":
+        elif load in ("subscribers", "batched"):
             clients_process = spawn.Process(
                 target=follow_feed,
-                args=(self.served.base, experiment_id, subscribers, ready, results),
+                args=(
+                    self.served.base,
+                    experiment_id,
+                    load == "batched",
+                    subscribers,
+                    ready,
+                    results,
+                ),
             )
         if clients_process is not None:
             clients_process.start()
@@ -342,7 +364,7 @@ async def run(clients: int, subscribers: int, runs: int, latency_ms: float, roun
         ):
             bench = Bench(served, admin, endpoint, runs)
             for _ in range(rounds):
-                for load in ("alone", "clients", "subscribers"):
+                for load in LOADS:
                     sweep = await bench.sweep(load, clients, subscribers)
                     sweeps.append(sweep)
                     print(
@@ -369,7 +391,7 @@ def report(
             s.seconds / base
             for s, base in zip([s for s in sweeps if s.load == load], alone, strict=True)
         )
-        for load in ("clients", "subscribers")
+        for load in LOADS[1:]
     }
     print(
         f"\n{len(alone)} round(s): {runs} runs each at c={CONCURRENCY}, {latency_ms:.0f} ms "
@@ -387,7 +409,8 @@ def report(
     events = sorted({received for received, _, _ in feeds})
     complete = sum(in_order for _, in_order, _ in feeds)
     print(
-        f"websocket    {subscribers} subscribers a sweep, events each: {events}; "
+        f"websocket    {subscribers} subscribers a sweep (one event a message, and batched), "
+        f"events each: {events}; "
         f"complete and in order: {complete}/{len(feeds)}"
     )
     notices = sorted({notice for _, _, kinds in feeds for notice in kinds})
@@ -395,12 +418,14 @@ def report(
         print(f"  notices: {', '.join(notices)}")
     errors = len(reads.connect.errors) + len(reads.runs.errors) + len(reads.board.errors)
     worst = max(reads.runs.p99, reads.board.p99)
-    clients_x, subscribers_x = slowdown["clients"], slowdown["subscribers"]
+    clients_x, subscribers_x, batched_x = (slowdown[load] for load in LOADS[1:])
     checks = {
         f"sweep with {clients} API clients / alone {clients_x:.2f}x "
         f"(aim <= {CLIENTS_SLOWDOWN_AIM}x)": clients_x <= CLIENTS_SLOWDOWN_AIM,
         f"sweep with {subscribers} subscribers / alone {subscribers_x:.2f}x "
         f"(aim <= {SUBSCRIBERS_SLOWDOWN_AIM}x)": subscribers_x <= SUBSCRIBERS_SLOWDOWN_AIM,
+        f"sweep with {subscribers} batched subscribers / alone {batched_x:.2f}x "
+        f"(aim <= {SUBSCRIBERS_SLOWDOWN_AIM}x)": batched_x <= SUBSCRIBERS_SLOWDOWN_AIM,
         f"p99 of reads <= {P99_BOUND_MS:.0f} ms (worst {worst:.1f})": worst <= P99_BOUND_MS,
         f"errors <= {ERRORS_BOUND} ({errors})": errors <= ERRORS_BOUND,
         f"every subscriber got every event in order ({complete}/{len(feeds)})": (

@@ -1,4 +1,5 @@
-"""The websocket event feed at `/ws`: one JSON event per text message, as DESIGN.md section 6.
+"""The websocket event feed at `/ws`: one JSON event per text message, as DESIGN.md section 6
+(or, with `batch=true`, a JSON array of events per message).
 
 Every event carries the daemon's `epoch`, a random id of the process that numbered it: seqs
 start again at 1 when the daemon restarts, so a seq means something only with its epoch.
@@ -6,7 +7,11 @@ start again at 1 when the daemon restarts, so a seq means something only with it
 Query: `experiment=ID|NAME` keeps one experiment's events; `since=EPOCH:SEQ` (the `epoch` and
 `seq` of the last event the client saw) first replays the buffered events after it, then
 streams live ones, with no gap and no duplicate at the seam (the bus registers and replays in
-one step). `since=SEQ` alone means a seq of the current epoch.
+one step). `since=SEQ` alone means a seq of the current epoch. `batch=true` makes every
+message a JSON array of one or more events and notices, in order: the feed gathers what
+arrives within `BATCH_WINDOW` seconds (up to `BATCH_MOST`) into one message, for subscribers
+that follow busy sweeps (one message per event costs the daemon a write per event and
+subscriber, which 50 subscribers of a fast sweep feel).
 
 Besides events (which have a `seq`), the feed sends notices, which have none:
 - `{"type": "feed.lagged", "data": {"dropped": N, "last_seq": S, "epoch": E}}`: this subscriber
@@ -21,8 +26,9 @@ Besides events (which have a `seq`), the feed sends notices, which have none:
   was given: the replay starts as for `restarted`). Live events follow the replay in every case.
 
 Each event's JSON is made once for all subscribers. A sender takes what waits for it in
-batches of at most `BATCH` events and sends them one message each; it yields to the event loop
-after every batch, so a client that leaves mid-replay is seen before the next batch.
+batches of at most `BATCH` events (`BATCH_MOST` batched) and sends them one message each (one
+message in all, batched); it yields to the event loop after every batch, so a client that
+leaves mid-replay is seen before the next batch.
 
 Memory per subscriber is bounded (`queue_size` events beyond its replay, plus the socket's write
 buffer); a client that stops reading altogether is disconnected once a batch has waited
@@ -57,6 +63,10 @@ SEND_TIMEOUT = 30.0
 #: Most events sent between two yields to the event loop: after a write to a vanished client
 #: fails, asyncio logs a warning from the sixth write on, so no batch may make that many.
 BATCH = 4
+#: With `batch=true`: how long a message waits for more events after its first, and the most
+#: events it holds.
+BATCH_WINDOW = 0.1
+BATCH_MOST = 256
 #: Encoded events kept for the subscribers still to send them.
 ENCODED_KEPT = 4096
 #: Close code when the daemon shuts down ("going away").
@@ -93,7 +103,7 @@ class EventFeed:
 
     async def endpoint(self, websocket: WebSocket) -> None:
         try:
-            accept, since = await self._parse_query(websocket)
+            accept, since, batched = await self._parse_query(websocket)
         except Exception as exc:
             await websocket.send_denial_response(error_response(exc))
             return
@@ -104,7 +114,7 @@ class EventFeed:
         self._open += 1
         self._all_closed.clear()
         try:
-            await self._serve(websocket, accept, since)
+            await self._serve(websocket, accept, since, batched)
         finally:
             self._open -= 1
             if not self._open:
@@ -121,7 +131,11 @@ class EventFeed:
                 await self._all_closed.wait()
 
     async def _serve(
-        self, websocket: WebSocket, accept: EventFilter | None, resume: ResumePoint | None
+        self,
+        websocket: WebSocket,
+        accept: EventFilter | None,
+        resume: ResumePoint | None,
+        batched: bool,
     ) -> None:
         bus = self._wb.bus
         since, truncated = self._replay_from(resume)
@@ -135,7 +149,7 @@ class EventFeed:
         start_seq = bus.last_seq if since is None else since
         await websocket.accept()
         sender = asyncio.create_task(
-            self._send_events(websocket, subscription, start_seq, truncated)
+            self._send_events(websocket, subscription, start_seq, truncated, batched)
         )
         self._senders.add(sender)
         if self._closing:  # `close_all` ran while the handshake completed
@@ -152,17 +166,21 @@ class EventFeed:
             # Deliver what was already published (e.g. `sweep.paused` at shutdown), then close.
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
-                    await self._send(websocket, [self._encode(e) for e in subscription.drain()])
+                    left = [self._encode(event) for event in subscription.drain()]
+                    await self._send(websocket, left, batched)
                     await websocket.close(GOING_AWAY, "server shutting down")
 
     async def _parse_query(
         self, websocket: WebSocket
-    ) -> tuple[EventFilter | None, ResumePoint | None]:
+    ) -> tuple[EventFilter | None, ResumePoint | None, bool]:
         params = websocket.query_params
-        unknown = set(params) - {"experiment", "since", "token"}
+        unknown = set(params) - {"experiment", "since", "token", "batch"}
         if unknown:
             raise BadInput(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
         since = parse_since(params["since"]) if "since" in params else None
+        batch = params.get("batch", "false")
+        if batch not in ("true", "false"):
+            raise BadInput(f"batch must be true or false, got {batch[:40]!r}")
         accept: EventFilter | None = None
         if "experiment" in params:
             experiment_id = await self._wb.resolve_experiment(params["experiment"])
@@ -170,7 +188,7 @@ class EventFeed:
             def accept(event: Event) -> bool:
                 return event.experiment_id == experiment_id
 
-        return accept, since
+        return accept, since, batch == "true"
 
     def _replay_from(self, resume: ResumePoint | None) -> tuple[int | None, dict[str, Any] | None]:
         """The seq to replay after, and the `feed.truncated` notice to send first, if any."""
@@ -196,14 +214,19 @@ class EventFeed:
         subscription: Subscription,
         last_seq: int,
         truncated: dict[str, Any] | None,
+        batched: bool,
     ) -> None:
         """Send events in order; `last_seq` is the seq the client has seen up to (for notices)."""
         if truncated is not None:
-            await self._send(websocket, [_json({"type": "feed.truncated", "data": truncated})])
+            notice = _json({"type": "feed.truncated", "data": truncated})
+            await self._send(websocket, [notice], batched)
+        most = BATCH_MOST if batched else BATCH
         reported = 0
         while True:
             batch = [await subscription.get()]
-            while len(batch) < BATCH and (event := subscription.get_nowait()) is not None:
+            if batched:
+                await asyncio.sleep(BATCH_WINDOW)
+            while len(batch) < most and (event := subscription.get_nowait()) is not None:
                 batch.append(event)
             if subscription.dropped > reported:
                 # Fell behind: the batch may be newer than a dropped event, so it goes too,
@@ -211,10 +234,11 @@ class EventFeed:
                 skipped = subscription.dropped - reported + len(batch) + len(subscription.drain())
                 reported = subscription.dropped
                 epoch = self._wb.bus.epoch
-                notice = {"dropped": skipped, "last_seq": last_seq, "epoch": epoch}
-                await self._send(websocket, [_json({"type": "feed.lagged", "data": notice})])
+                lagged = {"dropped": skipped, "last_seq": last_seq, "epoch": epoch}
+                notice = _json({"type": "feed.lagged", "data": lagged})
+                await self._send(websocket, [notice], batched)
                 continue
-            await self._send(websocket, [self._encode(event) for event in batch])
+            await self._send(websocket, [self._encode(event) for event in batch], batched)
             last_seq = batch[-1].seq
 
     def _encode(self, event: Event) -> str:
@@ -227,11 +251,15 @@ class EventFeed:
                 self._encoded.popitem(last=False)
         return text
 
-    async def _send(self, websocket: WebSocket, texts: list[str]) -> None:
-        """One message per text, all within `send_timeout`."""
+    async def _send(self, websocket: WebSocket, texts: list[str], batched: bool) -> None:
+        """One message per text (batched: one JSON array of them all), within `send_timeout`."""
         async with asyncio.timeout(self._send_timeout):
-            for text in texts:
-                await websocket.send_text(text)
+            if batched:
+                if texts:
+                    await websocket.send_text("[" + ",".join(texts) + "]")
+            else:
+                for text in texts:
+                    await websocket.send_text(text)
         # A write into a buffer with room never suspends, so a long replay would otherwise run
         # to its end before the event loop could report a vanished client: each later write
         # to the dead socket would fail (and asyncio would log each one).

@@ -92,6 +92,47 @@ async def test_a_subscriber_sees_a_sweep_live_in_order(api: RunningApi) -> None:
     assert {m["epoch"] for m in messages} == {api.wb.bus.epoch}
 
 
+async def test_batched_messages_carry_the_same_events_in_order(api: RunningApi) -> None:
+    """`batch=true`: each message is a JSON array; together they are the unbatched feed."""
+    await import_experiment(api)
+    async with (
+        connect(api.ws_url("batch=true"), additional_headers=AUTH) as batched,
+        connect(api.ws_url(), additional_headers=AUTH) as single,
+    ):
+        await start_sweep(api)
+        events: list[dict[str, Any]] = []
+        messages = 0
+        while not events or events[-1]["type"] != "sweep.completed":
+            async with asyncio.timeout(WITHIN):
+                message = json.loads(await batched.recv())
+            assert isinstance(message, list) and message
+            events += message
+            messages += 1
+        assert events == await events_until(single, "sweep.completed")
+    assert messages < len(events)
+
+
+async def test_a_batched_replay_starts_with_its_notice(api: RunningApi) -> None:
+    bus = api.wb.bus
+    for _ in range(10_003):  # the bus keeps the latest 10,000 for replay
+        bus.publish("score.added", "exp_other")
+    oldest = bus.replay()[0].seq
+    async with connect(api.ws_url("since=1&batch=true"), additional_headers=AUTH) as ws:
+        async with asyncio.timeout(WITHIN):
+            first = json.loads(await ws.recv())
+        assert first == [
+            {
+                "type": "feed.truncated",
+                "data": {"oldest_seq": oldest, "epoch": bus.epoch, "reason": "expired"},
+            }
+        ]
+        replayed: list[int] = []
+        while len(replayed) < 10_000:
+            async with asyncio.timeout(WITHIN):
+                replayed += seqs(json.loads(await ws.recv()))
+    assert replayed == contiguous(oldest, bus.last_seq)
+
+
 async def test_since_replays_then_streams_live_without_gap_or_duplicate(
     api: RunningApi, slow_sim: RunningSimulator
 ) -> None:
@@ -160,6 +201,7 @@ async def test_bad_queries_are_refused_before_the_handshake(api: RunningApi) -> 
         ("since=soon", 400),
         ("since=-1", 400),
         ("channel=all", 400),
+        ("batch=yes", 400),
     ]:
         with pytest.raises(InvalidStatus) as refused:
             async with connect(api.ws_url(query), additional_headers=AUTH):

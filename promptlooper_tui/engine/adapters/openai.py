@@ -1,6 +1,6 @@
 """Async client for OpenAI-compatible endpoints: chat, embeddings, model list, connection test.
 
-One pooled `httpx.AsyncClient` per endpoint. Every call goes through one retry loop:
+One pooled httpx client per endpoint (`http_client.py`). Every call goes through one retry loop:
 
 * idle timeouts, connection errors, 5xx, malformed bodies and cut streams are retried with
   exponential backoff and full jitter, up to `RetryPolicy.attempts` attempts in total;
@@ -13,8 +13,9 @@ One pooled `httpx.AsyncClient` per endpoint. Every call goes through one retry l
 
 Failures surface as `EndpointError`. The API key (and any password in the base URL) never
 appears in messages, logs, reprs or kept server text; requests to link-local and cloud-metadata
-addresses are refused (`netguard.py`). The pieces live beside this file: `transport.py` (limits,
-capped reading), `protocol.py` (the wire format), `retry.py` (the retry policy).
+addresses are refused (`netguard.py`). The pieces live beside this file: `http_client.py` (httpx
+over aiohttp's pool), `transport.py` (limits, capped reading), `protocol.py` (the wire format),
+`retry.py` (the retry policy).
 """
 
 from __future__ import annotations
@@ -35,13 +36,12 @@ from promptlooper_tui.domain.errors import BadInput, EndpointError
 from promptlooper_tui.engine.concurrency import AdaptiveLimiter, RateLimitMeter
 from promptlooper_tui.engine.netguard import (
     BlockedDestination,
-    LinkLocalGuard,
     check_base_url,
     redact_url,
     url_secrets,
 )
 
-from .aiohttp_transport import AiohttpTransport
+from .http_client import endpoint_http_client
 from .protocol import (
     Quoter,
     Reading,
@@ -171,18 +171,7 @@ class OpenAIClient:
         self._timeout = limits.httpx_timeout()
         self._owns_http = http is None
         if http is None:
-            pool = httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            )
-            # aiohttp's connection pool under httpx's API: half the CPU per request of
-            # httpcore's (bench/sweep_speed.py), which scans its whole pool on every request.
-            # Redirects stay unfollowed (the transport never follows them, nor does httpx).
-            http = _CookielessClient(
-                transport=transport or AiohttpTransport(limits=pool),
-                timeout=self._timeout,
-                limits=pool,
-                event_hooks={"request": [LinkLocalGuard()]},
-            )
+            http = endpoint_http_client(self._timeout, max_connections, transport)
         self._http = http
 
     def __repr__(self) -> str:
@@ -445,23 +434,6 @@ class OpenAIClient:
         if failure.openai_error:
             return f"{models_url} answered {failure.detail}"
         return f"{models_url} answered {failure.content_type}, not an OpenAI-style error"
-
-
-class _NoCookies(httpx.Cookies):
-    def extract_cookies(self, response: httpx.Response) -> None:
-        return
-
-
-class _CookielessClient(httpx.AsyncClient):
-    """An httpx client that keeps no cookies: an API needs none, a hostile endpoint gets no
-    state to plant, and reading every answer's Set-Cookie costs ~45 us a request."""
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        return _NO_COOKIES
-
-
-_NO_COOKIES = _NoCookies()
 
 
 def _final_error(

@@ -1,8 +1,9 @@
-"""httpx over aiohttp's connection pool: the adapter's default transport.
+"""The adapter's HTTP client: httpx's API over aiohttp's connection pool, keeping no cookies,
+with the link-local guard on every request.
 
-Against httpcore's pool it halves the client's CPU per request (bench/sweep_speed.py, at 32-64
-calls in flight); it never follows redirects, and httpx's request hooks (the link-local guard)
-and timeouts apply as before.
+Against httpcore's pool, aiohttp's halves the client's CPU per request (bench/sweep_speed.py, at
+32-64 calls in flight). Redirects are never followed (the transport never does, nor does httpx),
+and httpx's timeouts apply as before.
 """
 
 from __future__ import annotations
@@ -13,6 +14,40 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import httpx
 import httpx_aiohttp
+
+from promptlooper_tui.engine.netguard import LinkLocalGuard
+
+
+def endpoint_http_client(
+    timeout: httpx.Timeout,
+    max_connections: int,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """A client for one endpoint: `transport` (tests choose one) or aiohttp's pool."""
+    pool = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    return _CookielessClient(
+        transport=transport or AiohttpTransport(limits=pool),
+        timeout=timeout,
+        limits=pool,
+        event_hooks={"request": [LinkLocalGuard()]},
+    )
+
+
+class _NoCookies(httpx.Cookies):
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return
+
+
+class _CookielessClient(httpx.AsyncClient):
+    """An httpx client that keeps no cookies: an API needs none, a hostile endpoint gets no
+    state to plant, and reading every answer's Set-Cookie costs ~45 us a request."""
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+
+_NO_COOKIES = _NoCookies()
 
 
 class AiohttpTransport(httpx_aiohttp.AiohttpTransport):

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 #: A sweep whose first this-many runs all fail is aborted (scaled up with concurrency).
 _ABORT_AFTER_FAILURES = 10
+#: The sweep's end states, each with the event that announces it.
 _END_EVENTS = {
     "completed": "sweep.completed",
     "stopped": "sweep.stopped",

@@ -71,7 +71,7 @@ async def test_out_of_range_query_values_are_422_naming_the_parameter(
 
 async def test_the_largest_offset_is_an_empty_page_not_an_overflow(api: RunningApi) -> None:
     page = await api.client.get("/api/runs", params={"offset": str(2**63 - 1)})
-    assert page.status_code == 200 and page.json() == {"items": [], "total": 0}
+    assert page.status_code == 200 and page.json() == {"items": [], "total": 0, "next": None}
 
 
 # -- bodies -------------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ async def test_mcp_tools_refuse_out_of_range_arguments_clearly(workbench: Workbe
             assert result.is_error and word in text, (tool, text)
             assert "Error executing tool" not in text
         page = await client.call_tool("list_runs", {"offset": 2**63 - 1})
-        assert not page.is_error and page.structured_content == {"items": [], "total": 0}
+        assert not page.is_error and page.structured_content == {"items": [], "total": 0, "next": None}
 
 
 def test_cli_runs_list_with_a_huge_offset_is_exit_2_with_a_message(

@@ -182,7 +182,7 @@ async def test_health_answers_while_an_expensive_check_runs_and_the_check_is_bou
     remote.limits = Limits(check_seconds=1.5)
     creating = asyncio.create_task(post_experiment(api, slow_experiment()))
     async with asyncio.timeout(30):
-        while remote._guard is None or not remote._guard._busy:  # noqa: ASYNC110
+        while remote.guard is None or not remote.guard._busy:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
     health = await api.client.get("/api/health")
     assert health.status_code == 200

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from typing import Any
 
@@ -13,15 +11,14 @@ from ..domain.records import RunDetail, RunPage, RunRecord, ScoreRecord, StageRe
 from ..store import runs as stored_runs
 from ..store import scores as stored_scores
 from ..store import sweeps as stored_sweeps
-from ..store.runs import Position, RunFilter
+from ..store.runs import RunFilter
 from ..store.timestamps import now_iso
 from .lookups import automatic_scorers, load_spec, resolve_experiment, resolve_sweep
+from .run_cursor import decode_cursor, encode_cursor
 from .services import Services
 
 #: The store compares 64-bit integers: a larger offset would overflow, not page.
 _MAX_OFFSET = 2**63 - 1
-#: A cursor holds a timestamp and a run id; anything longer was not made here.
-_MAX_CURSOR = 512
 
 
 class Runs:
@@ -45,7 +42,6 @@ class Runs:
             raise BadInput(f"limit must be 1..10000 and offset 0..{_MAX_OFFSET}")
         if status is not None and status not in ("completed", "failed"):
             raise BadInput(f"unknown run status {status!r}; use completed or failed")
-        position = None if after is None else _decode_cursor(after)
         db = self._services.db
         wanted = RunFilter(
             experiment_id=None if experiment is None else await resolve_experiment(db, experiment),
@@ -54,6 +50,7 @@ class Runs:
             min_score=min_score,
             max_score=max_score,
         )
+        position = None if after is None else decode_cursor(after, wanted)
         total = await stored_runs.count_runs(db, wanted)
         rows = await stored_runs.page_of_runs(
             db, wanted, limit=limit, offset=offset, after=position, total=total
@@ -63,7 +60,7 @@ class Runs:
         return RunPage(
             items=[_run_record(row) for row in rows],
             total=total,
-            next=None if last is None else _encode_cursor((last["finished_at"], last["id"])),
+            next=None if last is None else encode_cursor((last["finished_at"], last["id"]), wanted),
         )
 
     async def get_run(self, run_id: str) -> RunDetail:
@@ -114,26 +111,6 @@ class Runs:
             data={"scorer": scorer, "value": value, "note": note, "run_score": detail.score},
         )
         return detail
-
-
-def _encode_cursor(position: Position) -> str:
-    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> Position:
-    """The position a cursor of `RunPage.next` holds; BadInput for anything else."""
-    try:
-        if len(cursor) > _MAX_CURSOR:
-            raise ValueError
-        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        finished_at, run_id = position
-        if not isinstance(finished_at, str) or not isinstance(run_id, str):
-            raise ValueError
-    except (ValueError, TypeError, binascii.Error):
-        raise BadInput(
-            f"invalid cursor {cursor[:40]!r}: pass the `next` of a page of runs, as it is"
-        ) from None
-    return finished_at, run_id
 
 
 def _run_record(row: Any) -> RunRecord:

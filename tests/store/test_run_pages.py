@@ -3,6 +3,10 @@ page read from an index whatever its depth."""
 
 from __future__ import annotations
 
+import base64
+import json
+from typing import Any
+
 import pytest
 
 from promptlooper_tui.domain.errors import BadInput
@@ -86,10 +90,43 @@ async def test_filters_hold_on_every_page(workbench: Workbench) -> None:
     assert scored.total == len(scored.items) > 0
 
 
-@pytest.mark.parametrize("cursor", ["", "not a cursor", "W10", "WyJhIiwgMV0", "x" * 600])
+def _forged(*parts: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "",
+        "not a cursor",
+        "W10",
+        "WyJhIiwgMV0",
+        "x" * 600,
+        "é",
+        _forged("2024", "run_1"),
+        _forged("\ud800", "run_1", "0" * 12),
+        _forged({"a": 1, "b": 2, "c": 3}),
+    ],
+)
 async def test_a_cursor_not_made_here_is_bad_input(workbench: Workbench, cursor: str) -> None:
-    with pytest.raises(BadInput, match="invalid cursor"):
+    with pytest.raises(BadInput, match="invalid cursor after="):
         await workbench.list_runs(after=cursor)
+
+
+async def test_a_cursor_pages_only_the_listing_it_was_made_for(workbench: Workbench) -> None:
+    experiment_id, sweep_id, expected = await _store_runs(workbench)
+    page = await workbench.list_runs(sweep=sweep_id, limit=5)
+    same = await workbench.list_runs(sweep=sweep_id, limit=7, after=page.next)
+    assert [run.id for run in same.items] == expected[5:12]
+    others: list[dict[str, Any]] = [
+        {},
+        {"experiment": experiment_id},
+        {"sweep": sweep_id, "status": "completed"},
+        {"sweep": sweep_id, "min_score": 0.0},
+    ]
+    for other in others:
+        with pytest.raises(BadInput, match="other filters"):
+            await workbench.list_runs(**other, after=page.next)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import json
 import re
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError as PydanticValidationError
 
@@ -16,14 +16,15 @@ from ..domain.errors import BadInput, Conflict, NotFound
 from ..domain.experiment import ExperimentSpec
 from ..domain.records import ExperimentDetail, ExperimentRecord, ImportResult
 from ..engine.cache import canonical_json
-from ..engine.guard import CheckGuard
-from ..engine.loader import LoadedExperiment
 from ..store import experiments as stored_experiments
 from ..store import sweeps as stored_sweeps
 from ..store.timestamps import now_iso
 from .lookups import ACTIVE_STATES, effective_status, resolve_experiment
 from .rankings import Rankings
 from .services import Services
+
+if TYPE_CHECKING:
+    from ..engine.loader import LoadedExperiment
 
 #: The experiment's `name:` line in its YAML (top level: no indentation).
 _TOP_LEVEL_NAME = re.compile(r"^name:[ \t]*\S.*$", re.MULTILINE)
@@ -38,6 +39,8 @@ class Experiments:
         self, text: str, source: str = "<experiment>", base_dir: Path | None = None
     ) -> LoadedExperiment:
         """See `Workbench.validate_text`."""
+        from ..engine.guard import CheckGuard  # here: reads skip the guard and the loader
+
         services = self._services
         if services.guard is None:
             services.guard = CheckGuard(services.limits)
@@ -100,6 +103,8 @@ class Experiments:
 
     async def duplicate_experiment(self, ref: str, new_name: str | None = None) -> ImportResult:
         """See `Workbench.duplicate_experiment`."""
+        from ..engine.loader import LoadedExperiment  # here: reads skip the loader
+
         original = await self.get_experiment(ref)
         taken = await stored_experiments.experiment_names(self._services.db)
         name = new_name or _copy_name(original.name, taken)

@@ -3,17 +3,19 @@ handing it to `export/`."""
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ..domain.errors import BadInput, NotFound
 from ..domain.experiment import ExperimentSpec
 from ..domain.records import Leaderboard
-from ..export import ExportJob, export_sweep, writer_for
 from .experiments import Experiments
 from .lookups import resolve_experiment
 from .rankings import Rankings
 from .services import Services
 from .sweeps import Sweeps
+
+if TYPE_CHECKING:
+    from ..export import ExportJob
 
 
 class Exports:
@@ -29,6 +31,8 @@ class Exports:
         self, ref: str, fmt: str, out: TextIO, *, sweep: str | None = None, top: int = 10
     ) -> None:
         """See `Workbench.export`."""
+        from ..export import export_sweep, writer_for  # here: other commands skip the writers
+
         writer_for(fmt)
         await export_sweep(await self._job(ref, sweep, top), fmt, out)
 
@@ -38,6 +42,8 @@ class Exports:
 
         Raises NotFound for unknown ids and BadInput for a sweep of another experiment.
         """
+        from ..export import ExportJob
+
         if top < 1:
             raise BadInput(f"--top must be at least 1, got {top}")
         experiment_id = await resolve_experiment(self._services.db, ref)

@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from ..domain.experiment import ExperimentSpec
 from ..domain.records import (
     CacheStats,
     ConnectionResult,
@@ -36,8 +35,6 @@ from ..domain.records import (
     WebhookRecord,
 )
 from ..domain.trust import CallerPolicy
-from ..engine.loader import LoadedExperiment, load_experiment_file
-from ..engine.sweep import SweepRunner
 from ..settings import Settings
 from ..store.database import Database
 from .endpoints import Endpoints
@@ -53,6 +50,9 @@ from .sweeps import Sweeps
 from .webhooks import Webhooks
 
 if TYPE_CHECKING:
+    from ..domain.experiment import ExperimentSpec
+    from ..engine.loader import LoadedExperiment
+    from ..engine.sweep import SweepRunner
     from ..simulated.options import SimulatorOptions
 
 
@@ -85,6 +85,8 @@ class Workbench(Services):
     @staticmethod
     def validate_file(path: str | Path) -> LoadedExperiment:
         """Check a file the person at the terminal named (in this process: it is trusted)."""
+        from ..engine.loader import load_experiment_file  # here: reads skip the loader
+
         return load_experiment_file(path)
 
     async def validate_text(
@@ -105,7 +107,7 @@ class Workbench(Services):
         return await self._experiments.import_experiment(loaded)
 
     async def import_file(self, path: str | Path) -> ImportResult:
-        return await self.import_experiment(load_experiment_file(path))
+        return await self.import_experiment(self.validate_file(path))
 
     async def import_text(
         self, text: str, source: str = "<experiment>", base_dir: Path | None = None

@@ -7,22 +7,26 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..domain.errors import NotFound
 from ..domain.trust import CallerPolicy
 from ..engine.cache import CallCache
 from ..engine.endpoints import EndpointPool, ResolvedEndpoint, api_key_from_env, stored_limits
 from ..engine.events import EventBus
-from ..engine.guard import CheckGuard
 from ..engine.leaderboard_cache import LeaderboardCache
 from ..engine.limits import default_limits
-from ..engine.run_recorder import SweepCounters
-from ..engine.sweep import SweepRunner
 from ..engine.webhooks import WebhookDispatcher
 from ..keystore import SecretBox
 from ..settings import Settings
 from ..store import endpoints as stored_endpoints
 from ..store.database import Database
+
+if TYPE_CHECKING:
+    # Made by the operations that need them: reads load no templates, runner or guard.
+    from ..engine.guard import CheckGuard
+    from ..engine.run_recorder import SweepCounters
+    from ..engine.sweep import SweepRunner
 
 
 @dataclass

@@ -7,13 +7,12 @@ import asyncio
 import json
 import os
 import uuid
+from typing import TYPE_CHECKING
 
 from ..domain.errors import Conflict
 from ..domain.experiment import ExperimentSpec, SweepSettings
 from ..domain.records import SweepPlan, SweepRecord, SweepSummary
 from ..engine.limits import TooExpensive, check_sweep_size
-from ..engine.planning import plan_sweep
-from ..engine.sweep import SweepJob, SweepRunner
 from ..store import runs as stored_runs
 from ..store import sweeps as stored_sweeps
 from ..store.timestamps import now_iso
@@ -22,6 +21,9 @@ from .lookups import ACTIVE_STATES, effective_status, load_spec, resolve_sweep
 from .overrides import SweepOverrides
 from .services import Services
 from .sweeps import Sweeps
+
+if TYPE_CHECKING:
+    from ..engine.sweep import SweepJob, SweepRunner
 
 
 class SweepControl:
@@ -38,6 +40,8 @@ class SweepControl:
     async def plan_spec(
         self, spec: ExperimentSpec, overrides: SweepOverrides | None = None
     ) -> SweepPlan:
+        from ..engine.planning import plan_sweep  # here: reads skip the templates
+
         services = self._services
         overrides = overrides or SweepOverrides()
         settings = overrides.apply(spec.sweep)
@@ -79,6 +83,8 @@ class SweepControl:
     async def start_sweep(
         self, sweep_ref: str, *, retry_failed: bool = False, max_tokens: int | None = None
     ) -> asyncio.Task[str]:
+        from ..engine.sweep import SweepRunner  # here: reads skip the runner
+
         services, live = self._services, self._services.live
         sweep_id = await resolve_sweep(services.db, sweep_ref)
         if sweep_id in live.runners:
@@ -192,6 +198,8 @@ class SweepControl:
         return runner
 
     async def _job(self, sweep_id: str, *, retry_failed: bool, max_tokens: int | None) -> SweepJob:
+        from ..engine.sweep import SweepJob  # here: reads skip the runner
+
         db = self._services.db
         row = await stored_sweeps.sweep_with_experiment_name(db, sweep_id)
         assert row is not None

@@ -1,7 +1,9 @@
 """Each command imports only what it uses, because start-up time is what a user waits for: the
-parser and `promptlooper --help` load no front-end, HTTP, server or Workbench module, and a sweep
-whose every call is cached starts no simulated endpoint and makes no HTTP client. Checked in a
-fresh interpreter, as tests/test_import_hygiene.py checks that the core never loads textual."""
+parser and `promptlooper --help` load no front-end, HTTP, server or Workbench module, a sweep
+whose every call is cached starts no simulated endpoint and makes no HTTP client, and commands
+that only read the store load no templates, experiment loader, check guard or sweep runner.
+Checked in a fresh interpreter, as tests/test_import_hygiene.py checks that the core never loads
+textual."""
 
 from __future__ import annotations
 
@@ -10,12 +12,25 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ..helpers import cli
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "sample_experiments" / "quickstart.yaml"
 
 #: Libraries that cost start-up time and that only some commands need.
 HEAVY = ("textual", "httpx", "aiohttp", "starlette", "uvicorn", "mcp", "jsonschema", "cryptography")
+#: What checking an experiment or running a sweep needs, and reading the store does not.
+CHECK_AND_RUN = (
+    "jinja2",
+    "promptlooper_tui.engine.loader",
+    "promptlooper_tui.engine.guard",
+    "promptlooper_tui.engine.planning",
+    "promptlooper_tui.engine.sweep",
+    "promptlooper_tui.engine.run_execution",
+    "promptlooper_tui.engine.run_recorder",
+    "promptlooper_tui.engine.gateway",
+)
 
 HELP = """
 import contextlib, io, json, sys
@@ -35,6 +50,15 @@ with contextlib.redirect_stdout(io.StringIO()) as text:
     code = main(["--home", sys.argv[1], "run", sys.argv[2], "--json"])
 summary = json.loads(text.getvalue())
 print(json.dumps({"code": code, "summary": summary, "modules": sorted(sys.modules)}))
+"""
+
+READ = """
+import contextlib, io, json, sys
+from promptlooper_tui.cli import main
+with contextlib.redirect_stdout(io.StringIO()) as text:
+    code = main(["--home", sys.argv[1], *sys.argv[2:], "--json"])
+answer = json.loads(text.getvalue())
+print(json.dumps({"code": code, "answer": answer, "modules": sorted(sys.modules)}))
 """
 
 
@@ -69,3 +93,18 @@ def test_a_fully_cached_run_starts_no_endpoint_and_no_http_client(tmp_path: Path
     assert calls["requested"] == calls["cache_hits"] > 0
     assert loaded(again["modules"], HEAVY) == []
     assert loaded(again["modules"], ("promptlooper_tui.simulated.server",)) == []
+
+
+@pytest.mark.parametrize("command", [("runs", "list"), ("sweeps", "list")])
+def test_reading_runs_and_sweeps_loads_no_templates_loader_or_runner(
+    tmp_path: Path, command: tuple[str, str]
+) -> None:
+    finished = cli(tmp_path, "run", str(QUICKSTART))
+    assert finished.returncode == 0, finished.stderr
+
+    read = json.loads(python(READ, str(tmp_path), *command))
+
+    assert read["code"] == 0
+    assert read["answer"], "the finished quick start has runs and a sweep to list"
+    assert loaded(read["modules"], CHECK_AND_RUN) == []
+    assert loaded(read["modules"], HEAVY) == []

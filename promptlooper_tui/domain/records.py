@@ -289,8 +289,11 @@ class RunDetail(RunRecord):
 class RunPage(Record):
     items: list[RunRecord]
     total: int
-    #: A cursor for the page after this one (`after=`), None when this page was not full.
-    next: str | None = None
+    next: str | None = Field(
+        None,
+        description="a cursor for the page after this one (pass it as `after`); null when "
+        "this page was not full",
+    )
 
 
 class SweepPlan(Record):

@@ -278,7 +278,11 @@ async def stop_sweep(wb: Workbench, *, sweep: str) -> SweepSummary:
 
 @router.get("/runs", query=RunQuery, response=RunPage, cached=True)
 async def list_runs(wb: Workbench, *, query: RunQuery) -> RunPage:
-    """Runs, newest first, filtered by experiment, sweep, status and score range; paginated."""
+    """Runs, newest first, filtered by experiment, sweep, status and score range; paginated.
+
+    A page's `next` (null on the last page) passed back as `after` gives the page after it, at
+    the same cost at any depth; `offset` alone also pages, at a cost that grows with depth.
+    """
     return await wb.list_runs(**query.model_dump())
 
 

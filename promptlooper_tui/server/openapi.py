@@ -94,14 +94,15 @@ def _operation(route: ApiRoute, components: dict[str, Any]) -> dict[str, Any]:
     if route.query is not None:
         schema = route.query.model_json_schema()
         for name, prop in schema.get("properties", {}).items():
-            parameters.append(
-                {
-                    "name": name,
-                    "in": "query",
-                    "required": name in schema.get("required", ()),
-                    "schema": {k: v for k, v in prop.items() if k != "title"},
-                }
-            )
+            parameter = {
+                "name": name,
+                "in": "query",
+                "required": name in schema.get("required", ()),
+                "schema": {k: v for k, v in prop.items() if k not in ("title", "description")},
+            }
+            if "description" in prop:
+                parameter["description"] = prop["description"]
+            parameters.append(parameter)
     operation: dict[str, Any] = {
         "operationId": route.handler.__name__,
         "summary": summary.strip(),

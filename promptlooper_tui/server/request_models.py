@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..domain.experiment import SweepSettings
 from ..workbench import SweepOverrides
+from ..workbench.run_cursor import CURSOR_PATTERN, MAX_CURSOR_LENGTH
 from .request_bounds import MAX_SQL_INT
 
 
@@ -83,7 +84,21 @@ class RunQuery(_Strict):
     min_score: float | None = Field(None, ge=0, le=1)
     max_score: float | None = Field(None, ge=0, le=1)
     limit: int = Field(50, ge=1, le=10_000)
-    offset: int = Field(0, ge=0, le=MAX_SQL_INT)
+    after: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_CURSOR_LENGTH,
+        pattern=CURSOR_PATTERN,
+        description="the `next` of the previous page, as it came: the page after it, at the "
+        "same cost at any depth; made for these filters only",
+    )
+    offset: int = Field(
+        0,
+        ge=0,
+        le=MAX_SQL_INT,
+        description="runs skipped after `after` (or from the newest); a deep offset costs more "
+        "than a cursor",
+    )
 
 
 _Strategy = SweepSettings.model_fields["strategy"].annotation

@@ -4,6 +4,7 @@ are clear 4xx JSON errors (never a 500), and the OpenAPI document says what the 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
@@ -72,6 +73,49 @@ async def test_out_of_range_query_values_are_422_naming_the_parameter(
 async def test_the_largest_offset_is_an_empty_page_not_an_overflow(api: RunningApi) -> None:
     page = await api.client.get("/api/runs", params={"offset": str(2**63 - 1)})
     assert page.status_code == 200 and page.json() == {"items": [], "total": 0, "next": None}
+
+
+def _forged_cursor(*parts: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "",
+        "not a cursor",
+        "x" * 513,
+        "A" * 5000,
+        "W10",
+        "é",
+        "\x00",
+        _forged_cursor("2024", "run_1"),
+        _forged_cursor("\ud800", "run_1", "000000000000"),
+        _forged_cursor(["nested"], 1, None),
+    ],
+)
+async def test_a_cursor_not_made_here_is_a_4xx_naming_after(api: RunningApi, cursor: str) -> None:
+    response = await api.client.get("/api/runs", params={"after": cursor})
+    assert_error(response, (400, 422), "after")
+
+
+async def test_a_cursor_of_another_listing_is_400_naming_after(api: RunningApi) -> None:
+    await api.client.post("/api/experiments", json={"yaml": experiment_yaml()})
+    started = await api.client.post("/api/experiments/support/sweeps")
+    sweep_id = started.json()["sweep_id"]
+    await wait_for_sweep(api.client, sweep_id)
+    page = (await api.client.get("/api/runs", params={"sweep": sweep_id, "limit": 2})).json()
+    empty_sweep = await api.wb.create_sweep("support")
+    for other in (
+        {"sweep": empty_sweep},
+        {},
+        {"experiment": "support"},
+        {"sweep": sweep_id, "status": "completed"},
+    ):
+        response = await api.client.get("/api/runs", params={**other, "after": page["next"]})
+        assert_error(response, (400,), "after=", "other filters")
+    again = await api.client.get("/api/runs", params={"sweep": sweep_id, "after": page["next"]})
+    assert again.status_code == 200 and len(again.json()["items"]) == 10
 
 
 # -- bodies -------------------------------------------------------------------------------------
@@ -255,6 +299,9 @@ async def test_mcp_tools_refuse_out_of_range_arguments_clearly(workbench: Workbe
         for tool, arguments, word in [
             ("list_runs", {"offset": 2**63}, "offset"),
             ("list_runs", {"offset": 10**30}, "offset"),
+            ("list_runs", {"after": ""}, "after"),
+            ("list_runs", {"after": "x" * 513}, "after"),
+            ("list_runs", {"after": "not a cursor"}, "after"),
             ("get_experiment", {"experiment": "x", "version": 2**63}, "version"),
             ("plan_sweep", {"experiment": "x", "seed": 2**64}, "seed"),
         ]:
@@ -262,8 +309,14 @@ async def test_mcp_tools_refuse_out_of_range_arguments_clearly(workbench: Workbe
             text = result.content[0].text  # type: ignore[union-attr]
             assert result.is_error and word in text, (tool, text)
             assert "Error executing tool" not in text
+        # Well-formed but not made here: the Workbench's refusal, naming `after`.
+        for forged in (_forged_cursor("2024", "run_1"), _forged_cursor("\ud800", "r", "0" * 12)):
+            result = await client.call_tool("list_runs", {"after": forged})
+            text = result.content[0].text  # type: ignore[union-attr]
+            assert result.is_error and "invalid cursor after=" in text, text
         page = await client.call_tool("list_runs", {"offset": 2**63 - 1})
-        assert not page.is_error and page.structured_content == {"items": [], "total": 0, "next": None}
+        assert not page.is_error
+        assert page.structured_content == {"items": [], "total": 0, "next": None}
 
 
 def test_cli_runs_list_with_a_huge_offset_is_exit_2_with_a_message(

@@ -96,7 +96,8 @@ async def test_health_and_openapi_describe_every_route(api: RunningApi) -> None:
     start = document["paths"]["/api/experiments/{experiment}/sweeps"]["post"]
     assert "202" in start["responses"] and "422" in start["responses"]
     runs = document["paths"]["/api/runs"]["get"]
-    assert {p["name"] for p in runs["parameters"]} >= {"experiment", "status", "limit", "offset"}
+    named = {p["name"] for p in runs["parameters"]}
+    assert named >= {"experiment", "status", "limit", "offset", "after"}
     export = document["paths"]["/api/experiments/{experiment}/export/{fmt}"]["get"]
     fmt = next(p for p in export["parameters"] if p["name"] == "fmt")
     assert set(fmt["schema"]["enum"]) == set(FORMATS)
@@ -293,6 +294,12 @@ async def test_runs_filter_paginate_and_show(api: RunningApi) -> None:
     second = (await client.get("/api/runs", params={"limit": 5, "offset": 5})).json()
     assert first["total"] == second["total"] == 12
     assert not {r["id"] for r in first["items"]} & {r["id"] for r in second["items"]}
+    # Each `next` pages on; the read cache keeps each cursor's page apart.
+    page, walked = first, [r["id"] for r in first["items"]]
+    for _ in range(2):
+        page = (await client.get("/api/runs", params={"limit": 5, "after": page["next"]})).json()
+        walked += [r["id"] for r in page["items"]]
+    assert page["next"] is None and walked == [r["id"] for r in everything["items"]]
     scores = sorted(r["score"] for r in everything["items"])
     low, high = scores[3], scores[8]
     ranged = (await client.get("/api/runs", params={"min_score": low, "max_score": high})).json()

@@ -88,6 +88,12 @@ async def agent_session(client: Client) -> None:
     assert [entry["rank"] for entry in board["entries"]] == [1, 2, 3]
     runs = await call(client, "list_runs", experiment="support", limit=5)
     assert runs["total"] == 24 and len(runs["items"]) == 5
+    more = await call(client, "list_runs", experiment="support", limit=20, after=runs["next"])
+    assert len(more["items"]) == 19 and more["next"] is None
+    assert not {r["id"] for r in runs["items"]} & {r["id"] for r in more["items"]}
+    elsewhere = await client.call_tool("list_runs", {"status": "failed", "after": runs["next"]})
+    text = elsewhere.content[0].text  # type: ignore[union-attr]
+    assert elsewhere.is_error and "after=" in text and "other filters" in text
     run = await call(client, "get_run", run_id=runs["items"][0]["id"])
     assert run["stages"][0]["output"]
     scored = await call(client, "score_run", run_id=run["id"], value=0.9, note="good")

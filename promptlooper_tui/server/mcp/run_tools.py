@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from ...domain.records import RunDetail, RunPage
+from ...workbench.run_cursor import CURSOR_PATTERN, MAX_CURSOR_LENGTH
 from ..models import Leaderboard
 from ..request_bounds import MAX_SQL_INT
 from .arguments import ExperimentRef, OtherSweep, Top
@@ -43,12 +44,28 @@ def add_run_tools(tools: ToolRegistry) -> None:
             float | None, Field(ge=0, le=1, allow_inf_nan=False, description="highest score")
         ] = None,
         limit: Annotated[int, Field(ge=1, le=500, description="runs in this page")] = 20,
+        after: Annotated[
+            str | None,
+            Field(
+                min_length=1,
+                max_length=MAX_CURSOR_LENGTH,
+                pattern=CURSOR_PATTERN,
+                description="the `next` of the previous page, with the same filters: the page "
+                "after it",
+            ),
+        ] = None,
         offset: Annotated[
-            int, Field(ge=0, le=MAX_SQL_INT, description="runs to skip (newest first)")
+            int,
+            Field(
+                ge=0,
+                le=MAX_SQL_INT,
+                description="runs to skip (newest first, after `after` if given); prefer `after`",
+            ),
         ] = 0,
     ) -> RunPage:
         """Runs (one config on one dataset item), newest first, filtered and paginated;
-        `total` counts every match."""
+        `total` counts every match. For the next page pass `next` back as `after` (it is
+        null on the last page)."""
         return await wb().list_runs(
             experiment=experiment,
             sweep=sweep,
@@ -57,6 +74,7 @@ def add_run_tools(tools: ToolRegistry) -> None:
             max_score=max_score,
             limit=limit,
             offset=offset,
+            after=after,
         )
 
     @tools.tool(READ_ONLY)

@@ -291,8 +291,8 @@ class RunPage(Record):
     total: int
     next: str | None = Field(
         None,
-        description="a cursor for the page after this one (pass it as `after`); null when "
-        "this page was not full",
+        description="a cursor for the page after this one (pass it as `after`); null on the "
+        "last page",
     )
 
 

@@ -25,7 +25,7 @@ CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
 
 def encode_cursor(position: Position, runs: RunFilter) -> str:
     """The cursor of `position` in the listing of `runs`."""
-    text = json.dumps([*position, _listing(runs)])
+    text = json.dumps([*position, _listing(runs)], separators=(",", ":"))
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
@@ -57,4 +57,4 @@ def decode_cursor(cursor: str, runs: RunFilter) -> Position:
 def _listing(runs: RunFilter) -> str:
     """A short digest of the filters, so a cursor is refused by any other listing."""
     filters = json.dumps(dataclasses.astuple(runs))
-    return hashlib.blake2b(filters.encode(), digest_size=6).hexdigest()
+    return hashlib.blake2b(filters.encode(), digest_size=4).hexdigest()

@@ -52,10 +52,11 @@ class Runs:
         )
         position = None if after is None else decode_cursor(after, wanted)
         total = await stored_runs.count_runs(db, wanted)
+        # One run more than asked says whether a next page exists, so `next` is None on the last.
         rows = await stored_runs.page_of_runs(
-            db, wanted, limit=limit, offset=offset, after=position, total=total
+            db, wanted, limit=limit + 1, offset=offset, after=position, total=total
         )
-        more = len(rows) == limit
+        more, rows = len(rows) > limit, rows[:limit]
         last = rows[-1] if more else None
         return RunPage(
             items=[_run_record(row) for row in rows],

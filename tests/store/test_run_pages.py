@@ -76,6 +76,15 @@ async def test_cursors_walk_every_run_once(workbench: Workbench) -> None:
     assert [run.id for run in skipped.items] == expected[11:19]
 
 
+async def test_the_last_page_has_no_next_even_when_full(workbench: Workbench) -> None:
+    _, sweep_id, expected = await _store_runs(workbench)
+    assert (await workbench.list_runs(sweep=sweep_id, limit=RUNS)).next is None
+    page = await workbench.list_runs(sweep=sweep_id, limit=RUNS - 19)
+    last = await workbench.list_runs(sweep=sweep_id, limit=19, after=page.next)
+    assert [run.id for run in last.items] == expected[-19:] and last.next is None
+    assert (await workbench.list_runs(sweep=sweep_id, limit=19, offset=RUNS - 19)).next is None
+
+
 async def test_filters_hold_on_every_page(workbench: Workbench) -> None:
     _, _, expected = await _store_runs(workbench)
     failed = [run_id for run_id in expected if int(run_id[4:]) % 5 == 0]

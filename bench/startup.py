@@ -5,9 +5,10 @@
 Times, as the median of several fresh processes: `promptlooper --help`, `promptlooper validate`
 of the quick-start sample (aim <= 0.4 s each: heavy modules are imported lazily), `promptlooper
 run` of the quick start when every call is already cached (aim <= 0.35 s: no endpoint is started
-and no HTTP client made), and the terminal app's first frame (the process start to the app's
-first screen being ready, headless). Beside each wall time, the process's CPU time (user + sys):
-on a shared machine the wall time also counts waiting for a core, the CPU time does not.
+and no HTTP client made), `runs list` and `sweeps list` of that finished quick start (reads: no
+templates, loader or sweep runner), and the terminal app's first frame (the process start to the
+app's first screen being ready, headless). Beside each wall time, the process's CPU time (user +
+sys): on a shared machine the wall time also counts waiting for a core, the CPU time does not.
 
 The processes run as an installed copy does, with its modules' bytecode compiled once (kept in
 a temporary folder, even where PYTHONDONTWRITEBYTECODE is set): each figure's first process,
@@ -95,6 +96,10 @@ def main() -> None:
     ):
         CHILD_ENV["PYTHONPYCACHEPREFIX"] = bytecode
         quick_start = [*cli, "--home", cached_home, "run", str(SAMPLE)]
+
+        def reading(group: str) -> list[str]:
+            return [*cli, "--home", cached_home, group, "list"]
+
         figures = [
             ("promptlooper --help", lambda: timed_command([*cli, "--help"]), 0.4),
             (
@@ -103,6 +108,8 @@ def main() -> None:
                 0.4,
             ),
             ("promptlooper run quickstart.yaml, cached", lambda: timed_command(quick_start), 0.35),
+            ("promptlooper runs list, after it", lambda: timed_command(reading("runs")), None),
+            ("promptlooper sweeps list, after it", lambda: timed_command(reading("sweeps")), None),
             ("terminal app first frame", lambda: first_frame(home), None),
         ]
         floor = median_of(args.repeat, lambda: timed_command([sys.executable, "-c", "pass"]))

@@ -27,7 +27,14 @@ def add_runs_parser(parsers: Parsers) -> None:
     p.add_argument("--min-score", type=fraction)
     p.add_argument("--max-score", type=fraction)
     p.add_argument("--limit", type=positive, default=50, help="runs shown (default 50)")
-    p.add_argument("--offset", type=int, default=0, help="runs skipped, newest first")
+    p.add_argument(
+        "--after",
+        metavar="CURSOR",
+        help="the page after the one that printed this cursor (same filters); as fast at any depth",
+    )
+    p.add_argument(
+        "--offset", type=int, default=0, help="runs skipped, newest first (after --after if given)"
+    )
     p.set_defaults(handler=cmd_runs_list)
     p = actions.add_parser(
         "show", parents=[parsers.home, parsers.json], help="one run: stages, outputs, scores"
@@ -54,7 +61,8 @@ def add_score_parser(parsers: Parsers) -> None:
 
 
 async def cmd_runs_list(args: argparse.Namespace, wb: Workbench) -> int:
-    from .output import compact_config, print_json, score_text, table
+    from ..domain.config_text import compact_config
+    from .output import print_json, score_text, table
 
     if args.experiment_ref and args.experiment and args.experiment_ref != args.experiment:
         raise BadInput(
@@ -69,13 +77,17 @@ async def cmd_runs_list(args: argparse.Namespace, wb: Workbench) -> int:
         max_score=args.max_score,
         limit=args.limit,
         offset=args.offset,
+        after=args.after,
     )
     if args.json:
         print_json(page)
         return EXIT_OK
     shown = len(page.items)
     if not shown:
-        where = f" past the first {args.offset}" if args.offset and page.total else ""
+        if args.after:
+            where = " past the cursor"
+        else:
+            where = f" past the first {args.offset}" if args.offset and page.total else ""
         sys.stdout.write(f"no runs{where} ({page.total} match)\n")
         return EXIT_OK
     table(
@@ -97,16 +109,21 @@ async def cmd_runs_list(args: argparse.Namespace, wb: Workbench) -> int:
         trim=1,
         right=[5],
     )
-    last = args.offset + shown
-    more = f"; --offset {last} shows the next {args.limit}" if last < page.total else ""
-    sys.stdout.write(f"runs {args.offset + 1}-{last} of {page.total}, newest first{more}\n")
+    if args.after:
+        shown_runs = f"{shown} runs past the cursor ({page.total} match)"
+    else:
+        shown_runs = f"runs {args.offset + 1}-{args.offset + shown} of {page.total}"
+    # The cursor on a line of its own, to copy whole.
+    more = f"; for the next {args.limit} add\n--after {page.next}" if page.next else ""
+    sys.stdout.write(f"{shown_runs}, newest first{more}\n")
     return EXIT_OK
 
 
 async def cmd_runs_show(args: argparse.Namespace, wb: Workbench) -> int:
     import json
 
-    from .output import format_config, print_json
+    from ..domain.config_text import format_config
+    from .output import print_json
 
     run = await wb.get_run(args.run)
     if args.json:

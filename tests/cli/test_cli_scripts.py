@@ -81,11 +81,24 @@ def test_runs_list_takes_the_experiment_like_leaderboard_and_export(
     assert positional == flag and positional["total"] == 12 and len(positional["items"]) == 5
     text = cli(home, "runs", "list", LONG_NAME, "--limit", "5").stdout
     # The cut is announced, with how to see more; scores have one format.
-    assert "runs 1-5 of 12, newest first; --offset 5 shows the next 5" in text
-    scores = [line.split()[-4] for line in text.splitlines()[2:-1]]
+    *table, summary, after = text.splitlines()
+    assert summary == "runs 1-5 of 12, newest first; for the next 5 add"
+    assert after == f"--after {positional['next']}" and len(after) <= 100
+    scores = [line.split()[-4] for line in table[2:]]
     assert all(len(score.split(".")[-1]) == 3 for score in scores), scores
+    # The cursor pages on (to the last page, which offers none), as --offset still does.
+    rest = cli(home, "runs", "list", LONG_NAME, "--limit", "7", *after.split()).stdout
+    assert rest.splitlines()[-1] == "7 runs past the cursor (12 match), newest first"
+    by_cursor = cli_json(home, "runs", "list", LONG_NAME, "--limit", "7", *after.split())
+    by_offset = cli_json(home, "runs", "list", LONG_NAME, "--limit", "7", "--offset", "5")
+    assert by_cursor == by_offset and by_cursor["next"] is None
     nothing = cli(home, "runs", "list", LONG_NAME, "--offset", "99")
     assert nothing.stdout == "no runs past the first 99 (12 match)\n"
+    elsewhere = cli(home, "runs", "list", "--status", "failed", *after.split())
+    assert elsewhere.returncode == 2 and "other filters" in elsewhere.stderr
+    forged = cli(home, "runs", "list", "--after", "not-a-cursor")
+    assert forged.returncode == 2 and "invalid cursor after=" in forged.stderr
+    assert "Traceback" not in elsewhere.stderr + forged.stderr
     both = cli(home, "runs", "list", LONG_NAME, "--experiment", "other")
     assert both.returncode == 2 and "name one" in both.stderr
     huge = cli(home, "runs", "list", "--offset", str(2**63))

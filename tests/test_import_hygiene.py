@@ -8,6 +8,10 @@
   domain and the settings; the engine those, the keystore and the simulated endpoint (an
   adapter); none of the core (domain, store, engine, export) a front-end or the Workbench;
   the simulated endpoint nothing of the engine, so it runs without it.
+- The two terminal front-ends stand side by side: the app imports nothing of the CLI (what both
+  print, such as a config's text, lives below them), and the CLI nothing of the app except in
+  the command that launches it, and there only when it runs (textual loads for no other
+  command).
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ ALLOWED = {
     "engine": {"", "domain", "store", "engine", "settings", "keystore", "simulated"},
     "keystore": {"domain", "settings"},
 }
+#: The one CLI module that may import the app: the command that launches it, when it runs.
+APP_LAUNCHER = f"{ROOT}.cli.app"
 #: Layer -> the layers it must never import.
 FORBIDDEN = {
     "domain": FRONT,
@@ -89,6 +95,21 @@ def test_each_layer_imports_only_the_layers_below_it() -> None:
     assert wrong == []
 
 
+def test_the_app_and_the_cli_import_each_other_only_to_launch_the_app() -> None:
+    graph = _import_graph()
+    crossing = {("tui", "cli"), ("cli", "tui")}
+    wrong = [
+        f"{module} imports {target}"
+        for module, imported in sorted(graph.items())
+        for target in sorted(imported)
+        if (_layer(module), _layer(target)) in crossing and module != APP_LAUNCHER
+    ]
+    assert wrong == []
+    assert {target for target in graph[APP_LAUNCHER] if _layer(target) == "tui"}
+    eager = _eager_imports(APP_LAUNCHER)
+    assert {target for target in eager if _layer(target) == "tui"} == set()
+
+
 def test_the_graph_sees_every_kind_of_import() -> None:
     """The checks above are only as good as the graph: relative, absolute, function-level and
     TYPE_CHECKING imports all make edges."""
@@ -99,6 +120,11 @@ def test_the_graph_sees_every_kind_of_import() -> None:
     tui_app = graph[f"{ROOT}.tui.app"]
     assert f"{ROOT}.tui.screens.help" in tui_app  # inside a method
     assert f"{ROOT}.workbench" in graph[f"{ROOT}.tui.host"]  # under TYPE_CHECKING
+    # What importing a module runs leaves out TYPE_CHECKING blocks and function bodies.
+    assert f"{ROOT}.workbench" not in _eager_imports(f"{ROOT}.tui.host")
+    eager_app = _eager_imports(f"{ROOT}.tui.app")
+    assert f"{ROOT}.tui.screens.help" not in eager_app
+    assert f"{ROOT}.tui.commands" in eager_app
 
 
 def test_circles_are_found_however_long() -> None:
@@ -111,8 +137,18 @@ def test_circles_are_found_however_long() -> None:
 
 def _import_graph() -> dict[str, set[str]]:
     """Each module of ours -> the modules of ours it imports, anywhere in its text."""
-    modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    modules = _modules()
     return {name: set(_imports(name, path, modules)) for name, path in modules.items()}
+
+
+def _eager_imports(name: str) -> set[str]:
+    """The modules of ours that importing `name` loads itself (see `_run_on_import`)."""
+    modules = _modules()
+    return set(_imports(name, modules[name], modules, eagerly=True))
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(path): path for path in PACKAGE.rglob("*.py")}
 
 
 def _module_name(path: Path) -> str:
@@ -122,9 +158,14 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _imports(name: str, path: Path, modules: dict[str, Path]) -> Iterator[str]:
+def _imports(
+    name: str, path: Path, modules: dict[str, Path], *, eagerly: bool = False
+) -> Iterator[str]:
+    """The modules of ours that `name` imports; with `eagerly`, only those that importing it
+    loads (not inside a function, nor under TYPE_CHECKING)."""
     package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    for node in _run_on_import(tree) if eagerly else ast.walk(tree):
         targets: list[str] = []
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
@@ -140,6 +181,27 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> Iterator[str]:
         for target in targets:
             if target.split(".")[0] == ROOT and target != name:
                 yield target
+
+
+def _run_on_import(node: ast.AST) -> Iterator[ast.AST]:
+    """The nodes under `node` that run when its module is imported: function bodies and
+    `if TYPE_CHECKING:` blocks (but not their `else:`) left out."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            continue
+        if isinstance(child, ast.If) and _is_type_checking(child.test):
+            for statement in child.orelse:
+                yield statement
+                yield from _run_on_import(statement)
+            continue
+        yield child
+        yield from _run_on_import(child)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _layer(module: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel
 
+from ..domain.config_text import compact_config
 from ..domain.records import (
     Leaderboard,
     LeaderboardEntry,
@@ -91,33 +92,6 @@ def cost_text(value: float | None) -> str:
 
 def _is_number(value: Any) -> bool:
     return (isinstance(value, int | float) and not isinstance(value, bool)) or value is None
-
-
-def format_config(config: dict[str, Any]) -> str:
-    """`model=small temperature=0.4`; '(fixed)' for a config with no swept parameter."""
-    return " ".join(f"{k}={_value(v)}" for k, v in config.items()) or "(fixed)"
-
-
-#: Shorter names for the parameters that tables show most, so configs stay distinguishable
-#: when a narrow terminal trims the config column.
-_SHORT_NAMES = {"temperature": "temp", "max_tokens": "max_tok", "presence_penalty": "pres",
-                "frequency_penalty": "freq"}  # fmt: skip
-
-
-def compact_config(config: dict[str, Any]) -> str:
-    """A config for a table cell: a text choice by its value alone (`large-model concise`),
-    a number with its (short) name (`temp=0.5`)."""
-    parts = [
-        v
-        if isinstance(v, str) and k in ("model", "prompt")
-        else f"{_SHORT_NAMES.get(k, k)}={_value(v)}"
-        for k, v in config.items()
-    ]
-    return " ".join(parts) or "(fixed)"
-
-
-def _value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
 def print_leaderboard(board: Leaderboard, out: TextIO = sys.stdout) -> None:

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
 
 from rich.text import Text
 
-from ..cli.output import format_config
-
 __all__ = [
-    "compact_configs",
     "cost",
     "duration",
     "estimated_tokens",
-    "format_config",
     "latency",
     "pricing",
     "right",
@@ -93,34 +88,6 @@ def status_style(status: str | None) -> str:
     """A state's colour as a Content style ("$success"...)."""
     colour = status_colour(status)
     return f"${colour}" if colour else "$text-muted"
-
-
-def compact_configs(configs: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Configs as short lines that tell them apart: a word only one parameter takes reads bare
-    ("large-model"), anything else as key=value ("temperature=0.7"). Sweeps store only the
-    parameters they vary, so every part of a line can differ between rows."""
-    owners: dict[str, set[str]] = {}
-    for config in configs:
-        for key, value in config.items():
-            if isinstance(value, str):
-                owners.setdefault(value, set()).add(key)
-
-    def part(key: str, value: Any) -> str:
-        bare = isinstance(value, str) and len(owners[value]) == 1 and _is_word(value)
-        return value if bare else format_config({key: value})
-
-    return [" ".join(part(k, v) for k, v in config.items()) or "(fixed)" for config in configs]
-
-
-def _is_word(value: str) -> bool:
-    """Reads as a name on its own: no spaces or "=", and not a number."""
-    if not value or " " in value or "=" in value:
-        return False
-    try:
-        float(value)
-    except ValueError:
-        return True
-    return False
 
 
 def right(text: str) -> Text:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from promptlooper_tui.tui.display import compact_configs
+from promptlooper_tui.domain.config_text import compact_configs
 from promptlooper_tui.tui.widgets.fitted_table import ColumnSpec, fit_columns
 
 COLUMNS = (

@@ -14,6 +14,7 @@ from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Header, Markdown, Static
 
+from ...domain.config_text import format_config
 from ...domain.records import RunDetail, StageRecord
 from .. import display
 from ..widgets.app_footer import AppFooter
@@ -172,7 +173,7 @@ def _summary(run: RunDetail) -> Content:
         f" · tokens {run.tokens_in:,} in / {run.tokens_out:,} out · "
         f"{display.latency(run.latency_ms)} · {run.cached_calls}/{run.calls} calls cached\n",
         ("config ", "bold"),
-        display.format_config(run.config),
+        format_config(run.config),
         "\n",
         (f"item {run.item_index}", "bold"),
         f" (repeat {run.repeat}) {item_input}",

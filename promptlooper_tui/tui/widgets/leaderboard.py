@@ -7,6 +7,7 @@ import json
 from rich.text import Text
 from textual.binding import Binding
 
+from ...domain.config_text import compact_configs
 from ...domain.records import LeaderboardEntry
 from .. import display
 from .cells import clipped, muted, themed
@@ -54,7 +55,7 @@ class LeaderboardTable(FittedTable):
         # follows its config as the ranking changes.
         keep = self.highlighted() if self.cursor_row > 0 else None
         self.entries = entries
-        configs = display.compact_configs([entry.config for entry in entries])
+        configs = compact_configs([entry.config for entry in entries])
         self.set_rows(
             self._row(entry, config) for entry, config in zip(entries, configs, strict=True)
         )

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
+from ...domain.config_text import compact_configs
 from .. import display
 from ..sweep_feed import RunLine
 from .cells import clipped, themed
@@ -21,7 +22,7 @@ MoreRuns = Callable[[], Awaitable[list[str]]]
 
 
 def run_rows(table: DataTable[object], lines: Sequence[RunLine]) -> list[Row]:
-    configs = display.compact_configs([line.config for line in lines])
+    configs = compact_configs([line.config for line in lines])
     return [
         (
             line.run_id,

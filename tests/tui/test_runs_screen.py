@@ -100,3 +100,25 @@ async def test_next_in_the_inspector_loads_the_lists_next_page(make_test_app: Ap
         assert runs.row_count > PAGE_SIZE
         assert inspector.run_id == runs.run_ids[PAGE_SIZE]
         assert inspector.sub_title.endswith(f"{PAGE_SIZE + 1} of {runs.row_count}")
+
+
+async def test_runs_finishing_while_paging_neither_repeat_nor_skip_a_run(
+    make_test_app: AppMaker,
+) -> None:
+    app = make_test_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen, runs = await open_runs(app, pilot, 1000)
+        wb = app.workbench
+        before = await wb.list_runs(sweep=screen.sweep_id, limit=2 * PAGE_SIZE)
+        # Fifty runs finish, newer than every loaded one: the next page is where it was.
+        await wb.db.execute(
+            "INSERT INTO runs (id, sweep_id, config_id, experiment_id, item_index, repeat, "
+            "status, score, finished_at) SELECT 'late_' || id, sweep_id, config_id, "
+            "experiment_id, item_index, repeat + 100000, status, score, "
+            "'2999-01-01T00:00:00.000+00:00' FROM runs WHERE sweep_id = ? LIMIT 50",
+            (screen.sweep_id,),
+        )
+        await pilot.press("end")
+        await wait_until(pilot, lambda: runs.row_count == 2 * PAGE_SIZE, "the second page")
+        assert runs.run_ids == [run.id for run in before.items]
+        assert runs.total == before.total + 50

@@ -103,7 +103,7 @@ class RunsScreen(WorkbenchScreen):
         self._heading = f"{sweep.experiment} v{sweep.experiment_version} · sweep {sweep.id}"
         self._show_status()
 
-    async def _fetch(self, limit: int, offset: int) -> RunPage:
+    async def _fetch(self, limit: int, after: str | None) -> RunPage:
         wanted = self.run_filter
         return await self.wb.list_runs(
             sweep=self.sweep_id,
@@ -111,7 +111,7 @@ class RunsScreen(WorkbenchScreen):
             min_score=wanted.min_score,
             max_score=wanted.max_score,
             limit=limit,
-            offset=offset,
+            after=after,
         )
 
     @on(RunList.PageLoaded)

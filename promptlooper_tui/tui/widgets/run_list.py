@@ -1,4 +1,9 @@
-"""A run list that loads a page at a time as you scroll, so 100,000 runs cost a few pages."""
+"""A run list that loads a page at a time as you scroll, so 100,000 runs cost a few pages.
+
+Each page is fetched after the cursor of the one before (`RunPage.next`): it costs the same at any
+depth, and runs finishing meanwhile (newer than every loaded one) push no run into the next page
+twice.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +19,8 @@ from ...domain.records import RunPage
 from ..sweep_feed import RunLine
 from .run_table import MoreRuns, RunTable
 
-#: Fetches `limit` runs starting at `offset` (newest first).
-PageFetcher = Callable[[int, int], Awaitable[RunPage]]
+#: Fetches `limit` runs (newest first) after a cursor of `RunPage.next`, or from the newest.
+PageFetcher = Callable[[int, str | None], Awaitable[RunPage]]
 
 PAGE_SIZE = 200
 #: Rows left below the cursor (or the bottom of the view) that trigger the next page.
@@ -36,16 +41,13 @@ class RunList(RunTable):
         super().__init__(id=id)
         self._fetch = fetch
         self.total: int | None = None
-        self._offset = 0
+        self._after: str | None = None
+        self.complete = False
         self._loading: Worker[None] | None = None
 
     def on_mount(self) -> None:
         # The page arrives in a worker, after RunTable's on_mount has added the columns.
         self.load_more()
-
-    @property
-    def complete(self) -> bool:
-        return self.total is not None and self._offset >= self.total
 
     def reload(self, fetch: PageFetcher | None = None) -> None:
         """Start again from the first page (after a filter change, or to see new runs)."""
@@ -55,7 +57,7 @@ class RunList(RunTable):
             self._loading.cancel()
             self._loading = None
         self.set_rows([])
-        self.total, self._offset = None, 0
+        self.total, self._after, self.complete = None, None, False
         self.load_more()
 
     def load_more(self) -> None:
@@ -65,13 +67,10 @@ class RunList(RunTable):
 
     @work(group="page", exit_on_error=False)
     async def _load_page(self) -> None:
-        page = await self._fetch(PAGE_SIZE, self._offset)
+        page = await self._fetch(PAGE_SIZE, self._after)
         self.total = page.total
-        self._offset += len(page.items)
-        if not page.items:
-            self.total = self._offset
-        # Runs finishing while we page push older ones down a page: skip those we have.
-        self.add_lines(RunLine.from_record(run) for run in page.items if run.id not in self.rows)
+        self._after, self.complete = page.next, page.next is None
+        self.add_lines(RunLine.from_record(run) for run in page.items)
         self.post_message(self.PageLoaded(self))
 
     def more_runs(self) -> MoreRuns:

@@ -191,12 +191,13 @@ async def test_cut_streams_are_retried_then_reported(
 
 
 async def test_timeouts_are_retried_then_reported(fake_llm: FakeLLM) -> None:
-    limits = ResponseLimits(idle_timeout=0.05)
+    # Long enough that the answered attempt cannot miss it on a loaded machine.
+    limits = ResponseLimits(idle_timeout=0.5)
     async with OpenAIClient(fake_llm.base_url, KEY, retry=FAST, limits=limits) as client:
-        fake_llm.script(slow(5))
+        fake_llm.script(slow(30))
         assert (await client.chat(MESSAGES, PARAMS)).attempts == 2
-        fake_llm.script(slow(5), slow(5), slow(5))
-        with pytest.raises(EndpointError, match=r"after 3 attempts: no progress within 0\.05 s"):
+        fake_llm.script(slow(30), slow(30), slow(30))
+        with pytest.raises(EndpointError, match=r"after 3 attempts: no progress within 0\.5 s"):
             await client.chat(MESSAGES, PARAMS)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,10 @@ from ..store.database import Database, Statement
 from ..store.timestamps import now_iso
 from .run_execution import ExecutedRun, PlannedRun
 from .sweep_rate_limits import SweepRateLimits
+
+#: Most recorded runs that may wait for their commit (two of the writer's groups): beyond
+#: this, workers wait for the writer instead of piling up runs in memory.
+_MAX_UNCOMMITTED = 1024
 
 
 @dataclass
@@ -59,7 +64,9 @@ class RunRecorder:
         self.counters = SweepCounters()
         #: Models of this sweep without a price, as stored with the sweep.
         self.unpriced: frozenset[str] = frozenset()
-        self._announcing: set[asyncio.Future[None]] = set()
+        #: Each recorded run's announcement, in the order of their commits (the writer keeps
+        #: it), so the ones that are done are at the left.
+        self._announcing: deque[asyncio.Future[None]] = deque()
 
     def record(self, run_id: str, planned: PlannedRun, run: ExecutedRun) -> None:
         """Queue the run's commit and count it; its event follows the commit."""
@@ -81,14 +88,29 @@ class RunRecorder:
             "scorer_errors": {name: err for name, _, _, err in run.scores if err is not None},
             "truncated": run.truncated,
         }
-        announce = asyncio.ensure_future(self._announce(saved, f"run.{run.status}", run_id, event))
-        self._announcing.add(announce)
-        announce.add_done_callback(self._announcing.discard)
+        self._announcing.append(
+            asyncio.ensure_future(self._announce(saved, f"run.{run.status}", run_id, event))
+        )
+
+    async def keep_up(self) -> None:
+        """Return once at most _MAX_UNCOMMITTED recorded runs wait for their commit: when the
+        writer falls behind (it slows as the database grows), the workers wait for it instead
+        of filling memory with finished runs. The writer needs nothing of theirs to go on."""
+        self._forget_announced()
+        while len(self._announcing) > _MAX_UNCOMMITTED:
+            await asyncio.wait((self._announcing[0],))
+            self._forget_announced()
 
     async def settle(self) -> None:
         """Wait until every run recorded so far is committed (and announced)."""
         if self._announcing:
             await asyncio.gather(*self._announcing, return_exceptions=True)
+            self._forget_announced()
+
+    def _forget_announced(self) -> None:
+        announcing = self._announcing
+        while announcing and announcing[0].done():
+            announcing.popleft()
 
     async def _announce(
         self, saved: asyncio.Future[None], type: str, run_id: str, data: dict[str, Any]

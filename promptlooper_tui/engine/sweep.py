@@ -329,6 +329,8 @@ class SweepRunner:
                 if not self._inflight:
                     self._no_run_inflight.set()
             self._budget.settle(estimate, actual)
+            # Outside `_inflight`: a stop never finds a worker that waits for the writer.
+            await self._recorder.keep_up()
 
     # -- one run -------------------------------------------------------------------------------
 

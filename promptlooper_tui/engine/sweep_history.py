@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from array import array
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,7 +14,9 @@ class SweepHistory:
     completed runs."""
 
     def __init__(self) -> None:
-        self._sums: dict[str, dict[int, list[float]]] = defaultdict(dict)
+        #: Per config key, the score sum and the count of each item, indexed by item: 16 bytes
+        #: an item, where a dict of [sum, count] lists took ten times that.
+        self._sums: dict[str, tuple[array[float], array[float]]] = {}
         self._configs: dict[str, Mapping[str, Any]] = {}
 
     def add_config(self, config: Mapping[str, Any]) -> None:
@@ -23,12 +25,23 @@ class SweepHistory:
     def add(self, key: str, item_index: int, score: float | None) -> None:
         if score is None:
             return
-        total = self._sums[key].setdefault(item_index, [0.0, 0.0])
-        total[0] += score
-        total[1] += 1
+        sums = self._sums.get(key)
+        if sums is None:
+            sums = self._sums[key] = (array("d"), array("d"))
+        total, count = sums
+        if item_index >= len(total):
+            zeros = array("d", bytes(8 * (item_index + 1 - len(total))))
+            total.extend(zeros)
+            count.extend(zeros)
+        total[item_index] += score
+        count[item_index] += 1
 
     def item_scores(self, key: str) -> Mapping[int, float]:
-        return {item: s / n for item, (s, n) in self._sums.get(key, {}).items() if n}
+        sums = self._sums.get(key)
+        if sums is None:
+            return {}
+        total, count = sums
+        return {item: total[item] / n for item, n in enumerate(count) if n}
 
     def configs(self) -> list[Mapping[str, Any]]:
         return list(self._configs.values())

@@ -11,7 +11,9 @@ figures are the engine's and the store's (a cached replay, as the issue allows).
 Printed per size: sweep wall time and runs/s, peak RSS during the sweep (aim: flat, at most
 10 MB more at 100k than at 10k: nothing the process keeps may grow with the run count), database
 size, leaderboard time (aim <= 200 ms at 100k), the time of a `runs list` page (first, middle and
-last), and a streamed CSV export's time and peak RSS growth.
+last by offset; and the last of a walk through every page by cursor, which a user paging with
+`--after` reaches: aim <= 20 ms at any size), and a streamed CSV export's time and peak RSS
+growth.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from promptlooper_tui.workbench import SweepOverrides, open_workbench
 CONFIGS = 100
 #: Peak RSS stays flat with the run count: MB a larger size may add to the first size's.
 RSS_GROWTH_AIM_MB = 10
+#: A page of runs costs the same at any depth: the last one, by cursor.
+LAST_PAGE_AIM_MS = 20
 
 
 def scale_experiment(base_url: str, runs: int) -> str:
@@ -86,6 +90,15 @@ async def measure(runs: int, base_url: str, home: Path, csv_file: TextIO) -> dic
         for offset in (0, runs // 2, runs - 50):
             _, ms = await timed(wb.list_runs(experiment=imported.id, limit=50, offset=offset))
             page_ms.append(ms)
+        # Every page by cursor, as a user paging with --after to the end; the last is timed.
+        page = await wb.list_runs(experiment=imported.id, limit=50)
+        walked = len(page.items)
+        while page.next is not None:
+            page, cursor_ms = await timed(
+                wb.list_runs(experiment=imported.id, limit=50, after=page.next)
+            )
+            walked += len(page.items)
+        assert walked == runs, walked
         _, csv_ms = await timed(wb.export(imported.id, "csv", csv_file))
         rss_after_export = peak_rss_mb()
     return {
@@ -97,6 +110,7 @@ async def measure(runs: int, base_url: str, home: Path, csv_file: TextIO) -> dic
         "page_first_ms": page_ms[0],
         "page_middle_ms": page_ms[1],
         "page_last_ms": page_ms[2],
+        "page_cursor_last_ms": cursor_ms,
         "csv_s": csv_ms / 1000,
         "csv_rss_growth_mb": rss_after_export - rss_after_sweep,
     }
@@ -142,6 +156,8 @@ def main() -> None:
                 f"leaderboard {r['leaderboard_ms']:5.0f} ms (aim <= 200)  "
                 f"runs page first/mid/last {r['page_first_ms']:4.0f}/{r['page_middle_ms']:4.0f}/"
                 f"{r['page_last_ms']:4.0f} ms  "
+                f"runs page by cursor, last: {r['page_cursor_last_ms']:.1f} ms "
+                f"(aim <= {LAST_PAGE_AIM_MS})  "
                 f"csv {r['csv_s']:5.1f} s, RSS +{r['csv_rss_growth_mb']:.0f} MB"
             )
 

@@ -19,7 +19,7 @@ from ..engine.cache import canonical_json
 from ..store import experiments as stored_experiments
 from ..store import sweeps as stored_sweeps
 from ..store.timestamps import now_iso
-from .lookups import ACTIVE_STATES, effective_status, resolve_experiment
+from .lookups import ACTIVE_STATES, effective_status, live_status, resolve_experiment
 from .rankings import Rankings
 from .services import Services
 
@@ -129,7 +129,8 @@ class Experiments:
         active = [
             row["id"]
             for row in await stored_sweeps.list_summaries(db, experiment.id)
-            if effective_status(row["status"], row["owner_pid"], row["id"] in live) in ACTIVE_STATES
+            if effective_status(row["status"], row["owner_pid"], live_status(live, row["id"]))
+            in ACTIVE_STATES
         ]
         if active:
             raise Conflict(
@@ -142,7 +143,7 @@ class Experiments:
     async def _record(self, row: Any) -> ExperimentRecord:
         """The record of a summary row; `best_score` is the leader's score on its leaderboard
         (every sweep of the latest version, DESIGN §5b)."""
-        live_here = row["sweep_id"] in self._services.live.runners
+        live_here = live_status(self._services.live.runners, row["sweep_id"])
         return ExperimentRecord(
             id=row["id"],
             name=row["name"],

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ..domain.errors import NotFound
 from ..domain.experiment import ExperimentSpec, HumanScorerSpec
@@ -12,6 +14,9 @@ from ..engine.cache import process_alive
 from ..store import experiments as stored_experiments
 from ..store import sweeps as stored_sweeps
 from ..store.database import Database
+
+if TYPE_CHECKING:
+    from ..engine.sweep import SweepRunner
 
 ACTIVE_STATES = ("running", "paused")
 
@@ -62,15 +67,25 @@ def automatic_scorers(spec: ExperimentSpec) -> list[str]:
     ]
 
 
-def effective_status(status: str, owner_pid: int | None, live_here: bool) -> str:
-    """A sweep stored as running/paused whose process is gone was interrupted (a `paused`
-    sweep owned by nobody was paused by someone and left so)."""
+def effective_status(status: str, owner_pid: int | None, live_status: str | None) -> str:
+    """A sweep live in this process is as its runner says (`live_status`: the stored row may
+    not have caught up yet, e.g. just after a resume). Otherwise, one stored as running/paused
+    whose process is gone was interrupted (a `paused` sweep owned by nobody was paused by
+    someone and left so)."""
+    if live_status is not None:
+        return live_status
     if status == "paused" and owner_pid is None:
         return status
     gone = owner_pid == os.getpid() or not _pid_alive(owner_pid)
-    if status in ACTIVE_STATES and not live_here and gone:
+    if status in ACTIVE_STATES and gone:
         return "interrupted"
     return status
+
+
+def live_status(runners: Mapping[str, SweepRunner], sweep_id: str | None) -> str | None:
+    """The status of the sweep's runner in this process, if it runs here."""
+    runner = runners.get(sweep_id) if sweep_id is not None else None
+    return runner.status if runner is not None else None
 
 
 def _pid_alive(pid: int | None) -> bool:

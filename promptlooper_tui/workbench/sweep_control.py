@@ -17,7 +17,7 @@ from ..store import runs as stored_runs
 from ..store import sweeps as stored_sweeps
 from ..store.timestamps import now_iso
 from .experiments import Experiments
-from .lookups import ACTIVE_STATES, effective_status, load_spec, resolve_sweep
+from .lookups import ACTIVE_STATES, effective_status, live_status, load_spec, resolve_sweep
 from .overrides import SweepOverrides
 from .services import Services
 from .sweeps import Sweeps
@@ -203,7 +203,7 @@ class SweepControl:
         db = self._services.db
         row = await stored_sweeps.sweep_with_experiment_name(db, sweep_id)
         assert row is not None
-        live_here = sweep_id in self._services.live.runners
+        live_here = live_status(self._services.live.runners, sweep_id)
         state = effective_status(row["status"], row["owner_pid"], live_here)
         if state == "completed" and (
             not retry_failed or not await stored_runs.failed_count(db, sweep_id)

@@ -16,7 +16,7 @@ from ..domain.records import (
 )
 from ..store import runs as stored_runs
 from ..store import sweeps as stored_sweeps
-from .lookups import effective_status, resolve_experiment, resolve_sweep
+from .lookups import effective_status, live_status, resolve_experiment, resolve_sweep
 from .rankings import Rankings
 from .services import Services
 
@@ -82,7 +82,7 @@ class Sweeps:
         )
 
     def _record(self, row: Any) -> SweepRecord:
-        live_here = row["id"] in self._services.live.runners
+        live_here = live_status(self._services.live.runners, row["id"])
         status = effective_status(row["status"], row["owner_pid"], live_here)
         strategy = json.loads(row["settings"])["strategy"]
         total, estimate = _planned_total(row, status, strategy)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 from ..domain.errors import BadInput, PromptLooperError
 from ..settings import Settings
 from .app import cmd_tui
-from .exit_codes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
+from .exit_codes import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_INTERRUPTED
 from .parser import build_parser
 
 if TYPE_CHECKING:
@@ -50,6 +51,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`promptlooper runs list | head`): what it did not read is not
+        # an error to report. Point stdout at /dev/null so the interpreter's last flush at exit
+        # does not fail again, and end as a program killed by SIGPIPE would.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
 
 
 async def _with_workbench(handler: Handler, args: argparse.Namespace, settings: Settings) -> int:

@@ -180,3 +180,22 @@ def test_no_command_with_output_to_a_pipe_prints_the_help_and_exits_2(tmp_path: 
     assert done.returncode == 2 and done.stdout == ""
     assert "usage: promptlooper" in done.stderr and "the app needs a terminal" in done.stderr
     assert not (tmp_path / "home").exists()
+
+
+def test_output_to_a_reader_that_went_away_is_no_traceback(crowded: tuple[Path, Path]) -> None:
+    """`promptlooper runs list | head -1`: the pipe's reader is gone before the table is out."""
+    home, _ = crowded
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # closed before the command starts: its first write meets EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "promptlooper_tui", "runs", "list", "--home", str(home)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert done.stderr == ""

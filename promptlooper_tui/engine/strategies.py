@@ -471,6 +471,9 @@ _STRATEGIES: dict[str, type[Strategy]] = {
     "racing": RacingStrategy,
 }
 
+#: Strategies that plan as they go: until such a sweep completes, its total is an estimate.
+ADAPTIVE_STRATEGIES = frozenset(name for name, kind in _STRATEGIES.items() if kind.adaptive)
+
 
 def make_strategy(space: Space, settings: SweepSettings, n_items: int) -> Strategy:
     """The strategy `settings.strategy` names; BadInput when random/guided lack `samples`."""

@@ -14,14 +14,12 @@ from ..domain.records import (
     SweepSummary,
     TokenCounts,
 )
+from ..engine.strategies import ADAPTIVE_STRATEGIES
 from ..store import runs as stored_runs
 from ..store import sweeps as stored_sweeps
 from .lookups import effective_status, live_status, resolve_experiment, resolve_sweep
 from .rankings import Rankings
 from .services import Services
-
-#: Strategies that plan as they go: until such a sweep completes, its total is an estimate.
-_ADAPTIVE = frozenset({"racing", "guided", "evolve"})
 
 
 class Sweeps:
@@ -116,4 +114,4 @@ def _planned_total(row: Any, status: str, strategy: str) -> tuple[int, bool]:
     if status == "completed":
         return max(row["planned_runs"], finished), False
     total = max(row["expected_runs"] or 0, row["planned_runs"], finished)
-    return total, strategy in _ADAPTIVE
+    return total, strategy in ADAPTIVE_STRATEGIES

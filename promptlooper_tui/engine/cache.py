@@ -322,7 +322,9 @@ class CallCache:
         if self._unsaved.get(key) is entry:
             del self._unsaved[key]
         if not future.cancelled() and future.exception() is not None:
-            log.error("cache entry not saved: %s", future.exception())
+            # Not an error here: the caller awaits the commit and reports its failure (a sweep
+            # fails saying why); a second line would repeat it.
+            log.debug("cache entry not saved: %s", future.exception())
 
     async def flush(self) -> None:
         """Wait until every entry put so far is committed."""

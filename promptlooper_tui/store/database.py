@@ -4,6 +4,10 @@ Writes are *units* (a list of statements that must land together, such as a fini
 its stage results and scores). Callers await their unit's commit; the writer task gathers the
 units that arrive while it works and commits them in one transaction, which is ~20x faster than
 a commit per unit and still durable: a unit's await returns only once it is on disk.
+
+The writer's connection lives on a thread of its own and each transaction runs there whole, in
+one hand-over from the event loop: a hand-over per statement (as aiosqlite makes) cost the loop
+more CPU than SQLite spent writing.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -25,6 +30,8 @@ from ..settings import ensure_home, restrict_to_owner
 from .schema import MIGRATIONS
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 Statement = tuple[str, Sequence[Any]]
 
@@ -44,10 +51,35 @@ class _Unit:
     )
 
 
+class _WriterThread:
+    """The writer's connection and the one thread that uses it."""
+
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
+        self.connection: sqlite3.Connection | None = None
+
+    async def run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """`work(connection)` on the writer's thread."""
+        connection = self.connection
+        assert connection is not None, "the writer's connection is open"
+        return await asyncio.get_running_loop().run_in_executor(self._thread, work, connection)
+
+    async def open(self, path: Path) -> None:
+        self.connection = await asyncio.get_running_loop().run_in_executor(
+            self._thread, _connect_writer, path
+        )
+
+    async def close(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, connection.close)
+        self._thread.shutdown(wait=False)
+
+
 class Database:
     """Open with `await Database.open(path)`; close with `await db.close()`."""
 
-    def __init__(self, path: Path, reader: aiosqlite.Connection, writer: aiosqlite.Connection):
+    def __init__(self, path: Path, reader: aiosqlite.Connection, writer: _WriterThread):
         self.path = path
         self._reader = reader
         self._writer = writer
@@ -84,16 +116,16 @@ class Database:
 
     @classmethod
     async def _open_once(cls, path: Path) -> Database:
-        opened: list[aiosqlite.Connection] = []
+        writer = _WriterThread()
+        reader: aiosqlite.Connection | None = None
         try:
-            writer = await _connect(path, opened)
-            await _migrate(writer)
-            reader = await _connect(path, opened)
+            await writer.open(path)
+            await writer.run(_migrate)
+            reader = await _connect_reader(path)
         except BaseException:
             # Close what did open: each connection owns a thread that would outlive us.
-            for connection in opened:
-                with contextlib.suppress(sqlite3.Error):
-                    await connection.close()
+            with contextlib.suppress(sqlite3.Error):
+                await writer.close()
             raise
         return cls(path, reader, writer)
 
@@ -187,24 +219,28 @@ class Database:
         return StorageError(f"cannot write the database {self.path}: {error}")
 
     async def _transaction(self, statements: list[Statement]) -> None:
-        db = self._writer
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            start = 0
-            # Consecutive statements with the same SQL go down in one executemany.
-            for index in range(1, len(statements) + 1):
-                if index == len(statements) or statements[index][0] != statements[start][0]:
-                    sql = statements[start][0]
-                    if index - start == 1:
-                        await db.execute(sql, statements[start][1])
-                    else:
-                        await db.executemany(sql, [s[1] for s in statements[start:index]])
-                    start = index
-            await db.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                await db.execute("ROLLBACK")
-            raise
+        await self._writer.run(lambda connection: _commit(connection, statements))
+
+
+def _commit(db: sqlite3.Connection, statements: list[Statement]) -> None:
+    """Run `statements` in one transaction (on the writer's thread)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        start = 0
+        # Consecutive statements with the same SQL go down in one executemany.
+        for index in range(1, len(statements) + 1):
+            if index == len(statements) or statements[index][0] != statements[start][0]:
+                sql = statements[start][0]
+                if index - start == 1:
+                    db.execute(sql, statements[start][1])
+                else:
+                    db.executemany(sql, [s[1] for s in statements[start:index]])
+                start = index
+        db.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+        raise
 
 
 def _interleave(units: list[list[Statement]]) -> list[Statement]:
@@ -256,24 +292,47 @@ def _sibling(path: Path, suffix: str) -> Path:
     return path.with_name(path.name + suffix)
 
 
-async def _connect(path: Path, opened: list[aiosqlite.Connection]) -> aiosqlite.Connection:
-    """Open and configure a connection; it is appended to `opened` as soon as it exists."""
-    db = await aiosqlite.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
-    opened.append(db)
-    db.row_factory = sqlite3.Row
-    await db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-    await db.execute("PRAGMA journal_mode = WAL")
-    await db.execute("PRAGMA synchronous = NORMAL")
-    await db.execute("PRAGMA foreign_keys = ON")
+#: What every connection sets first.
+_PRAGMAS = (
+    f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+)
+
+
+def _connect_writer(path: Path) -> sqlite3.Connection:
+    """The writer's connection, configured (on the writer's thread, which alone uses it)."""
+    db = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
+    try:
+        for pragma in _PRAGMAS:
+            db.execute(pragma)
+    except BaseException:
+        db.close()
+        raise
     return db
 
 
-async def _migrate(db: aiosqlite.Connection) -> None:
-    """Apply every migration newer than the database's version, all in one transaction."""
-    await db.execute("BEGIN IMMEDIATE")
+async def _connect_reader(path: Path) -> aiosqlite.Connection:
+    """The reader's connection, configured; closed again if configuring it fails."""
+    db = await aiosqlite.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
     try:
-        await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = await (await db.execute("SELECT max(version) FROM schema_version")).fetchone()
+        db.row_factory = sqlite3.Row
+        for pragma in _PRAGMAS:
+            await db.execute(pragma)
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            await db.close()
+        raise
+    return db
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Apply every migration newer than the database's version, all in one transaction."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = db.execute("SELECT max(version) FROM schema_version").fetchone()
         current = row[0] if row and row[0] is not None else 0
         if current > len(MIGRATIONS):
             raise StorageError(
@@ -281,12 +340,12 @@ async def _migrate(db: aiosqlite.Connection) -> None:
             )
         for version in range(current + 1, len(MIGRATIONS) + 1):
             for statement in _split(MIGRATIONS[version - 1]):
-                await db.execute(statement)
-            await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+                db.execute(statement)
+            db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
             log.info("database migrated to schema %d", version)
-        await db.execute("COMMIT")
+        db.execute("COMMIT")
     except BaseException:
-        await db.execute("ROLLBACK")
+        db.execute("ROLLBACK")
         raise
 
 

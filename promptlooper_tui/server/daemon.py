@@ -39,16 +39,18 @@ from .gate import WorkGate
 from .http import create_api
 from .logs import configure_logging
 from .ws import EventFeed
+from .ws_protocol import CoalescingWebSocketProtocol
 
 log = logging.getLogger(__name__)
 
 #: uvicorn settings shared by both ports: our logging, websocket keepalive pings, and a bound
 #: on how long shutdown waits for open connections (MCP streams never end by themselves).
-#: No permessage-deflate: an event is a few hundred bytes, and compressing each one for each
+#: Websocket messages sent in one step go out in one socket write (`ws_protocol`). No
+#: permessage-deflate: an event is a few hundred bytes, and compressing each one for each
 #: subscriber cost the daemon more CPU than all the rest of sending it.
 _UVICORN: dict[str, Any] = {
     "log_config": None,
-    "ws": "websockets-sansio",
+    "ws": CoalescingWebSocketProtocol,
     "ws_per_message_deflate": False,
     "ws_ping_interval": 20.0,
     "ws_ping_timeout": 20.0,

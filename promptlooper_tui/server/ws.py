@@ -25,13 +25,16 @@ Besides events (which have a `seq`), the feed sends notices, which have none:
   buffered) or `ahead` (`since` is beyond the newest event, as after a restart when only a seq
   was given: the replay starts as for `restarted`). Live events follow the replay in every case.
 
-Each event's JSON is made once for all subscribers. A sender takes what waits for it in
-batches of at most `BATCH` events (`BATCH_MOST` batched) and sends them one message each (one
-message in all, batched); it yields to the event loop after every batch, so a client that
-leaves mid-replay is seen before the next batch.
+All subscribers read one shared ring of events (`FeedRing`), each at its own position, and
+each event's JSON is made once for all of them. A sender takes what waits for it in batches of
+at most `BATCH` events (`BATCH_MOST` batched) and sends them one message each (one message in
+all, batched); it yields to the event loop after every batch, so a client that leaves
+mid-replay is seen before the next batch. A sender with nothing to send is woken at most every
+`WAKE_DELAY` seconds, with all that was published meanwhile.
 
-Memory per subscriber is bounded (`queue_size` events beyond its replay, plus the socket's write
-buffer); a client that stops reading altogether is disconnected once a batch has waited
+Memory is bounded: the ring holds `queue_size` events (of all experiments; a subscriber further
+behind is skipped ahead), a subscriber adds its position, its replay and the socket's write
+buffer; a client that stops reading altogether is disconnected once a batch has waited
 `send_timeout` seconds. Publishing never waits for any subscriber. Keepalive pings are
 uvicorn's (`ws_ping_interval`).
 """
@@ -42,33 +45,33 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import OrderedDict
 from typing import Any
 
 from starlette.websockets import WebSocket
 
 from ..domain.errors import BadInput
-from ..domain.events import Event
-from ..engine.events import EventFilter, Subscription
 from ..workbench import Workbench
+from .feed_ring import FeedReader, FeedRing
 from .gate import ShuttingDown
 from .routing import error_response
 
 log = logging.getLogger(__name__)
 
-#: Events a subscriber may have waiting before it is skipped ahead.
+#: Events the ring holds: a subscriber further behind is skipped ahead.
 QUEUE_SIZE = 1024
 #: A batch of sends may wait this long for a client that reads nothing before it is dropped.
 SEND_TIMEOUT = 30.0
-#: Most events sent between two yields to the event loop: after a write to a vanished client
-#: fails, asyncio logs a warning from the sixth write on, so no batch may make that many.
-BATCH = 4
+#: Most events sent between two yields to the event loop. The daemon's websocket protocol
+#: writes them to the socket in one write (`ws_protocol`): with a write each, asyncio would
+#: log a warning per write from the sixth on after one to a vanished client failed.
+BATCH = 64
 #: With `batch=true`: how long a message waits for more events after its first, and the most
 #: events it holds.
 BATCH_WINDOW = 0.1
 BATCH_MOST = 256
-#: Encoded events kept for the subscribers still to send them.
-ENCODED_KEPT = 4096
+#: How long a sender with nothing to send may sleep past a new event: a busy sweep's events
+#: go out several per wake-up, not one task switch per event and subscriber.
+WAKE_DELAY = 0.02
 #: Close code when the daemon shuts down ("going away").
 GOING_AWAY = 1001
 
@@ -76,8 +79,8 @@ GOING_AWAY = 1001
 class EventFeed:
     """Serves `/ws` subscribers and closes them all cleanly with `close_all()` on shutdown.
 
-    `queue_size` events may wait for one subscriber before it is skipped ahead; a send that
-    waits `send_timeout` seconds for a client that reads nothing drops that client.
+    A subscriber more than `queue_size` events (of all experiments) behind is skipped ahead; a
+    send that waits `send_timeout` seconds for a client that reads nothing drops that client.
     """
 
     def __init__(
@@ -88,10 +91,9 @@ class EventFeed:
         send_timeout: float = SEND_TIMEOUT,
     ) -> None:
         self._wb = workbench
-        self._queue_size = queue_size
+        self._ring = FeedRing(workbench.bus, queue_size, WAKE_DELAY)
         self._send_timeout = send_timeout
         self._senders: set[asyncio.Task[None]] = set()
-        self._encoded: OrderedDict[int, str] = OrderedDict()
         self._open = 0
         self._all_closed = asyncio.Event()
         self._all_closed.set()
@@ -103,7 +105,7 @@ class EventFeed:
 
     async def endpoint(self, websocket: WebSocket) -> None:
         try:
-            accept, since, batched = await self._parse_query(websocket)
+            experiment_id, since, batched = await self._parse_query(websocket)
         except Exception as exc:
             await websocket.send_denial_response(error_response(exc))
             return
@@ -114,7 +116,7 @@ class EventFeed:
         self._open += 1
         self._all_closed.clear()
         try:
-            await self._serve(websocket, accept, since, batched)
+            await self._serve(websocket, experiment_id, since, batched)
         finally:
             self._open -= 1
             if not self._open:
@@ -133,23 +135,19 @@ class EventFeed:
     async def _serve(
         self,
         websocket: WebSocket,
-        accept: EventFilter | None,
+        experiment_id: str | None,
         resume: ResumePoint | None,
         batched: bool,
     ) -> None:
         bus = self._wb.bus
         since, truncated = self._replay_from(resume)
-        replayed = len(bus.replay(since)) if since is not None else 0
-        # Subscribe before accepting: once the client's handshake completes, nothing it
-        # triggers can be missed. The replay gets room of its own (bounded by the bus's
-        # replay buffer); `queue_size` bounds how far live events may run ahead.
-        subscription = bus.subscribe(
-            maxsize=self._queue_size + replayed, accept=accept, since=since
-        )
+        # Join before accepting: once the client's handshake completes, nothing it triggers
+        # can be missed. The replay and the join are one step: no gap, no duplicate.
+        reader = self._ring.add(experiment_id, bus.replay(since) if since is not None else ())
         start_seq = bus.last_seq if since is None else since
         await websocket.accept()
         sender = asyncio.create_task(
-            self._send_events(websocket, subscription, start_seq, truncated, batched)
+            self._send_events(websocket, reader, start_seq, truncated, batched)
         )
         self._senders.add(sender)
         if self._closing:  # `close_all` ran while the handshake completed
@@ -157,22 +155,24 @@ class EventFeed:
         try:
             await self._wait_for_disconnect(websocket, sender)
         finally:
-            subscription.close()
             self._senders.discard(sender)
             sender.cancel()
             # `wait`, not `await`: how the sender ended was already judged (and logged).
             await asyncio.wait({sender})
+            left: list[str] = []
+            while self._closing and (ready := self._ring.read(reader, BATCH_MOST)[0]):
+                left += [text for _, text in ready]
+            self._ring.remove(reader)
         if self._closing:
             # Deliver what was already published (e.g. `sweep.paused` at shutdown), then close.
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
-                    left = [self._encode(event) for event in subscription.drain()]
                     await self._send(websocket, left, batched)
                     await websocket.close(GOING_AWAY, "server shutting down")
 
     async def _parse_query(
         self, websocket: WebSocket
-    ) -> tuple[EventFilter | None, ResumePoint | None, bool]:
+    ) -> tuple[str | None, ResumePoint | None, bool]:
         params = websocket.query_params
         unknown = set(params) - {"experiment", "since", "token", "batch"}
         if unknown:
@@ -181,14 +181,10 @@ class EventFeed:
         batch = params.get("batch", "false")
         if batch not in ("true", "false"):
             raise BadInput(f"batch must be true or false, got {batch[:40]!r}")
-        accept: EventFilter | None = None
+        experiment_id = None
         if "experiment" in params:
             experiment_id = await self._wb.resolve_experiment(params["experiment"])
-
-            def accept(event: Event) -> bool:
-                return event.experiment_id == experiment_id
-
-        return accept, since, batch == "true"
+        return experiment_id, since, batch == "true"
 
     def _replay_from(self, resume: ResumePoint | None) -> tuple[int | None, dict[str, Any] | None]:
         """The seq to replay after, and the `feed.truncated` notice to send first, if any."""
@@ -211,7 +207,7 @@ class EventFeed:
     async def _send_events(
         self,
         websocket: WebSocket,
-        subscription: Subscription,
+        reader: FeedReader,
         last_seq: int,
         truncated: dict[str, Any] | None,
         batched: bool,
@@ -221,35 +217,22 @@ class EventFeed:
             notice = _json({"type": "feed.truncated", "data": truncated})
             await self._send(websocket, [notice], batched)
         most = BATCH_MOST if batched else BATCH
-        reported = 0
         while True:
-            batch = [await subscription.get()]
-            if batched:
-                await asyncio.sleep(BATCH_WINDOW)
-            while len(batch) < most and (event := subscription.get_nowait()) is not None:
-                batch.append(event)
-            if subscription.dropped > reported:
-                # Fell behind: the batch may be newer than a dropped event, so it goes too,
-                # with everything queued; what follows is newer than all of it.
-                skipped = subscription.dropped - reported + len(batch) + len(subscription.drain())
-                reported = subscription.dropped
+            ready, lost = self._ring.read(reader, most)
+            if lost:
+                # Fell behind: skipped past everything published so far; what follows is
+                # newer than all of it.
                 epoch = self._wb.bus.epoch
-                lagged = {"dropped": skipped, "last_seq": last_seq, "epoch": epoch}
+                lagged = {"dropped": lost, "last_seq": last_seq, "epoch": epoch}
                 notice = _json({"type": "feed.lagged", "data": lagged})
                 await self._send(websocket, [notice], batched)
-                continue
-            await self._send(websocket, [self._encode(event) for event in batch], batched)
-            last_seq = batch[-1].seq
-
-    def _encode(self, event: Event) -> str:
-        """An event's JSON text, made once for all subscribers (most events go to each)."""
-        text = self._encoded.get(event.seq)
-        if text is None:
-            text = _json(event.as_dict())
-            self._encoded[event.seq] = text
-            if len(self._encoded) > ENCODED_KEPT:
-                self._encoded.popitem(last=False)
-        return text
+            elif ready:
+                await self._send(websocket, [text for _, text in ready], batched)
+                last_seq = ready[-1][0]
+            else:
+                await self._ring.wait(reader)
+                if batched:
+                    await asyncio.sleep(BATCH_WINDOW)
 
     async def _send(self, websocket: WebSocket, texts: list[str], batched: bool) -> None:
         """One message per text (batched: one JSON array of them all), within `send_timeout`."""

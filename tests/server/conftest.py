@@ -16,12 +16,13 @@ from starlette.applications import Starlette
 from promptlooper_tui.asgi import serve_app
 from promptlooper_tui.server.http import create_api
 from promptlooper_tui.server.ws import EventFeed
+from promptlooper_tui.server.ws_protocol import CoalescingWebSocketProtocol
 from promptlooper_tui.workbench import Workbench
 
 TOKEN = "test-token-for-the-daemon"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 #: What the daemon passes to uvicorn for websockets.
-UVICORN_WS: dict[str, Any] = {"ws": "websockets-sansio", "ws_per_message_deflate": False}
+UVICORN_WS: dict[str, Any] = {"ws": CoalescingWebSocketProtocol, "ws_per_message_deflate": False}
 
 
 @dataclass

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..domain.errors import BadInput, PromptLooperError
+from ..garbage_collection import collect_less_often
 from ..settings import Settings
 from .app import cmd_tui
 from .exit_codes import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_INTERRUPTED
@@ -40,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.sync_handler(args))
         import asyncio  # here: the parser and --help do without it
 
+        collect_less_often()
         settings = Settings.resolve(getattr(args, "home", None))
         return asyncio.run(_with_workbench(args.handler, args, settings))
     except BadInput as exc:

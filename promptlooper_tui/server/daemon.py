@@ -31,6 +31,7 @@ from ..asgi import serve_app
 from ..command_line import command_line
 from ..domain.errors import PromptLooperError
 from ..domain.trust import CallerPolicy
+from ..garbage_collection import collect_less_often, freeze_start_up
 from ..settings import Settings
 from ..signals import on_stop_signals
 from ..workbench import Workbench, open_workbench
@@ -78,6 +79,7 @@ class DaemonOptions:
 def serve(settings: Settings, options: DaemonOptions) -> int:
     """Run the daemon until SIGTERM/SIGINT; 0 after a clean shutdown."""
     configure_logging(json_lines=options.log_json)
+    collect_less_often()
     return asyncio.run(_run_daemon(settings, options))
 
 
@@ -156,6 +158,7 @@ async def _run_daemon(settings: Settings, options: DaemonOptions) -> int:
                     options.host, port, options.host, port, options.host, mcp_port,
                     policy.data_dir, _key_env_note(policy),
                 )  # fmt: skip
+                freeze_start_up()
                 await _handle_interrupted(wb, resume=options.resume_interrupted)
                 await stop.wait()
                 log.info("shutting down: pausing sweeps, closing subscribers")

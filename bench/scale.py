@@ -32,6 +32,7 @@ from typing import Any, TextIO
 import yaml
 
 from promptlooper_tui.engine.ranking import leaderboard
+from promptlooper_tui.garbage_collection import collect_less_often
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.simulated.server import simulated_endpoint_process
 from promptlooper_tui.workbench import SweepOverrides, open_workbench
@@ -133,6 +134,7 @@ def main() -> None:
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        collect_less_often()  # as the CLI does
         with tempfile.TemporaryDirectory() as home, open(Path(home) / "runs.csv", "w") as csv_file:
             figures = asyncio.run(measure(args.child, args.base_url, Path(home), csv_file))
             db_files = Path(home).glob("promptlooper.db*")

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from promptlooper_tui.engine.adapters.openai import OpenAIClient
+from promptlooper_tui.garbage_collection import collect_less_often
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.simulated.server import simulated_endpoint_process
 from promptlooper_tui.workbench import SweepOverrides, Workbench, open_workbench
@@ -117,4 +118,5 @@ async def main(quick: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    collect_less_often()  # as the CLI does
     asyncio.run(main(parser.parse_args().quick))

@@ -40,7 +40,6 @@ from .gate import WorkGate
 from .http import create_api
 from .logs import configure_logging
 from .ws import EventFeed
-from .ws_protocol import CoalescingWebSocketProtocol
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,9 @@ log = logging.getLogger(__name__)
 #: subscriber cost the daemon more CPU than all the rest of sending it.
 _UVICORN: dict[str, Any] = {
     "log_config": None,
-    "ws": CoalescingWebSocketProtocol,
+    # By name: uvicorn imports it when serving; importing this module (`promptlooper mcp`
+    # does) loads no uvicorn.
+    "ws": "promptlooper_tui.server.ws_protocol:CoalescingWebSocketProtocol",
     "ws_per_message_deflate": False,
     "ws_ping_interval": 20.0,
     "ws_ping_timeout": 20.0,

@@ -44,6 +44,10 @@ CONCURRENCY = 8
 WORKERS = worker_count(CONCURRENCY)
 #: An answer sent this long before a kill has had ample time to be committed to the cache.
 GRACE = 1.0
+#: A new process sends nothing this soon after it is spawned (the interpreter alone takes longer
+#: to start), so a request the simulator logs before then comes from an earlier process: one
+#: the killed process wrote just before its kill can be read by the simulator just after it.
+QUIET_START = 0.1
 
 
 @dataclass
@@ -55,6 +59,7 @@ class Kill:
     alive_s: float
     at: float  # wall-clock time of the kill (time.time(), as the simulator logs)
     integrity: str
+    spawned: float  # wall-clock time the killed process was started
     repeats: int = 0  # calls requested again after this kill
 
 
@@ -106,6 +111,7 @@ def kill_at(home: Path, args: list[str], target: int, number: int, jitter: float
     """Start `promptlooper ARGS`, SIGKILL it once `target` runs are stored (+ jitter s)."""
     db = home / "promptlooper.db"
     started = time.monotonic()
+    spawned = time.time()
     process = subprocess.Popen(
         promptlooper(home, *args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -118,14 +124,32 @@ def kill_at(home: Path, args: list[str], target: int, number: int, jitter: float
     at = time.time()
     process.wait()
     return Kill(
-        number, args[0], target, completed_runs(db), time.monotonic() - started, at, integrity(db)
+        number,
+        args[0],
+        target,
+        completed_runs(db),
+        time.monotonic() - started,
+        at,
+        integrity(db),
+        spawned,
     )
 
 
-def attribute_repeats(requests: list[dict[str, Any]], kills: list[Kill]) -> tuple[list[str], float]:
+def attribute_repeats(
+    requests: list[dict[str, Any]], kills: list[Kill], final_spawned: float
+) -> tuple[list[str], float]:
     """Count repeated calls per kill. Returns the repeats that break the rule (late ones) and
     the longest time from a repeated call's first answer to the kill (0 if none was answered).
+
+    A request belongs to the last process spawned at least QUIET_START before the simulator
+    logged it: process k ends with kill k (0-based); the one after the last kill is the final
+    resume, spawned at `final_spawned`.
     """
+    later_spawns = [kill.spawned for kill in kills[1:]] + [final_spawned]
+
+    def process(request: dict[str, Any]) -> int:
+        return sum(spawned + QUIET_START <= request["started"] for spawned in later_spawns)
+
     by_call: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for request in sorted(requests, key=lambda r: r["seq"]):
         by_call[request["fingerprint"]].append(request)
@@ -133,11 +157,10 @@ def attribute_repeats(requests: list[dict[str, Any]], kills: list[Kill]) -> tupl
     longest = 0.0
     for fingerprint, sent in by_call.items():
         for earlier, again in itertools.pairwise(sent):
-            before = [kill for kill in kills if kill.at < again["started"]]
-            if len(before) == sum(kill.at < earlier["started"] for kill in kills):
+            if process(again) == process(earlier):
                 late.append(f"{fingerprint[:12]} sent twice by one process")
                 continue
-            kill = before[-1]
+            kill = kills[process(again) - 1]
             kill.repeats += 1
             if earlier["finished"] is None:
                 continue
@@ -166,6 +189,7 @@ def drill(kills: int, seed: int) -> bool:
         for number, target in enumerate(targets, start=1):
             args = ["run", str(experiment)] if number == 1 else ["resume", NAME]
             done.append(kill_at(home, args, target, number, jitter=dice.uniform(0, 0.03)))
+        final_spawned = time.time()
         final = subprocess.run(
             promptlooper(home, "resume", NAME, "--json"), capture_output=True, text=True
         )
@@ -178,7 +202,7 @@ def drill(kills: int, seed: int) -> bool:
             ).fetchone()
         end_integrity = integrity(db)
 
-    late, longest = attribute_repeats(requests, done)
+    late, longest = attribute_repeats(requests, done, final_spawned)
     print(
         f"{'kill':>4}  {'command':<7} {'target':>6} {'runs':>5} {'alive s':>7} "
         f"{'repeats':>7}  integrity"

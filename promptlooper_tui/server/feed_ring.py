@@ -1,11 +1,12 @@
 """The websocket feed's events in one ring that every subscriber reads at its own position.
 
 One bus subscription serves all subscribers: each event is appended once, encoded once (by
-the first subscriber to send it), and a subscriber is a position in the ring, not a queue of
-its own, so publishing costs the same at any number of subscribers. Parked subscribers (with
-nothing left to send) are woken at most once every `wake_delay` seconds, with everything
-published meanwhile waiting for them: a busy sweep's events then go out in runs of several
-per wake-up instead of one task switch per event and subscriber.
+the first subscriber to send it: its JSON text and that text's websocket frame), and a
+subscriber is a position in the ring, not a queue of its own, so publishing costs the same at
+any number of subscribers. Parked subscribers (with nothing left to send) are woken at most
+once every `wake_delay` seconds, with everything published meanwhile waiting for them: a busy
+sweep's events then go out in runs of several per wake-up instead of one task switch per
+event and subscriber.
 
 Memory is bounded: the ring holds `size` events (of all experiments); a subscriber further
 behind than that is skipped ahead (`FeedRing.read` says how many of its events it lost). A
@@ -19,12 +20,20 @@ import asyncio
 import json
 from collections import Counter
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from ..domain.events import Event
 from ..engine.events import EventBus
+from .ws_frames import text_frame
 
-#: (seq, JSON text) of an event ready to send.
-Encoded = tuple[int, str]
+
+class Encoded(NamedTuple):
+    """A message ready to send: the event's seq (0 for a notice, which has none), its JSON
+    text and that text's websocket frame."""
+
+    seq: int
+    text: str
+    frame: bytes
 
 
 class FeedReader:
@@ -48,7 +57,7 @@ class FeedRing:
         self._size = size
         self._wake_delay = wake_delay
         self._events: list[Event | None] = [None] * size
-        self._texts: list[str | None] = [None] * size
+        self._encoded: list[Encoded | None] = [None] * size
         #: Ring position of the next event appended.
         self._end = 0
         self._readers: set[FeedReader] = set()
@@ -94,7 +103,7 @@ class FeedRing:
         if reader.replayed < len(reader.replay):
             chunk = reader.replay[reader.replayed : reader.replayed + most]
             reader.replayed += len(chunk)
-            return [(event.seq, encode(event)) for event in chunk], 0
+            return [encode(event) for event in chunk], 0
         followed = reader.experiment_id
         start = max(0, self._end - self._size)
         if reader.position < start:
@@ -112,10 +121,10 @@ class FeedRing:
             assert event is not None
             if followed is not None and event.experiment_id != followed:
                 continue
-            text = self._texts[slot]
-            if text is None:
-                text = self._texts[slot] = encode(event)
-            ready.append((event.seq, text))
+            encoded = self._encoded[slot]
+            if encoded is None:
+                encoded = self._encoded[slot] = encode(event)
+            ready.append(encoded)
         reader.counted += len(ready)
         return ready, 0
 
@@ -140,7 +149,7 @@ class FeedRing:
             return False
         slot = self._end % self._size
         self._events[slot] = event
-        self._texts[slot] = None
+        self._encoded[slot] = None
         self._end += 1
         followed = event.experiment_id
         if followed in self._published:
@@ -166,5 +175,9 @@ class FeedRing:
                 reader.position = self._end
 
 
-def encode(event: Event) -> str:
-    return json.dumps(event.as_dict(), separators=(",", ":"))
+def encode(event: Event) -> Encoded:
+    return encode_text(event.seq, json.dumps(event.as_dict(), separators=(",", ":")))
+
+
+def encode_text(seq: int, text: str) -> Encoded:
+    return Encoded(seq, text, text_frame(text))

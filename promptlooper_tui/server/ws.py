@@ -26,11 +26,13 @@ Besides events (which have a `seq`), the feed sends notices, which have none:
   was given: the replay starts as for `restarted`). Live events follow the replay in every case.
 
 All subscribers read one shared ring of events (`FeedRing`), each at its own position, and
-each event's JSON is made once for all of them. A sender takes what waits for it in batches of
-at most `BATCH` events (`BATCH_MOST` batched) and sends them one message each (one message in
-all, batched); it yields to the event loop after every batch, so a client that leaves
-mid-replay is seen before the next batch. A sender with nothing to send is woken at most every
-`WAKE_DELAY` seconds, with all that was published meanwhile.
+each event's JSON and websocket frame are made once for all of them: where the server offers
+it (the daemon's `ws_protocol`), one message per event goes out as those frames, without the
+ASGI send path and the framing per message and subscriber. A sender takes what waits for it
+in batches of at most `BATCH` events (`BATCH_MOST` batched) and sends them one message each
+(one message in all, batched); it yields to the event loop after every batch, so a client
+that leaves mid-replay is seen before the next batch. A sender with nothing to send is woken
+at most every `WAKE_DELAY` seconds, with all that was published meanwhile.
 
 Memory is bounded: the ring holds `queue_size` events (of all experiments; a subscriber further
 behind is skipped ahead), a subscriber adds its position, its replay and the socket's write
@@ -51,9 +53,10 @@ from starlette.websockets import WebSocket
 
 from ..domain.errors import BadInput
 from ..workbench import Workbench
-from .feed_ring import FeedReader, FeedRing
+from .feed_ring import Encoded, FeedReader, FeedRing, encode_text
 from .gate import ShuttingDown
 from .routing import error_response
+from .ws_frames import SEND_FRAMES, SendFrames
 
 log = logging.getLogger(__name__)
 
@@ -159,9 +162,9 @@ class EventFeed:
             sender.cancel()
             # `wait`, not `await`: how the sender ended was already judged (and logged).
             await asyncio.wait({sender})
-            left: list[str] = []
+            left: list[Encoded] = []
             while self._closing and (ready := self._ring.read(reader, BATCH_MOST)[0]):
-                left += [text for _, text in ready]
+                left += ready
             self._ring.remove(reader)
         if self._closing:
             # Deliver what was already published (e.g. `sweep.paused` at shutdown), then close.
@@ -214,7 +217,7 @@ class EventFeed:
     ) -> None:
         """Send events in order; `last_seq` is the seq the client has seen up to (for notices)."""
         if truncated is not None:
-            notice = _json({"type": "feed.truncated", "data": truncated})
+            notice = _notice({"type": "feed.truncated", "data": truncated})
             await self._send(websocket, [notice], batched)
         most = BATCH_MOST if batched else BATCH
         while True:
@@ -224,25 +227,28 @@ class EventFeed:
                 # newer than all of it.
                 epoch = self._wb.bus.epoch
                 lagged = {"dropped": lost, "last_seq": last_seq, "epoch": epoch}
-                notice = _json({"type": "feed.lagged", "data": lagged})
+                notice = _notice({"type": "feed.lagged", "data": lagged})
                 await self._send(websocket, [notice], batched)
             elif ready:
-                await self._send(websocket, [text for _, text in ready], batched)
-                last_seq = ready[-1][0]
+                await self._send(websocket, ready, batched)
+                last_seq = ready[-1].seq
             else:
                 await self._ring.wait(reader)
                 if batched:
                     await asyncio.sleep(BATCH_WINDOW)
 
-    async def _send(self, websocket: WebSocket, texts: list[str], batched: bool) -> None:
-        """One message per text (batched: one JSON array of them all), within `send_timeout`."""
+    async def _send(self, websocket: WebSocket, messages: list[Encoded], batched: bool) -> None:
+        """One message each (batched: one JSON array of them all), within `send_timeout`."""
+        send_frames: SendFrames | None = websocket.scope.get("extensions", {}).get(SEND_FRAMES)
         async with asyncio.timeout(self._send_timeout):
             if batched:
-                if texts:
-                    await websocket.send_text("[" + ",".join(texts) + "]")
+                if messages:
+                    await websocket.send_text("[" + ",".join(m.text for m in messages) + "]")
+            elif send_frames is not None:
+                await send_frames([message.frame for message in messages])
             else:
-                for text in texts:
-                    await websocket.send_text(text)
+                for message in messages:
+                    await websocket.send_text(message.text)
         # A write into a buffer with room never suspends, so a long replay would otherwise run
         # to its end before the event loop could report a vanished client: each later write
         # to the dead socket would fail (and asyncio would log each one).
@@ -294,5 +300,6 @@ def parse_since(text: str) -> ResumePoint:
     return (epoch or None), seq
 
 
-def _json(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"))
+def _notice(message: dict[str, Any]) -> Encoded:
+    """A message that is not an event."""
+    return encode_text(0, json.dumps(message, separators=(",", ":")))

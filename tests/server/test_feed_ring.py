@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from promptlooper_tui.engine.events import EventBus
-from promptlooper_tui.server.feed_ring import FeedRing
+from promptlooper_tui.server.feed_ring import Encoded, FeedRing
 
 
-def seqs(ready: list[tuple[int, str]]) -> list[int]:
-    return [seq for seq, _ in ready]
+def seqs(ready: list[Encoded]) -> list[int]:
+    return [encoded.seq for encoded in ready]
 
 
 async def test_a_reader_gets_what_was_published_after_it_joined_once_each() -> None:

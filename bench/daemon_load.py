@@ -18,7 +18,9 @@ The clients of each load run in a process of their own, niced (see `CLIENT_NICEN
 
 A sweep's duration is the daemon's own: from its `sweep.started` event to its
 `sweep.completed` (their timestamps). Each slowdown is loaded / alone within one round (the
-machine is shared, so rounds drift); the median over rounds is printed beside its aim. Exits 1
+machine is shared, so rounds drift); the median over rounds is printed beside its aim, with
+the daemon's CPU added by each load (loaded minus alone, the daemon's own cost of the load,
+where the slowdown also holds what the clients' process takes from the cores). Exits 1
 when a bound is missed.
 """
 
@@ -393,9 +395,21 @@ def report(
         )
         for load in LOADS[1:]
     }
+    alone_cpu = [s.daemon_cpu for s in sweeps if s.load == "alone"]
+    added_cpu = {
+        load: statistics.median(
+            s.daemon_cpu - base
+            for s, base in zip([s for s in sweeps if s.load == load], alone_cpu, strict=True)
+        )
+        for load in LOADS[1:]
+    }
     print(
         f"\n{len(alone)} round(s): {runs} runs each at c={CONCURRENCY}, {latency_ms:.0f} ms "
         f"endpoint latency; alone {statistics.median(alone):.2f} s (median)"
+    )
+    print(
+        "daemon CPU added to the sweep (median): "
+        + ", ".join(f"{load} {added_cpu[load]:+.2f} s" for load in LOADS[1:])
     )
     loaded = sum(s.seconds for s in sweeps if s.load == "clients")
     served = (len(reads.runs.ms) + len(reads.board.ms)) / loaded

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import gzip
+import json
 import logging
 import socket
 import time
@@ -413,3 +415,39 @@ async def test_shared_http_client_is_left_open(fake_llm: FakeLLM) -> None:
             await client.chat(MESSAGES, PARAMS)
         assert not http.is_closed
         assert fake_llm.requests[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+# --- answers that arrive whole ----------------------------------------------------------------
+
+
+async def test_an_answer_that_arrived_whole_is_still_held_to_the_cap(fake_llm: FakeLLM) -> None:
+    # A small answer comes with its headers and is handed to the reader whole.
+    limits = ResponseLimits(max_bytes=64)
+    async with OpenAIClient(fake_llm.base_url, KEY, retry=FAST, limits=limits) as client:
+        with pytest.raises(EndpointError, match="response size cap"):
+            await client.chat(MESSAGES, PARAMS)
+    assert len(fake_llm.requests) == 1
+
+
+async def test_a_compressed_answer_is_decoded() -> None:
+    body = gzip.compress(
+        json.dumps(
+            {"choices": [{"message": {"content": "unzipped"}, "finish_reason": "stop"}]}
+        ).encode()
+    )
+    head = (
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(head + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server, OpenAIClient(f"http://127.0.0.1:{port}/v1", KEY, retry=FAST) as client:
+        result = await client.chat(MESSAGES, PARAMS)
+    assert result.text == "unzipped"

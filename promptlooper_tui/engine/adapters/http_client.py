@@ -82,7 +82,7 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
             response = await self.client.request(
                 request.method,
                 str(request.url),
-                headers=request.headers,
+                headers=_aiohttp_headers(request.headers),
                 data=data,
                 allow_redirects=False,
                 auto_decompress=False,
@@ -90,15 +90,30 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
                 timeout=self._timeout(extensions.get("timeout", {})),
                 server_hostname=extensions.get("sni_hostname"),
             ).__aenter__()
+        extensions = {
+            "http_version": b"HTTP/1.1",
+            "reason_phrase": (response.reason or "").encode(),
+        }
+        with _precise_errors():
+            body = _arrived_body(response)
+            if body is not None:
+                await response.__aexit__(None, None, None)
+        if body is not None:
+            # Given as content, httpx hands it to the reader whole, without the stream's
+            # layers of generators.
+            return httpx.Response(
+                status_code=response.status,
+                headers=response.raw_headers,
+                content=body,
+                request=request,
+                extensions=extensions,
+            )
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
             stream=_ResponseBody(response),
             request=request,
-            extensions={
-                "http_version": b"HTTP/1.1",
-                "reason_phrase": (response.reason or "").encode(),
-            },
+            extensions=extensions,
         )
 
     def _timeout(self, timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
@@ -110,6 +125,23 @@ class AiohttpTransport(httpx_aiohttp.AiohttpTransport):
                 sock_connect=key[0], sock_read=key[1], connect=key[2]
             )
         return found
+
+
+def _arrived_body(response: aiohttp.ClientResponse) -> bytes | None:
+    """The whole body when it has already arrived and needs no decoding (a small answer
+    usually comes with its headers), else None: it is then streamed. What arrived is what
+    aiohttp's flow control lets it buffer anyway; the reader still applies the size cap."""
+    content = response.content
+    if not content.is_eof() or "Content-Encoding" in response.headers:
+        return None
+    return content.read_nowait()
+
+
+def _aiohttp_headers(headers: httpx.Headers) -> list[tuple[str, str]]:
+    """The request's headers as aiohttp takes them, decoded once (httpx's `items()` costs
+    several times as much) and with repeated names kept as they are."""
+    encoding = headers.encoding
+    return [(key.decode(encoding), value.decode(encoding)) for key, value in headers.raw]
 
 
 class _ResponseBody(httpx.AsyncByteStream):

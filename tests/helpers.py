@@ -80,12 +80,12 @@ def wait_for_completed_runs(
     while True:
         assert process.poll() is None, process.communicate()
         if db.exists():
-            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
-                try:
-                    done = conn.execute("SELECT count(*) FROM runs WHERE status = 'completed'")
-                    if done.fetchone()[0] >= count:
-                        return
-                except sqlite3.OperationalError:  # the schema is still being created
-                    pass
+            with (
+                contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn,
+                contextlib.suppress(sqlite3.OperationalError),  # the schema is being created
+            ):
+                done = conn.execute("SELECT count(*) FROM runs WHERE status = 'completed'")
+                if done.fetchone()[0] >= count:
+                    return
         assert time.monotonic() < deadline, f"fewer than {count} runs after {within} s"
         time.sleep(0.02)

@@ -170,7 +170,7 @@ class BoundedFormatter(SandboxedFormatter):
 
 
 class BoundedEscapeFormatter(BoundedFormatter, SandboxedEscapeFormatter):
-    pass
+    """The bounded formatter for autoescaped templates (HTML-escaping what it formats)."""
 
 
 # -- string methods ------------------------------------------------------------------------------

@@ -11,10 +11,10 @@ import socket
 import time
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 import pytest_asyncio
 
+from promptlooper_tui import __version__
 from promptlooper_tui.domain.errors import BadInput, EndpointError
 from promptlooper_tui.engine.adapters.openai import OpenAIClient, ResponseLimits, RetryPolicy
 from promptlooper_tui.engine.concurrency import AdaptiveLimiter
@@ -409,12 +409,14 @@ def test_rejects_a_key_that_cannot_be_a_header() -> None:
     assert "sk-bad" not in str(caught.value)
 
 
-async def test_shared_http_client_is_left_open(fake_llm: FakeLLM) -> None:
-    async with httpx.AsyncClient() as http:
-        async with OpenAIClient(fake_llm.base_url, KEY, http=http, retry=FAST) as client:
-            await client.chat(MESSAGES, PARAMS)
-        assert not http.is_closed
-        assert fake_llm.requests[0].headers["authorization"] == f"Bearer {KEY}"
+async def test_requests_name_promptlooper_and_carry_the_key(fake_llm: FakeLLM) -> None:
+    # Proxies and servers log the User-Agent: it says who is calling.
+    async with OpenAIClient(fake_llm.base_url, KEY, retry=FAST) as client:
+        await client.chat(MESSAGES, PARAMS)
+    headers = fake_llm.requests[0].headers
+    assert headers["authorization"] == f"Bearer {KEY}"
+    assert headers["user-agent"] == f"promptlooper/{__version__}"
+    assert headers["content-type"] == "application/json"
 
 
 # --- answers that arrive whole ----------------------------------------------------------------

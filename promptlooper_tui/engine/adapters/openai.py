@@ -1,6 +1,6 @@
 """Async client for OpenAI-compatible endpoints: chat, embeddings, model list, connection test.
 
-One pooled httpx client per endpoint (`http_client.py`). Every call goes through one retry loop:
+One pooled HTTP client per endpoint (`http_client.py`). Every call goes through one retry loop:
 
 * idle timeouts, connection errors, 5xx, malformed bodies and cut streams are retried with
   exponential backoff and full jitter, up to `RetryPolicy.attempts` attempts in total;
@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from promptlooper_tui import __version__
 from promptlooper_tui.domain.errors import BadInput, EndpointError
 from promptlooper_tui.engine.concurrency import AdaptiveLimiter, RateLimitMeter
 from promptlooper_tui.engine.netguard import (
@@ -41,7 +42,7 @@ from promptlooper_tui.engine.netguard import (
     url_secrets,
 )
 
-from .http_client import endpoint_http_client
+from .http_client import EndpointHttp
 from .protocol import (
     Quoter,
     Reading,
@@ -128,15 +129,19 @@ class ConnectionReport:
 
 
 _DEFAULT_RETRY = RetryPolicy()
+_BASE_HEADERS = {
+    "Accept": "*/*",
+    "Accept-Encoding": "gzip, deflate",
+    "Connection": "keep-alive",
+    "User-Agent": f"promptlooper/{__version__}",
+}
 
 
 class OpenAIClient:
     """Client for one OpenAI-compatible endpoint; `base_url` ends in /v1.
 
-    Pass `http` to share an existing httpx client (it is then not closed by `aclose`, and
-    the link-local guard is its owner's business), or `transport` to route the client this
-    object creates. `limits` bounds each request's size and time. Use as an async context
-    manager or call `aclose()` when done.
+    `limits` bounds each request's size and time. Use as an async context manager or call
+    `aclose()` when done.
     """
 
     def __init__(
@@ -144,14 +149,10 @@ class OpenAIClient:
         base_url: str,
         api_key: str | None = None,
         *,
-        http: httpx.AsyncClient | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy = _DEFAULT_RETRY,
         limits: ResponseLimits = DEFAULT_LIMITS,
         max_connections: int = MAX_CONNECTIONS,
     ) -> None:
-        if http is not None and transport is not None:
-            raise ValueError("pass either http or transport, not both")
         self.base_url = check_base_url(base_url)
         #: The base URL as it may be shown: a password in it is replaced by ***.
         self.display_url = redact_url(self.base_url)
@@ -166,19 +167,14 @@ class OpenAIClient:
         self._parsed = {
             url: httpx.URL(url) for url in (self._chat_url, self._embeddings_url, self._models_url)
         }
-        timeout = limits.httpx_timeout()
-        self._owns_http = http is None
-        if http is None:
-            http = endpoint_http_client(timeout, max_connections, transport)
-        self._http = http
-        # Each request is built from these, made once: the client's own merging of its
-        # defaults into every request is a tenth of its CPU per call.
-        self._headers = httpx.Headers(http.headers)
+        self._http = EndpointHttp(max_connections)
+        # Each request is built in full from these, made once.
+        self._headers = httpx.Headers(_BASE_HEADERS)
         if self._api_key:
             self._headers["Authorization"] = f"Bearer {self._api_key}"
         self._json_headers = httpx.Headers(self._headers)
         self._json_headers["Content-Type"] = "application/json"
-        self._timeouts = timeout.as_dict()
+        self._timeouts = limits.httpx_timeout().as_dict()
 
     def __repr__(self) -> str:
         return f"OpenAIClient(base_url={self.display_url!r})"
@@ -190,9 +186,8 @@ class OpenAIClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool (unless it was passed in as `http`)."""
-        if self._owns_http:
-            await self._http.aclose()
+        """Close the connection pool."""
+        await self._http.aclose()
 
     async def chat(
         self,
@@ -393,7 +388,7 @@ class OpenAIClient:
             extensions={"timeout": self._timeouts},
         )
         try:
-            response = await self._http.send(request, stream=True)
+            response = await self._http.send(request)
             try:
                 if response.status_code >= 300:
                     raise status_failure(response, await read_prefix(response), self._reading)

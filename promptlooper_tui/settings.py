@@ -8,6 +8,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from .store.location import DatabaseLocation
+
 log = logging.getLogger(__name__)
 
 #: Homes already checked by this process, so a loose one is reported once, not per file.
@@ -63,6 +65,8 @@ def restrict_to_owner(path: Path) -> None:
 @dataclass(frozen=True)
 class Settings:
     home: Path
+    #: Where the store lives (`--db`); None: the SQLite file `db_path` in the home.
+    db: DatabaseLocation | None = None
 
     @classmethod
     def resolve(cls, home: str | Path | None = None) -> Settings:
@@ -70,7 +74,13 @@ class Settings:
 
     @property
     def db_path(self) -> Path:
+        """The home's own SQLite file (the store unless `db` says otherwise)."""
         return self.home / "promptlooper.db"
+
+    @property
+    def database(self) -> DatabaseLocation:
+        """Where the store lives."""
+        return self.db or DatabaseLocation.sqlite(self.db_path)
 
     @property
     def secret_key_path(self) -> Path:

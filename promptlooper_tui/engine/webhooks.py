@@ -19,7 +19,6 @@ import hmac
 import json
 import logging
 import random
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from ..domain.events import EVENT_TYPES, Event
 from ..domain.records import DeliveryRecord, WebhookRecord
 from ..keystore import SecretBox
 from ..store import webhooks as stored_webhooks
-from ..store.database import Database
+from ..store.database import Database, Row
 from ..store.timestamps import now_iso
 from .events import EventBus, Subscription
 
@@ -99,7 +98,7 @@ def sign(key: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
-def webhook_record(row: sqlite3.Row) -> WebhookRecord:
+def webhook_record(row: Row) -> WebhookRecord:
     """What may be shown of a webhook: never its secret, and its URL's password as ***."""
     from .netguard import redact_url
 
@@ -112,7 +111,7 @@ def webhook_record(row: sqlite3.Row) -> WebhookRecord:
     )
 
 
-def delivery_record(row: sqlite3.Row) -> DeliveryRecord:
+def delivery_record(row: Row) -> DeliveryRecord:
     return DeliveryRecord(
         id=row["id"],
         webhook_id=row["webhook_id"],
@@ -403,7 +402,7 @@ class WebhookDispatcher:
             # The webhook may have just been removed (its rows cascade away): keep delivering.
             log.warning("webhook %s: delivery attempt not logged: %s", hook.id, exc)
 
-    def _load_hook(self, row: sqlite3.Row) -> _Hook:
+    def _load_hook(self, row: Row) -> _Hook:
         events = frozenset(json.loads(row["events"]))
         if row["secret_encrypted"] is None:
             return _Hook(row["id"], row["url"], events, None)

@@ -8,12 +8,11 @@ nearer end of the order (see `page_of_runs`).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .database import Database
+from .database import Database, Row
 
 RUN_SELECT = "SELECT r.*, c.params FROM runs r JOIN configs c ON c.id = r.config_id"
 RUN_BY_ID = RUN_SELECT + " WHERE r.id = ?"
@@ -120,7 +119,7 @@ async def page_of_runs(
     offset: int = 0,
     after: Position | None = None,
     total: int,
-) -> list[sqlite3.Row]:
+) -> list[Row]:
     """Up to `limit` run rows (with their config's `params`), newest first, skipping `offset`
     after position `after` (or from the newest). `total` is `count_runs(db, runs)`: without a
     position, an offset past the middle is read from the oldest end, so the last page costs
@@ -139,12 +138,12 @@ async def page_of_runs(
     return await db.fetchall(PAGE.format(ids=ids), params)
 
 
-async def run_row(db: Database, run_id: str) -> sqlite3.Row | None:
+async def run_row(db: Database, run_id: str) -> Row | None:
     """A run's row with its config's `params`."""
     return await db.fetchone(RUN_BY_ID, (run_id,))
 
 
-async def stage_rows(db: Database, run_id: str) -> list[sqlite3.Row]:
+async def stage_rows(db: Database, run_id: str) -> list[Row]:
     return await db.fetchall(STAGES_OF_RUN, (run_id,))
 
 
@@ -153,7 +152,7 @@ async def failed_count(db: Database, sweep_id: str) -> int:
     return int(row["n"]) if row else 0
 
 
-async def status_counts(db: Database, sweep_id: str) -> sqlite3.Row | None:
+async def status_counts(db: Database, sweep_id: str) -> Row | None:
     """A sweep's runs `completed`, `failed`, and `cached` (completed from the cache alone)."""
     return await db.fetchone(STATUS_COUNTS, (sweep_id,))
 
@@ -163,27 +162,27 @@ async def most_common_error(db: Database, sweep_id: str) -> str | None:
     return None if row is None else str(row["error"])
 
 
-async def report_totals(db: Database, sweep_id: str) -> sqlite3.Row | None:
+async def report_totals(db: Database, sweep_id: str) -> Row | None:
     """A sweep's run counts, list-price tokens and cost, calls, and first/last finish times."""
     return await db.fetchone(REPORT_TOTALS, (sweep_id,))
 
 
-async def failure_groups(db: Database, sweep_id: str, limit: int) -> list[sqlite3.Row]:
+async def failure_groups(db: Database, sweep_id: str, limit: int) -> list[Row]:
     """The most frequent error messages of failed runs (`error`, `n`), most frequent first."""
     return await db.fetchall(FAILURE_GROUPS, (sweep_id, limit))
 
 
 async def failure_examples(
     db: Database, sweep_id: str, errors: Sequence[str], per_error: int
-) -> list[sqlite3.Row]:
+) -> list[Row]:
     """The first `per_error` failed run ids (`id`) of each message in `errors` (`error`)."""
     sql = FAILURE_EXAMPLES.format(marks=_marks(errors))
     return await db.fetchall(sql, (sweep_id, *errors, per_error))
 
 
-def export_batches(db: Database, sweep_id: str, size: int) -> AsyncIterator[list[sqlite3.Row]]:
+def export_batches(db: Database, sweep_id: str, size: int) -> AsyncIterator[list[Row]]:
     """A sweep's runs for an export, by config, item and repeat, `size` rows at a time."""
-    batches: AsyncIterator[list[sqlite3.Row]] = db.fetch_batches(EXPORT_ROWS, (sweep_id,), size)
+    batches: AsyncIterator[list[Row]] = db.fetch_batches(EXPORT_ROWS, (sweep_id,), size)
     return batches
 
 

@@ -8,12 +8,11 @@ its scores and the counters it adds to are committed as one unit (`db.submit`).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .database import Database, Statement
+from .database import Database, Row, Statement
 
 #: Most keys in one `IN (...)` lookup (SQLite's default variable limit is far above this).
 _KEYS_PER_QUERY = 500
@@ -116,7 +115,7 @@ class FinishedRun:
     retry: bool = False
 
 
-async def finished_runs(db: Database, sweep_id: str) -> list[sqlite3.Row]:
+async def finished_runs(db: Database, sweep_id: str) -> list[Row]:
     """Every stored run of the sweep: config key, item_index, repeat, status, score."""
     return await db.fetchall(FINISHED_RUNS, (sweep_id,))
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
-
-from .database import Database, Statement
+from .database import Database, Row, Statement
 
 INSERT = (
     "INSERT INTO webhooks (id, url, events, secret_encrypted, created_at) VALUES (?, ?, ?, ?, ?)"
@@ -60,22 +58,20 @@ def attempt_statement(
     )
 
 
-async def list_webhooks(db: Database) -> list[sqlite3.Row]:
+async def list_webhooks(db: Database) -> list[Row]:
     return await db.fetchall(LIST)
 
 
-async def webhook(db: Database, webhook_id: str) -> sqlite3.Row | None:
+async def webhook(db: Database, webhook_id: str) -> Row | None:
     return await db.fetchone(BY_ID, (webhook_id,))
 
 
-async def delivery_targets(db: Database) -> list[sqlite3.Row]:
+async def delivery_targets(db: Database) -> list[Row]:
     """What the dispatcher needs of every webhook: id, url, events, secret_encrypted."""
     return await db.fetchall(TARGETS)
 
 
-async def latest_deliveries(
-    db: Database, limit: int, webhook_id: str | None = None
-) -> list[sqlite3.Row]:
+async def latest_deliveries(db: Database, limit: int, webhook_id: str | None = None) -> list[Row]:
     """The latest delivery attempts, newest first: of one webhook, or of all."""
     if webhook_id is None:
         return await db.fetchall(LATEST_DELIVERIES, (limit,))

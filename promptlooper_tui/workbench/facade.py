@@ -36,6 +36,7 @@ from ..domain.records import (
 )
 from ..domain.trust import CallerPolicy
 from ..settings import Settings
+from ..store.connect import open_database
 from ..store.database import Database
 from .endpoints import Endpoints
 from .experiments import Experiments
@@ -382,7 +383,7 @@ async def open_workbench(
 ) -> AsyncIterator[Workbench]:
     """The one way to build a Workbench (CLI, TUI, daemon and tests all use it). The daemon
     and the MCP server pass `CallerPolicy.for_remote(...)`; the CLI and the app, nothing."""
-    db = await Database.open(settings.db_path)
+    db = await open_database(settings.database)
     workbench = Workbench(settings, db, policy)
     try:
         await workbench.webhooks.start()

@@ -40,6 +40,7 @@ from promptlooper_tui.engine.cache import CachedValue, CallCache
 from promptlooper_tui.engine.sweep import worker_count
 from promptlooper_tui.simulated.server import simulated_endpoint_process
 from promptlooper_tui.store.database import Database
+from promptlooper_tui.store.sqlite import SqliteDatabase
 
 from ..conftest import make_experiment
 from ..helpers import cli
@@ -206,8 +207,8 @@ KEY = "k" * 64
 
 async def open_pair(tmp_path: Path) -> tuple[Database, Database]:
     path = tmp_path / "home" / "promptlooper.db"
-    first = await Database.open(path)
-    return first, await Database.open(path)
+    first = await SqliteDatabase.open(path)
+    return first, await SqliteDatabase.open(path)
 
 
 def answer(text: str) -> CachedValue:

@@ -18,7 +18,7 @@ import pytest
 
 from promptlooper_tui.domain.errors import BadInput
 from promptlooper_tui.keystore import SecretBox
-from promptlooper_tui.store.database import Database
+from promptlooper_tui.store.sqlite import SqliteDatabase
 
 from ..helpers import cli
 
@@ -86,7 +86,7 @@ def test_an_existing_home_keeps_its_mode_with_a_warning(tmp_path: Path) -> None:
 
 async def test_wal_and_shm_files_are_private_from_the_start(tmp_path: Path) -> None:
     path = tmp_path / "home" / "promptlooper.db"
-    db = await Database.open(path)
+    db = await SqliteDatabase.open(path)
     try:
         await db.execute("INSERT INTO experiments (id, name, created_at) VALUES ('e', 'e', 'now')")
         files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
@@ -108,7 +108,7 @@ async def test_an_existing_databases_files_are_tightened_on_open(tmp_path: Path)
         files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
         for file in files:
             file.chmod(0o644)
-        db = await Database.open(path)
+        db = await SqliteDatabase.open(path)
         await db.close()
         assert {file.name: mode(file) for file in files} == {file.name: 0o600 for file in files}
         assert holder.execute("SELECT x FROM kept").fetchall() == [(1,)]

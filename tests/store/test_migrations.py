@@ -12,9 +12,9 @@ from promptlooper_tui.domain.errors import StorageError
 from promptlooper_tui.engine.cache import canonical_json
 from promptlooper_tui.engine.loader import load_experiment_text
 from promptlooper_tui.settings import Settings
-from promptlooper_tui.store import database
-from promptlooper_tui.store.database import Database
+from promptlooper_tui.store import sqlite
 from promptlooper_tui.store.schema import MIGRATIONS
+from promptlooper_tui.store.sqlite import SqliteDatabase
 from promptlooper_tui.workbench import open_workbench
 
 from ..conftest import experiment_yaml
@@ -93,7 +93,7 @@ async def test_a_version_1_database_is_migrated_on_open_with_its_data_kept(
 async def test_opening_an_up_to_date_database_changes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "current.db"
     for _ in range(2):
-        await (await Database.open(path)).close()
+        await (await SqliteDatabase.open(path)).close()
     versions, _ = schema_of(path)
     assert versions == list(range(1, len(MIGRATIONS) + 1))
 
@@ -104,10 +104,10 @@ async def test_a_failing_migration_leaves_the_database_at_its_old_version(
     path = tmp_path / "old.db"
     create_version_1_database(path)
     broken = "CREATE TABLE half_done (id INTEGER); INSERT INTO no_such_table VALUES (1)"
-    monkeypatch.setattr(database, "MIGRATIONS", [*MIGRATIONS, broken])
+    monkeypatch.setattr(sqlite, "MIGRATIONS", [*MIGRATIONS, broken])
 
     with pytest.raises(StorageError, match="no_such_table"):
-        await Database.open(path)
+        await SqliteDatabase.open(path)
 
     versions, names = schema_of(path)
     assert versions == [1]
@@ -118,9 +118,9 @@ async def test_a_failing_migration_leaves_the_database_at_its_old_version(
 
 async def test_a_database_from_a_newer_release_is_refused_clearly(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
-    await (await Database.open(path)).close()
+    await (await SqliteDatabase.open(path)).close()
     with sqlite3.connect(path) as conn:
         conn.execute("INSERT INTO schema_version (version) VALUES (?)", (len(MIGRATIONS) + 1,))
 
     with pytest.raises(StorageError, match="newer PromptLooper"):
-        await Database.open(path)
+        await SqliteDatabase.open(path)

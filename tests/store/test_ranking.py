@@ -1,5 +1,5 @@
 """The leaderboard on constructed data in a real SQLite file: rows with known scores go in
-through the Database writer, `leaderboard` must give back the statistics a user would check by
+through the database writer, `leaderboard` must give back the statistics a user would check by
 hand (ranks, n, means, intervals, ties with the leader, tokens, cost, median latency)."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from promptlooper_tui.domain.records import LeaderboardEntry
 from promptlooper_tui.engine.ranking import Scope
 from promptlooper_tui.engine.ranking import leaderboard as rank
 from promptlooper_tui.store.database import Database, Statement
+from promptlooper_tui.store.sqlite import SqliteDatabase
 
 NOW = "2024-05-01T12:00:00+00:00"
 
@@ -41,7 +42,7 @@ class Run:
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "ranking.db")
+    database = await SqliteDatabase.open(tmp_path / "ranking.db")
     await database.write(
         [
             (
@@ -167,7 +168,9 @@ async def test_ranks_follow_the_mean_score(db: Database) -> None:
         assert better.ci_low > worse.ci_low and better.ci_high > worse.ci_high
 
 
-async def test_n_tokens_cost_and_latency_count_only_scored_completed_runs(db: Database) -> None:
+async def test_n_tokens_cost_and_latency_count_only_scored_completed_runs(
+    db: Database,
+) -> None:
     runs = [
         Run(0, 0.6, repeat=0, tokens_in=100, tokens_out=20, cost=0.01, latency_ms=300.0),
         Run(0, 0.8, repeat=1, tokens_in=110, tokens_out=30, cost=0.02, latency_ms=100.0),

@@ -1,0 +1,98 @@
+"""Where the store lives: `--db URL` / $PROMPTLOOPER_DB, read into a `DatabaseLocation`.
+
+`sqlite:///PATH` (or a plain path) is a file of one's own; `postgresql://USER@HOST/DB` (or
+`postgres://`) is a team's shared server. A URL's password is never shown: `shown` replaces it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from ..domain.errors import BadInput
+
+_POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+@dataclass(frozen=True)
+class DatabaseLocation:
+    kind: Literal["sqlite", "postgresql"]
+    #: The URL to connect with: it may hold a password, so it is never shown.
+    url: str = field(repr=False)
+    #: The SQLite file (None for PostgreSQL).
+    path: Path | None = None
+
+    @property
+    def shown(self) -> str:
+        """The location as it may be shown: a password replaced by ***."""
+        return str(self.path) if self.path is not None else _shown(self.url)
+
+    @classmethod
+    def sqlite(cls, path: Path) -> DatabaseLocation:
+        return cls("sqlite", f"sqlite:///{path}", path)
+
+
+def parse_database_url(text: str, *, base: Path | None = None) -> DatabaseLocation:
+    """Read `--db`/$PROMPTLOOPER_DB; BadInput names what is wrong with it.
+
+    A relative SQLite path is taken from `base` (default: the current directory).
+    """
+    text = text.strip()
+    if not text:
+        raise BadInput("--db: empty; give sqlite:///PATH or postgresql://USER@HOST/DB")
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        if ":" in text.split("/", 1)[0] and not Path(text).exists():
+            raise BadInput(f"--db {text!r}: not a URL PromptLooper knows; {_KNOWN}")
+        return DatabaseLocation.sqlite(_sqlite_path(text, base))
+    scheme = scheme.lower()
+    if scheme == "sqlite":
+        if not rest.startswith("/") or rest == "/":
+            raise BadInput(
+                f"--db {text!r}: a SQLite URL is sqlite:///PATH (three slashes, then the file)"
+            )
+        return DatabaseLocation.sqlite(_sqlite_path(rest[1:] or "/", base, absolute=True))
+    if scheme in _POSTGRES_SCHEMES:
+        return _postgres(text)
+    raise BadInput(f"--db {_shown(text)!r}: unknown scheme {scheme!r}; {_KNOWN}")
+
+
+_KNOWN = "use sqlite:///PATH or postgresql://USER@HOST[:PORT]/DB"
+
+
+def _sqlite_path(text: str, base: Path | None, *, absolute: bool = False) -> Path:
+    path = Path(text).expanduser()
+    if absolute and not path.is_absolute():
+        # sqlite:///home/me/x.db names /home/me/x.db; sqlite:////home/me/x.db as well.
+        path = Path("/") / path
+    if not path.is_absolute():
+        path = (base or Path.cwd()) / path
+    if path.exists() and path.is_dir():
+        raise BadInput(f"--db {text!r}: {path} is a directory, not a database file")
+    return path
+
+
+def _postgres(text: str) -> DatabaseLocation:
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise BadInput(f"--db {_shown(text)!r}: {exc}") from None
+    if not parts.hostname and "host=" not in parts.query:
+        raise BadInput(f"--db {_shown(text)!r}: no host; {_KNOWN}")
+    if not parts.path.strip("/"):
+        raise BadInput(f"--db {_shown(text)!r}: no database name after the host; {_KNOWN}")
+    if port == 0:
+        raise BadInput(f"--db {_shown(text)!r}: port 0 is not a port")
+    return DatabaseLocation("postgresql", text)
+
+
+def _shown(text: str) -> str:
+    """`text` with any password replaced, for error messages (the URL may not parse)."""
+    return _PASSWORD.sub(r"\1:***@", text)
+
+
+_PASSWORD = re.compile(r"^([A-Za-z][\w+.-]*://[^:/@]*):[^@/]*@")

@@ -27,6 +27,9 @@ class Row(Protocol):
 class Database(Protocol):
     #: Where the data lives, as it may be shown (a password in a URL is replaced by ***).
     shown: str
+    #: The schema version the database is at, and the one it had when opened (0: new).
+    schema_version: int
+    migrated_from: int
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
@@ -47,5 +50,9 @@ class Database(Protocol):
         ...
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    async def reset_identities(self) -> None:
+        """After rows were copied in with their generated ids: number new rows past them."""
+        ...
 
     async def close(self) -> None: ...

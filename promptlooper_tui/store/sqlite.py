@@ -81,6 +81,8 @@ class SqliteDatabase:
     def __init__(self, path: Path, reader: aiosqlite.Connection, writer: _WriterThread):
         self.path = path
         self.shown = str(path)
+        self.schema_version = len(MIGRATIONS)
+        self.migrated_from = self.schema_version
         self._reader = reader
         self._writer = writer
         self._queue: asyncio.Queue[_Unit | None] = asyncio.Queue()
@@ -120,14 +122,16 @@ class SqliteDatabase:
         reader: aiosqlite.Connection | None = None
         try:
             await writer.open(path)
-            await writer.run(_migrate)
+            migrated_from = await writer.run(_migrate)
             reader = await _connect_reader(path)
         except BaseException:
             # Close what did open: each connection owns a thread that would outlive us.
             with contextlib.suppress(sqlite3.Error):
                 await writer.close()
             raise
-        return cls(path, reader, writer)
+        database = cls(path, reader, writer)
+        database.migrated_from = migrated_from
+        return database
 
     async def close(self) -> None:
         await self._queue.put(None)
@@ -174,6 +178,9 @@ class SqliteDatabase:
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         await self.write([(sql, params)])
+
+    async def reset_identities(self) -> None:
+        """Nothing to do: SQLite numbers new rows past the largest id already there."""
 
     async def _write_loop(self) -> None:
         while True:
@@ -327,8 +334,9 @@ async def _connect_reader(path: Path) -> aiosqlite.Connection:
     return db
 
 
-def _migrate(db: sqlite3.Connection) -> None:
-    """Apply every migration newer than the database's version, all in one transaction."""
+def _migrate(db: sqlite3.Connection) -> int:
+    """Apply every migration newer than the database's version, all in one transaction;
+    returns the version it had (0: a new database)."""
     db.execute("BEGIN IMMEDIATE")
     try:
         db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
@@ -347,6 +355,7 @@ def _migrate(db: sqlite3.Connection) -> None:
     except BaseException:
         db.execute("ROLLBACK")
         raise
+    return int(current)
 
 
 def _split(script: str) -> list[str]:

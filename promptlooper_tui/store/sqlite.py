@@ -1,9 +1,4 @@
-"""The SQLite backend: WAL, one reader connection, one writer task that batches commits.
-
-Writes are *units* (a list of statements that must land together, such as a finished run with
-its stage results and scores). Callers await their unit's commit; the writer task gathers the
-units that arrive while it works and commits them in one transaction, which is ~20x faster than
-a commit per unit and still durable: a unit's await returns only once it is on disk.
+"""The SQLite backend: WAL, one reader connection, and group commit (`write_queue.py`).
 
 The writer's connection lives on a thread of its own and each transaction runs there whole, in
 one hand-over from the event loop: a hand-over per statement (as aiosqlite makes) cost the loop
@@ -19,7 +14,6 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,25 +23,16 @@ from ..domain.errors import StorageError
 from ..settings import ensure_home, restrict_to_owner
 from .database import Statement
 from .schema import MIGRATIONS
+from .write_queue import Backend, WriteQueue, runs_of_same_sql
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-#: Most units gathered into one transaction.
-_MAX_GROUP = 512
 #: How long a connection waits for another process's write lock before giving up.
 _BUSY_TIMEOUT_MS = 60_000
 #: Tries at opening a database that another process is creating at the same moment.
 _OPEN_ATTEMPTS = 20
-
-
-@dataclass
-class _Unit:
-    statements: list[Statement]
-    done: asyncio.Future[None] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
 
 
 class _WriterThread:
@@ -85,8 +70,16 @@ class SqliteDatabase:
         self.migrated_from = self.schema_version
         self._reader = reader
         self._writer = writer
-        self._queue: asyncio.Queue[_Unit | None] = asyncio.Queue()
-        self._writer_task = asyncio.create_task(self._write_loop(), name="db-writer")
+        self._writes = WriteQueue(
+            Backend(
+                transaction=self._transaction,
+                errors=(sqlite3.Error,),
+                describe=self._write_error,
+                # On a full disk, units tried one by one would only spend the last free pages
+                # on the smallest of them, leaving none for the write that records the failure.
+                fails_all=_disk_full,
+            )
+        )
 
     @classmethod
     async def open(cls, path: Path) -> SqliteDatabase:
@@ -134,9 +127,7 @@ class SqliteDatabase:
         return database
 
     async def close(self) -> None:
-        await self._queue.put(None)
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer_task
+        await self._writes.close()
         await self._reader.close()
         await self._writer.close()
 
@@ -172,9 +163,7 @@ class SqliteDatabase:
 
         For callers that have other work to do while the commit happens.
         """
-        unit = _Unit(list(statements))
-        self._queue.put_nowait(unit)
-        return unit.done
+        return self._writes.submit(statements)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         await self.write([(sql, params)])
@@ -182,47 +171,7 @@ class SqliteDatabase:
     async def reset_identities(self) -> None:
         """Nothing to do: SQLite numbers new rows past the largest id already there."""
 
-    async def _write_loop(self) -> None:
-        while True:
-            first = await self._queue.get()
-            if first is None:
-                return
-            group = [first]
-            closing = False
-            while len(group) < _MAX_GROUP and not self._queue.empty():
-                unit = self._queue.get_nowait()
-                if unit is None:
-                    closing = True
-                    break
-                group.append(unit)
-            await self._commit_group(group)
-            if closing:
-                return
-
-    async def _commit_group(self, group: list[_Unit]) -> None:
-        try:
-            await self._transaction(_interleave([unit.statements for unit in group]))
-        except sqlite3.Error as first_error:
-            disk_full = getattr(first_error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
-            if len(group) == 1 or disk_full:
-                # On a full disk, units tried one by one would only spend the last free pages
-                # on the smallest of them, leaving none for the write that records the failure.
-                for unit in group:
-                    _settle(unit, self._write_error(first_error))
-                return
-            # One bad unit must not sink the others: commit them one by one.
-            for unit in group:
-                try:
-                    await self._transaction(unit.statements)
-                except sqlite3.Error as exc:
-                    _settle(unit, self._write_error(exc))
-                else:
-                    _settle(unit, None)
-            return
-        for unit in group:
-            _settle(unit, None)
-
-    def _write_error(self, error: sqlite3.Error) -> StorageError:
+    def _write_error(self, error: Exception) -> StorageError:
         return StorageError(f"cannot write the database {self.path}: {error}")
 
     async def _transaction(self, statements: list[Statement]) -> None:
@@ -233,16 +182,11 @@ def _commit(db: sqlite3.Connection, statements: list[Statement]) -> None:
     """Run `statements` in one transaction (on the writer's thread)."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        start = 0
-        # Consecutive statements with the same SQL go down in one executemany.
-        for index in range(1, len(statements) + 1):
-            if index == len(statements) or statements[index][0] != statements[start][0]:
-                sql = statements[start][0]
-                if index - start == 1:
-                    db.execute(sql, statements[start][1])
-                else:
-                    db.executemany(sql, [s[1] for s in statements[start:index]])
-                start = index
+        for sql, same in runs_of_same_sql(statements):
+            if len(same) == 1:
+                db.execute(sql, same[0][1])
+            else:
+                db.executemany(sql, [params for _, params in same])
         db.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(sqlite3.Error):
@@ -250,33 +194,8 @@ def _commit(db: sqlite3.Connection, statements: list[Statement]) -> None:
         raise
 
 
-def _interleave(units: list[list[Statement]]) -> list[Statement]:
-    """The statements of many units, ordered so that equal SQL comes together.
-
-    Units are independent of each other (each writes its own rows, or adds to a counter), so
-    the k-th statements of all units may run side by side as long as every unit's own order
-    is kept: taking them level by level, grouped by SQL within a level, turns a group of N
-    similar units into a handful of executemany calls instead of N times as many executes.
-    """
-    ordered: list[Statement] = []
-    depth = max(len(statements) for statements in units)
-    for level in range(depth):
-        by_sql: dict[str, list[Statement]] = {}
-        for statements in units:
-            if level < len(statements):
-                by_sql.setdefault(statements[level][0], []).append(statements[level])
-        for same in by_sql.values():
-            ordered.extend(same)
-    return ordered
-
-
-def _settle(unit: _Unit, error: StorageError | None) -> None:
-    if unit.done.done():
-        return
-    if error is None:
-        unit.done.set_result(None)
-    else:
-        unit.done.set_exception(error)
+def _disk_full(error: Exception) -> bool:
+    return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
 
 
 def _create_private(path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Where PromptLooper keeps its files: `--home`, else $PROMPTLOOPER_HOME, else the XDG data dir."""
+"""Where PromptLooper keeps its files: `--home`, else $PROMPTLOOPER_HOME, else the XDG data dir;
+and its store: `--db`, else $PROMPTLOOPER_DB, else the SQLite file in the home."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .store.location import DatabaseLocation
+from .store.location import DatabaseLocation, parse_database_url
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,15 @@ class Settings:
     db: DatabaseLocation | None = None
 
     @classmethod
-    def resolve(cls, home: str | Path | None = None) -> Settings:
-        return cls(Path(home).expanduser() if home else default_home())
+    def resolve(cls, home: str | Path | None = None, db: str | None = None) -> Settings:
+        """The settings a command runs with: `home` (`--home`), else $PROMPTLOOPER_HOME, else
+        the XDG data dir; the store at `db` (`--db`), else $PROMPTLOOPER_DB, else the home's
+        SQLite file. BadInput when the database URL is malformed."""
+        url = db if db is not None else os.environ.get("PROMPTLOOPER_DB") or None
+        return cls(
+            Path(home).expanduser() if home else default_home(),
+            parse_database_url(url) if url is not None else None,
+        )
 
     @property
     def db_path(self) -> Path:

@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import asyncio  # here: the parser and --help do without it
 
         collect_less_often()
-        settings = Settings.resolve(getattr(args, "home", None))
+        settings = Settings.resolve(getattr(args, "home", None), getattr(args, "db", None))
         return asyncio.run(_with_workbench(args.handler, args, settings))
     except BadInput as exc:
         sys.stderr.write(f"error: {exc}\n")

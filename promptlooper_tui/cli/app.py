@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..command_line import command_line
@@ -39,22 +40,24 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The demo in a temporary home, removed when the app ends, so its sweeps never pile up in
-    the user's; with `--home DIR`, in DIR, where what it made is kept."""
-    if getattr(args, "home", None):
+    """The demo in a temporary home with its own database, removed when the app ends, so its
+    sweeps never pile up in the user's (not even in $PROMPTLOOPER_DB's); with `--home DIR` or
+    `--db URL`, there, where what it made is kept."""
+    if getattr(args, "home", None) or getattr(args, "db", None):
         return _run_app(args, demo=True)
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="promptlooper-demo-") as home:
-        return _run_app(args, demo=True, home=home)
+        return _run_app(args, demo=True, settings=Settings(Path(home)))
 
 
-def _run_app(args: argparse.Namespace, *, demo: bool, home: str | None = None) -> int:
+def _run_app(args: argparse.Namespace, *, demo: bool, settings: Settings | None = None) -> int:
+    if settings is None:
+        settings = Settings.resolve(getattr(args, "home", None), getattr(args, "db", None))
     # Imported here: textual is not loaded for any other command.
     from ..tui.factory import make_app
     from ..tui.themes import user_theme_dir
 
-    settings = Settings.resolve(home or getattr(args, "home", None))
     app = make_app(settings, user_theme_dir=user_theme_dir(), demo=demo)
     app.run()
     if not demo:

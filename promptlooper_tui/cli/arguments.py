@@ -15,7 +15,7 @@ class Parsers:
     """Where a command module adds its commands, and the flag sets they take as parents."""
 
     commands: argparse._SubParsersAction[argparse.ArgumentParser]
-    #: `--home DIR`: every command takes it, before or after its name.
+    #: `--home DIR` and `--db URL`: every command takes them, before or after its name.
     home: argparse.ArgumentParser
     #: `--json`: print one JSON document instead of text.
     json: argparse.ArgumentParser

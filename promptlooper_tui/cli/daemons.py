@@ -56,14 +56,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         allowed_key_env=tuple(args.allow_key_env),
         allowed_hosts=tuple(args.allowed_host),
     )
-    return serve(Settings.resolve(getattr(args, "home", None)), options)
+    return serve(Settings.resolve(getattr(args, "home", None), getattr(args, "db", None)), options)
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
     from ..server.daemon import serve_mcp_stdio
 
     return serve_mcp_stdio(
-        Settings.resolve(getattr(args, "home", None)),
+        Settings.resolve(getattr(args, "home", None), getattr(args, "db", None)),
         data_dir=args.data_dir,
         allowed_key_env=args.allow_key_env,
         log_json=args.log_json,

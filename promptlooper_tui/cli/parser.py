@@ -10,6 +10,7 @@ from . import (
     app,
     cache,
     daemons,
+    db,
     endpoints,
     experiments,
     export,
@@ -34,6 +35,7 @@ COMMANDS = (
     experiments.add_leaderboard_parser,
     endpoints.add_endpoints_parser,
     cache.add_cache_parser,
+    db.add_db_parser,
     export.add_export_parser,
     webhooks.add_webhooks_parser,
     daemons.add_serve_parser,
@@ -48,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--home",
         default=argparse.SUPPRESS,
         help="data directory (default $PROMPTLOOPER_HOME, else ~/.local/share/promptlooper)",
+    )
+    home.add_argument(
+        "--db",
+        default=argparse.SUPPRESS,
+        metavar="URL",
+        help="the store: sqlite:///PATH (or a file path) or postgresql://USER@HOST[:PORT]/DB "
+        "(default $PROMPTLOOPER_DB, else promptlooper.db in the data directory)",
     )
     json_flag = argparse.ArgumentParser(add_help=False)
     json_flag.add_argument("--json", action="store_true", help="print one JSON document")

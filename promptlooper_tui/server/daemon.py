@@ -96,8 +96,9 @@ def serve_mcp_stdio(
     configure_logging(json_lines=log_json)
     policy = remote_policy(settings, data_dir, allowed_key_env)
     log.info(
-        "MCP over stdio; home %s, dataset files under %s%s",
+        "MCP over stdio; home %s, store %s, dataset files under %s%s",
         settings.home,
+        settings.database.shown,
         policy.data_dir,
         _key_env_note(policy),
     )
@@ -155,9 +156,9 @@ async def _run_daemon(settings: Settings, options: DaemonOptions) -> int:
                 mcp_port = await _listen(servers, mcp_app, options.host, options.mcp_port)
                 log.info(
                     "API on http://%s:%d/api (feed ws://%s:%d/ws), MCP on http://%s:%d/mcp; "
-                    "dataset files under %s%s",
+                    "store %s, dataset files under %s%s",
                     options.host, port, options.host, port, options.host, mcp_port,
-                    policy.data_dir, _key_env_note(policy),
+                    settings.database.shown, policy.data_dir, _key_env_note(policy),
                 )  # fmt: skip
                 freeze_start_up()
                 await _handle_interrupted(wb, resume=options.resume_interrupted)
@@ -244,6 +245,8 @@ def hand_over_sweeps(wb: Workbench, settings: Settings) -> list[str]:
                 stdout=log_file,
                 stderr=log_file,
                 start_new_session=True,
+                # The store by the environment, not argv: its URL may hold a password.
+                env={**os.environ, "PROMPTLOOPER_DB": settings.database.url},
             )
         log.info(
             "the client disconnected; sweep %s of %s goes on in the background (pid %d, log "

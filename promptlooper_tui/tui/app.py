@@ -117,7 +117,8 @@ class PromptLooperApp(App[None]):
                 open_workbench(self.settings)
             )
         except (PromptLooperError, OSError) as exc:
-            self.exit(return_code=1, message=f"error: cannot open {self.settings.home}: {exc}")
+            where = self.settings.database.shown
+            self.exit(return_code=1, message=f"error: cannot open {where}: {exc}")
             return
         self._sweep_events = self._workbench.bus.subscribe(
             accept=lambda event: event.type in _SWEEP_ENDINGS

@@ -93,7 +93,8 @@ def check_literal_host(url: str, what: str) -> None:
 
 
 class LinkLocalGuard:
-    """An httpx `request` event hook refusing link-local and metadata destinations.
+    """Refuses link-local and metadata destinations: as an httpx `request` event hook, or asked
+    with `check(host, port)` before a request.
 
     Resolved hosts are remembered for `_RESOLVED_TTL` seconds so a sweep's thousands of
     requests cost one lookup, not one each. `resolve(host, port)` lists a host's addresses
@@ -105,17 +106,23 @@ class LinkLocalGuard:
         self._resolve = resolve or _system_addresses
 
     async def __call__(self, request: httpx.Request) -> None:
+        refusal = await self.check(request.url.host, request.url.port or 0)
+        if refusal is not None:
+            raise BlockedDestination(refusal, request=request)
+
+    async def check(self, host: str, port: int) -> str | None:
+        """Why a request to `host`:`port` is refused (a sentence for the user), or None."""
         if link_local_allowed():
-            return
-        host, port = request.url.host, request.url.port or 0
+            return None
         if self._checked.get((host, port), 0.0) > time.monotonic():
-            return
+            return None
         reason = blocked_reason(host)
         if reason is None and not _is_ip(host):
             reason = await self._resolved_reason(host, port)
         if reason is not None:
-            raise BlockedDestination(_refusal(host, reason), request=request)
+            return _refusal(host, reason)
         self._checked[(host, port)] = time.monotonic() + _RESOLVED_TTL
+        return None
 
     async def _resolved_reason(self, host: str, port: int) -> str | None:
         try:

@@ -31,6 +31,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import httpx
+import yarl
 
 from promptlooper_tui import __version__
 from promptlooper_tui.domain.errors import BadInput, EndpointError
@@ -163,18 +164,16 @@ class OpenAIClient:
         self._chat_url = f"{self.base_url}/chat/completions"
         self._embeddings_url = f"{self.base_url}/embeddings"
         self._models_url = f"{self.base_url}/models"
-        #: The URLs parsed once: httpx parses a URL given as text on every request.
+        #: The URLs parsed once, without the credentials a base URL may carry (they are never
+        #: sent: the API key is).
         self._parsed = {
-            url: httpx.URL(url) for url in (self._chat_url, self._embeddings_url, self._models_url)
+            url: yarl.URL(url).with_user(None)
+            for url in (self._chat_url, self._embeddings_url, self._models_url)
         }
-        self._http = EndpointHttp(max_connections)
-        # Each request is built in full from these, made once.
-        self._headers = httpx.Headers(_BASE_HEADERS)
+        headers = dict(_BASE_HEADERS)
         if self._api_key:
-            self._headers["Authorization"] = f"Bearer {self._api_key}"
-        self._json_headers = httpx.Headers(self._headers)
-        self._json_headers["Content-Type"] = "application/json"
-        self._timeouts = limits.httpx_timeout().as_dict()
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        self._http = EndpointHttp(max_connections, headers, limits.wait_s())
 
     def __repr__(self) -> str:
         return f"OpenAIClient(base_url={self.display_url!r})"
@@ -379,16 +378,8 @@ class OpenAIClient:
             raise AttemptFailure(detail, "timeout", retryable=False) from None
 
     async def _exchange(self, method: str, url: str, content: bytes | None, read: _Reader[T]) -> T:
-        headers = self._json_headers if content is not None else self._headers
-        request = httpx.Request(
-            method,
-            self._parsed[url],
-            content=content,
-            headers=headers,
-            extensions={"timeout": self._timeouts},
-        )
         try:
-            response = await self._http.send(request)
+            response = await self._http.send(method, self._parsed[url], content)
             try:
                 if response.status_code >= 300:
                     raise status_failure(response, await read_prefix(response), self._reading)

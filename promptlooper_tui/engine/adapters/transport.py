@@ -44,11 +44,10 @@ class ResponseLimits:
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
 
-    def httpx_timeout(self) -> httpx.Timeout:
-        """Connect, write and pool waits bounded by the idle timeout; reads by it too."""
-        import httpx
-
-        return httpx.Timeout(min(self.idle_timeout, self.deadline))
+    def wait_s(self) -> float:
+        """The longest any one wait may last (connecting, for a pooled connection, for the
+        next bytes): the idle timeout, within the deadline."""
+        return min(self.idle_timeout, self.deadline)
 
     def describe_cap(self) -> str:
         return f"{self.max_bytes / MIB:g} MiB"

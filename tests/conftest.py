@@ -36,6 +36,9 @@ def _keep_bytecode() -> None:
 
 _keep_bytecode()
 
+#: `pg_server` and `pg_url`: a real, throwaway PostgreSQL for the tests that need one.
+pytest_plugins = ["tests.fixtures.postgres"]
+
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto` (pyproject's addopts): two workers a core, at most 8. Many tests spend their

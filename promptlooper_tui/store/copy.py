@@ -25,10 +25,11 @@ _UNIT_ROWS = 500
 @dataclass(frozen=True)
 class CopiedTable:
     name: str
-    #: The order its rows are read in (its primary key, unless listings need another).
+    #: The order its rows are read in: its primary key, or the order they were made in where
+    #: listings tie-break on it. On a SQLite source, a table with a rowid is read in rowid
+    #: order instead: the order its rows were written, which listings tie-break on there.
     order: str
-    #: The order on a SQLite source, where newest-first listings tie-break on rowid.
-    sqlite_order: str | None = None
+    rowid: bool = True
     #: What makes a row data (the schema itself creates rows that are not).
     holds_data: str = ""
     #: The schema creates its rows: the copy replaces them rather than adding to them.
@@ -39,14 +40,14 @@ class CopiedTable:
 COPIED_TABLES = (
     CopiedTable("endpoints", "name"),
     CopiedTable("experiments", "id"),
-    CopiedTable("experiment_versions", "created_at, experiment_id, version", sqlite_order="rowid"),
-    CopiedTable("sweeps", "created_at, id", sqlite_order="rowid"),
-    CopiedTable("sweep_batches", "sweep_id, number"),
+    CopiedTable("experiment_versions", "created_at, experiment_id, version"),
+    CopiedTable("sweeps", "created_at, id"),
+    CopiedTable("sweep_batches", "sweep_id, number", rowid=False),
     CopiedTable("configs", "id"),
     CopiedTable("runs", "id"),
-    CopiedTable("stage_results", "run_id, stage_index"),
+    CopiedTable("stage_results", "run_id, stage_index", rowid=False),
     CopiedTable("scores", "id"),
-    CopiedTable("cache", "key"),
+    CopiedTable("cache", "key", rowid=False),
     CopiedTable("cache_counters", "id", holds_data="hits <> 0 OR misses <> 0", seeded=True),
     CopiedTable("webhooks", "id"),
     CopiedTable("webhook_deliveries", "id"),
@@ -89,8 +90,9 @@ async def copy_database(source: DatabaseLocation, target: DatabaseLocation) -> C
             await _refuse_data(to_db)
             rows: dict[str, int] = {}
             for table in COPIED_TABLES:
-                order = table.sqlite_order if source.kind == "sqlite" else None
-                rows[table.name] = await _copy_table(from_db, to_db, table, order or table.order)
+                rowid = source.kind == "sqlite" and table.rowid
+                order = "rowid" if rowid else table.order
+                rows[table.name] = await _copy_table(from_db, to_db, table, order)
             await to_db.reset_identities()
             return CopyReport(
                 source=from_db.shown,

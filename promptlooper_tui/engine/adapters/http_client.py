@@ -1,5 +1,5 @@
 """The adapter's HTTP client: aiohttp's connection pool, keeping no cookies, with the link-local
-guard on every request; answers come back as httpx responses, which the readers take.
+guard on every request, and its errors as httpx's exceptions that say what happened.
 
 Against httpcore's pool, aiohttp's halves the client's CPU per request (bench/sweep_speed.py, at
 32-64 calls in flight). Redirects are never followed.
@@ -42,7 +42,7 @@ class EndpointHttp:
         self._session: aiohttp.ClientSession | None = None
         self._guard = LinkLocalGuard()
 
-    async def send(self, method: str, url: yarl.URL, content: bytes | None) -> httpx.Response:
+    async def send(self, method: str, url: yarl.URL, content: bytes | None) -> Answer:
         """The answer to a request (JSON `content`, if any), its body not yet read: read it,
         then `aclose()` it. `url` carries no userinfo."""
         refusal = await self._guard.check(url.host or "", url.port or 0)
@@ -58,29 +58,7 @@ class EndpointHttp:
                 allow_redirects=False,
                 timeout=self._timeout,
             ).__aenter__()
-        extensions = {
-            "http_version": b"HTTP/1.1",
-            "reason_phrase": (response.reason or "").encode(),
-        }
-        with _precise_errors():
-            body = _arrived_body(response)
-            if body is not None:
-                await response.__aexit__(None, None, None)
-        if body is not None:
-            # Given as content, httpx hands it to the reader whole, without the stream's
-            # layers of generators.
-            return httpx.Response(
-                status_code=response.status,
-                headers=response.raw_headers,
-                content=body,
-                extensions=extensions,
-            )
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.raw_headers,
-            stream=_ResponseBody(response),
-            extensions=extensions,
-        )
+            return Answer(response, _arrived_body(response))
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -90,7 +68,6 @@ class EndpointHttp:
             connector=connector,
             headers=self._headers,
             cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
         )
         return self._session
 
@@ -99,23 +76,24 @@ class EndpointHttp:
             await self._session.close()
 
 
-def _arrived_body(response: aiohttp.ClientResponse) -> bytes | None:
-    """The whole body when it has already arrived and needs no decoding (a small answer
-    usually comes with its headers), else None: it is then streamed. What arrived is what
-    aiohttp's flow control lets it buffer anyway; the reader still applies the size cap."""
-    content = response.content
-    if not content.is_eof() or "Content-Encoding" in response.headers:
-        return None
-    return content.read_nowait()
+class Answer:
+    """An endpoint's answer as the readers take it: `status_code`, `reason_phrase`, `headers`
+    (names case-insensitive) and the body, decoded, from `aiter_bytes()`; `aclose()` it."""
 
+    __slots__ = ("_arrived", "_response", "headers", "reason_phrase", "status_code")
 
-class _ResponseBody(httpx.AsyncByteStream):
-    """An aiohttp response's body as httpx reads it, with precise errors."""
-
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, arrived: bytes | None) -> None:
         self._response = response
+        self._arrived = arrived
+        self.status_code = response.status
+        self.reason_phrase = response.reason or ""
+        self.headers = response.headers
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        if self._arrived is not None:
+            if self._arrived:
+                yield self._arrived
+            return
         content = self._response.content
         with _precise_errors():
             while chunk := await content.readany():
@@ -124,6 +102,14 @@ class _ResponseBody(httpx.AsyncByteStream):
     async def aclose(self) -> None:
         with _precise_errors():
             await self._response.__aexit__(None, None, None)
+
+
+def _arrived_body(response: aiohttp.ClientResponse) -> bytes | None:
+    """The whole body when it has already arrived (a small answer usually comes with its
+    headers), else None: it is then streamed. What arrived is what aiohttp's flow control lets
+    it buffer anyway; the reader still applies the size cap."""
+    content = response.content
+    return content.read_nowait() if content.is_eof() else None
 
 
 @contextlib.contextmanager

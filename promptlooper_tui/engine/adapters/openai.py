@@ -43,7 +43,7 @@ from promptlooper_tui.engine.netguard import (
     url_secrets,
 )
 
-from .http_client import EndpointHttp
+from .http_client import Answer, EndpointHttp
 from .protocol import (
     Quoter,
     Reading,
@@ -75,7 +75,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_Reader = Callable[[httpx.Response, Reading], Awaitable[T]]
+_Reader = Callable[[Answer, Reading], Awaitable[T]]
 
 _NO_SLOT = contextlib.nullcontext()
 _INCLUDE_USAGE = {"include_usage": True}

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from .http_client import Answer
 from .retry import requested_wait
 from .transport import (
     AttemptFailure,
@@ -73,13 +74,13 @@ class Reading:
     quoter: Quoter
 
 
-def describe(response: httpx.Response, quoter: Quoter) -> str:
+def describe(response: Answer, quoter: Quoter) -> str:
     """ "HTTP 200, text/html" — what an answer was, without a word of its body."""
     content_type = quoter.quote(response.headers.get("content-type", ""), 80) or "no content type"
     return f"HTTP {response.status_code}, {content_type}"
 
 
-def is_html(response: httpx.Response, body: bytes) -> bool:
+def is_html(response: Answer, body: bytes) -> bool:
     return "html" in response.headers.get("content-type", "") or body.lstrip()[:1] == b"<"
 
 
@@ -91,7 +92,7 @@ def _loads(body: bytes | str) -> Any:
         raise ValueError("nested too deeply") from None
 
 
-def status_failure(response: httpx.Response, body: bytes, reading: Reading) -> AttemptFailure:
+def status_failure(response: Answer, body: bytes, reading: Reading) -> AttemptFailure:
     """The failure an answer with status >= 300 stands for; `body` is the start of its body."""
     code = response.status_code
     quoter = reading.quoter
@@ -142,7 +143,7 @@ def _text_snippet(body: bytes) -> str:
     return body[: SNIPPET_CHARS * 64].decode("utf-8", "replace")
 
 
-async def read_json(response: httpx.Response, reading: Reading) -> Any:
+async def read_json(response: Answer, reading: Reading) -> Any:
     body = await read_capped(response, reading.limits)
     try:
         return _loads(body)
@@ -211,7 +212,7 @@ def _finish_reason(value: Any, quoter: Quoter) -> str | None:
     return quoter.quote(value, 40) or None if isinstance(value, str) else None
 
 
-async def read_completion(response: httpx.Response, reading: Reading) -> Completion:
+async def read_completion(response: Answer, reading: Reading) -> Completion:
     data = await read_json(response, reading)
     quoter = reading.quoter
     try:
@@ -294,7 +295,7 @@ class _StreamAccumulator:
         )
 
 
-async def read_stream(response: httpx.Response, reading: Reading) -> Completion:
+async def read_stream(response: Answer, reading: Reading) -> Completion:
     if "text/event-stream" not in response.headers.get("content-type", ""):
         # Some servers ignore `stream: true` and answer with one JSON completion.
         return await read_completion(response, reading)
@@ -326,7 +327,7 @@ def _is_vector(value: Any) -> bool:
 
 
 async def read_embeddings(
-    response: httpx.Response, reading: Reading, expected: int
+    response: Answer, reading: Reading, expected: int
 ) -> tuple[list[list[float]], int | None, tuple[str, ...]]:
     data = await read_json(response, reading)
     try:
@@ -343,7 +344,7 @@ async def read_embeddings(
     return vectors, usage.tokens_in, tuple(usage.warnings)
 
 
-async def read_models(response: httpx.Response, reading: Reading) -> list[str]:
+async def read_models(response: Answer, reading: Reading) -> list[str]:
     data = await read_json(response, reading)
     models = data.get("data") if isinstance(data, dict) else None
     if not isinstance(models, list):

@@ -67,7 +67,7 @@ class RetryPolicy:
 
 def requested_wait(headers: Mapping[str, str]) -> float | None:
     """Seconds a 429 answer asks the client to wait, from the first header that says; None
-    when none does. Keys must be lower case (httpx headers are case-insensitive anyway)."""
+    when none does. Keys must be lower case (an answer's headers are case-insensitive anyway)."""
     for name, parse in (
         ("retry-after-ms", _milliseconds),
         ("x-ms-retry-after-ms", _milliseconds),

@@ -2,8 +2,8 @@
 
 Every answer is read incrementally and abandoned the moment it passes `ResponseLimits.max_bytes`
 (never `response.read()` of a body of unknown size), so a 50 MB answer, an endless body or an
-endless event stream costs at most the cap in memory. httpx's read timeout is the idle timeout
-(the longest silence between two reads); the client wraps each attempt in `deadline`.
+endless event stream costs at most the cap in memory. The read timeout is the idle timeout (the
+longest silence between two reads); the client wraps each attempt in `deadline`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    import httpx
+    from .http_client import Answer
 
 MIB = 1024 * 1024
 #: An error answer is read this far for its message; the rest is left unread.
@@ -106,7 +106,7 @@ def _over_cap(limits: ResponseLimits, read: int) -> AttemptFailure:
     )
 
 
-async def read_capped(response: httpx.Response, limits: ResponseLimits) -> bytes:
+async def read_capped(response: Answer, limits: ResponseLimits) -> bytes:
     """The whole body, or AttemptFailure (kind "limit") as soon as it passes the cap."""
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.max_bytes:
@@ -121,7 +121,7 @@ async def read_capped(response: httpx.Response, limits: ResponseLimits) -> bytes
     return b"".join(parts)
 
 
-async def read_prefix(response: httpx.Response, limit: int = ERROR_BODY_BYTES) -> bytes:
+async def read_prefix(response: Answer, limit: int = ERROR_BODY_BYTES) -> bytes:
     """At most `limit` bytes of the body (an error answer's message lives at its start)."""
     parts: list[bytes] = []
     size = 0
@@ -133,7 +133,7 @@ async def read_prefix(response: httpx.Response, limit: int = ERROR_BODY_BYTES) -
     return b"".join(parts)[:limit]
 
 
-async def capped_lines(response: httpx.Response, limits: ResponseLimits) -> AsyncIterator[str]:
+async def capped_lines(response: Answer, limits: ResponseLimits) -> AsyncIterator[str]:
     """The body's lines (an event stream), failing once the body as a whole passes the cap."""
     size = 0
     pending = bytearray()

@@ -18,6 +18,7 @@ from tests.fixtures.pg_cluster import (
     PostgresUnavailable,
     create_database,
     drop_database,
+    scratch_root,
     server_binaries,
 )
 
@@ -102,7 +103,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_the_ci_commands_start_a_cluster_and_stop_it(pg_binaries: Path) -> None:
     # Not tmp_path: as root the cluster runs as the postgres user, who cannot enter pytest's
     # private temp folders. `stop` removes the folder.
-    directory = Path(tempfile.mkdtemp(prefix="pg-cli-"))
+    directory = Path(tempfile.mkdtemp(prefix="pg-cli-", dir=scratch_root()))
     started = _cli("start", str(directory))
     assert started.returncode == 0, started.stderr
     url = started.stdout.strip()

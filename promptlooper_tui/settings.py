@@ -8,8 +8,10 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .store.location import DatabaseLocation, parse_database_url
+if TYPE_CHECKING:
+    from .store.location import DatabaseLocation
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,9 @@ class Settings:
         """The settings a command runs with: `home` (`--home`), else $PROMPTLOOPER_HOME, else
         the XDG data dir; the store at `db` (`--db`), else $PROMPTLOOPER_DB, else the home's
         SQLite file. BadInput when the database URL is malformed."""
+        # Imported here: the parser and `--help` load nothing of the store.
+        from .store.location import parse_database_url
+
         url = db if db is not None else os.environ.get("PROMPTLOOPER_DB") or None
         return cls(
             Path(home).expanduser() if home else default_home(),
@@ -88,6 +93,8 @@ class Settings:
     @property
     def database(self) -> DatabaseLocation:
         """Where the store lives."""
+        from .store.location import DatabaseLocation
+
         return self.db or DatabaseLocation.sqlite(self.db_path)
 
     @property

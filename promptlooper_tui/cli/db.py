@@ -8,7 +8,6 @@ import sys
 from typing import TYPE_CHECKING
 
 from ..settings import Settings
-from ..store.location import parse_database_url
 from .arguments import Parsers
 from .exit_codes import EXIT_OK
 
@@ -68,6 +67,7 @@ def cmd_db_copy(args: argparse.Namespace) -> int:
     import asyncio
 
     from ..store.copy import copy_database
+    from ..store.location import parse_database_url
 
     source = parse_database_url(args.source, flag="--from")
     target = parse_database_url(args.target, flag="--to")

@@ -4,6 +4,7 @@ database of its own, and `.ci/run`'s start/stop commands round-trip."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -59,15 +60,15 @@ def test_a_synchronous_test_gets_a_database_url_too(pg_url: str) -> None:
 
 
 async def test_a_dropped_database_is_gone_even_while_someone_is_connected(pg_server: str) -> None:
-    url = await create_database(pg_server, "t_dropped_while_open")
-    still_open = await asyncpg.connect(url)
-    await drop_database(pg_server, "t_dropped_while_open")
+    name = f"t_dropped_{secrets.token_hex(4)}"
+    still_open = await asyncpg.connect(await create_database(pg_server, name))
+    await drop_database(pg_server, name)
     assert not await _alive(still_open)
     still_open.terminate()
     admin = await asyncpg.connect(pg_server)
     try:
-        gone = "SELECT count(*) FROM pg_database WHERE datname = 't_dropped_while_open'"
-        assert await admin.fetchval(gone) == 0
+        gone = "SELECT count(*) FROM pg_database WHERE datname = $1"
+        assert await admin.fetchval(gone, name) == 0
     finally:
         await admin.close()
 

@@ -47,8 +47,13 @@ _K = TypeVar("_K")
 _V = TypeVar("_V")
 
 
+#: Encoders made once: `json.dumps` with options builds one on every call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 def cache_key(
@@ -306,7 +311,7 @@ class CallCache:
             store.save_entry_statement(
                 key,
                 kind,
-                json.dumps(entry.value, separators=(",", ":")),
+                _COMPACT.encode(entry.value),
                 entry.tokens_in,
                 entry.tokens_out,
                 datetime.now(UTC).isoformat(),

@@ -36,6 +36,8 @@ _SCORER_CALL_ESTIMATE = 120
 _DEFAULT_OUTPUT_ESTIMATE = 512
 #: Where a stage row keeps its finish reason (see `StageRow`).
 _FINISH_REASON = 9
+#: Made once: `json.dumps` with options builds an encoder on every call.
+_TEXT_JSON = json.JSONEncoder(ensure_ascii=False)
 
 
 def run_id_for(sweep_id: str, key: str, item_index: int, repeat: int) -> str:
@@ -198,7 +200,7 @@ def _stage_row(
     hit: bool,
     error: str | None,
 ) -> StageRow:
-    messages_json = json.dumps(messages, ensure_ascii=False)
+    messages_json = _TEXT_JSON.encode(messages)
     if entry is None:
         return (index, name, messages_json, output, 0, 0, 0.0, int(hit), error, None, None)
     value = entry.value
@@ -214,7 +216,7 @@ def _stage_row(
         int(hit),
         error,
         value.get("finish_reason"),
-        json.dumps(warnings, ensure_ascii=False) if warnings else None,
+        _TEXT_JSON.encode(warnings) if warnings else None,
     )
 
 

@@ -173,7 +173,8 @@ class OpenAIClient:
         headers = dict(_BASE_HEADERS)
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        self._http = EndpointHttp(max_connections, headers, limits.wait_s())
+        tls = self.base_url.lower().startswith("https:")
+        self._http = EndpointHttp(max_connections, headers, limits.wait_s(), tls=tls)
 
     def __repr__(self) -> str:
         return f"OpenAIClient(base_url={self.display_url!r})"
@@ -455,8 +456,12 @@ def _clean_api_key(api_key: str | None) -> str | None:
     return key or None
 
 
+#: Made once: `json.dumps` with options builds an encoder on every call.
+_BODY_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _dumps(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return _BODY_ENCODER.encode(body).encode()
 
 
 def _elapsed_ms(started: float) -> float:

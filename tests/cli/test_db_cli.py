@@ -166,7 +166,8 @@ def test_an_encrypted_api_key_works_on_the_copy_with_the_same_secret(
         assert "small-model" in tested.stdout
         monkeypatch.setenv("PROMPTLOOPER_SECRET", "another secret")
         wrong = cli(tmp_path / "theirs", "--db", str(target), "endpoints", "test", "keyed")
-    assert wrong.returncode != 0 and "Traceback" not in wrong.stderr
+    # Another secret: a clear error, never a garbled key sent.
+    assert wrong.returncode == 2 and "cannot be decrypted" in wrong.stderr
     assert key.encode() not in target.read_bytes()
     assert key not in added.stdout + copied.stdout + tested.stdout + wrong.stdout + wrong.stderr
 

@@ -24,8 +24,10 @@ PROBE_KEYS = (
     "LEFT JOIN cache_claims AS l ON l.key = k.value"
 )
 SAVE_ENTRY = (
-    "INSERT OR REPLACE INTO cache (key, kind, value, tokens_in, tokens_out, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO cache (key, kind, value, tokens_in, tokens_out, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET kind = excluded.kind, "
+    "value = excluded.value, tokens_in = excluded.tokens_in, "
+    "tokens_out = excluded.tokens_out, created_at = excluded.created_at"
 )
 CLAIM_KEY = (
     "INSERT INTO cache_claims (key, owner, host, pid, expires_at) "

@@ -25,6 +25,8 @@ class Row(Protocol):
 
 
 class Database(Protocol):
+    #: Which SQL the backend speaks, for the few queries spelled out per backend.
+    dialect: str
     #: Where the data lives, as it may be shown (a password in a URL is replaced by ***).
     shown: str
     #: The schema version the database is at, and the one it had when opened (0: new).

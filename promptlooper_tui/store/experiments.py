@@ -33,15 +33,15 @@ MAX_VERSION = "SELECT max(version) AS version FROM experiment_versions WHERE exp
 #: Each experiment with its latest version, its latest sweep, its run count and its tokens.
 SUMMARIES = """
 SELECT e.id, e.name, e.created_at,
-       v.version, v.description, v.versions,
+       v.version, json_extract(latest.spec_json, '$.description') AS description, v.versions,
        s.id AS sweep_id, s.status AS sweep_status, s.owner_pid,
        (SELECT count(*) FROM runs r WHERE r.experiment_id = e.id) AS runs,
        (SELECT coalesce(sum(tokens_in + tokens_out), 0) FROM sweeps WHERE experiment_id = e.id)
             AS tokens
 FROM experiments e
-JOIN (SELECT experiment_id, max(version) AS version, count(*) AS versions,
-             json_extract(spec_json, '$.description') AS description
+JOIN (SELECT experiment_id, max(version) AS version, count(*) AS versions
       FROM experiment_versions GROUP BY experiment_id) v ON v.experiment_id = e.id
+JOIN experiment_versions latest ON latest.experiment_id = e.id AND latest.version = v.version
 LEFT JOIN sweeps s ON s.id = (SELECT id FROM sweeps WHERE experiment_id = e.id
                              ORDER BY created_at DESC, rowid DESC LIMIT 1)
 """

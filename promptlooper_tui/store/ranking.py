@@ -34,7 +34,7 @@ SWEEPS_OBSERVATIONS = (
     "c.key, r.item_index, r.repeat ORDER BY r.finished_at DESC, r.sweep_id DESC) AS k "
     "FROM runs r JOIN configs c ON c.id = r.config_id "
     "WHERE r.sweep_id IN (SELECT value FROM json_each(?)) AND r.status = 'completed') "
-    "WHERE k = 1"
+    "AS latest WHERE k = 1"
 )
 CONFIG_TOTALS = (
     "WITH obs AS ({observations}) "
@@ -47,10 +47,10 @@ CONFIG_TOTALS = (
 )
 PAIRED_WITH_LEADER = (
     "WITH leader AS MATERIALIZED (SELECT item_index, avg(score) AS s FROM "
-    "({observations}) WHERE cfg = ? AND score IS NOT NULL GROUP BY item_index) "
+    "({observations}) AS o WHERE cfg = ? AND score IS NOT NULL GROUP BY item_index) "
     "SELECT m.cfg, count(*) AS n, avg(m.s - l.s) AS mean_diff, "
     "avg((m.s - l.s) * (m.s - l.s)) AS second_moment FROM ("
-    "SELECT cfg, item_index, avg(score) AS s FROM ({observations}) "
+    "SELECT cfg, item_index, avg(score) AS s FROM ({observations}) AS o "
     "WHERE cfg != ? AND score IS NOT NULL GROUP BY cfg, item_index) m "
     "JOIN leader l ON l.item_index = m.item_index GROUP BY m.cfg"
 )
@@ -63,7 +63,7 @@ MEDIAN_LATENCIES = (
     "WITH obs AS ({observations}) SELECT cfg, latency_ms FROM (SELECT cfg, latency_ms, "
     "row_number() OVER (PARTITION BY cfg ORDER BY latency_ms) AS k, "
     "count(*) OVER (PARTITION BY cfg) AS n "
-    "FROM obs WHERE score IS NOT NULL AND cfg IN ({configs})) WHERE k = (n + 1) / 2"
+    "FROM obs WHERE score IS NOT NULL AND cfg IN ({configs})) AS ranked WHERE k = (n + 1) / 2"
 )
 SWEEP_CONFIGS = "SELECT id AS cfg, key, params, dropped FROM configs WHERE sweep_id = ?"
 SWEEPS_CONFIGS = (

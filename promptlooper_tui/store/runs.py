@@ -35,9 +35,9 @@ MAX_SCORE = "r.score <= ?"
 OLDER_THAN = "(r.finished_at, r.id) < (?, ?)"
 FAILED_COUNT = "SELECT count(*) AS n FROM runs WHERE sweep_id = ? AND status = 'failed'"
 STATUS_COUNTS = (
-    "SELECT coalesce(sum(status = 'completed'), 0) AS completed, "
-    "coalesce(sum(status = 'failed'), 0) AS failed, "
-    "coalesce(sum(status = 'completed' AND calls > 0 AND calls = cached_calls), 0) AS cached "
+    "SELECT count(*) FILTER (WHERE status = 'completed') AS completed, "
+    "count(*) FILTER (WHERE status = 'failed') AS failed, "
+    "count(*) FILTER (WHERE status = 'completed' AND calls > 0 AND calls = cached_calls) AS cached "
     "FROM runs WHERE sweep_id = ?"
 )
 MOST_COMMON_ERROR = (
@@ -46,8 +46,8 @@ MOST_COMMON_ERROR = (
 )
 REPORT_TOTALS = """
 SELECT count(*) AS runs,
-       coalesce(sum(status = 'completed'), 0) AS completed,
-       coalesce(sum(status = 'failed'), 0) AS failed,
+       count(*) FILTER (WHERE status = 'completed') AS completed,
+       count(*) FILTER (WHERE status = 'failed') AS failed,
        coalesce(sum(tokens_in), 0) AS tokens_in, coalesce(sum(tokens_out), 0) AS tokens_out,
        coalesce(sum(cost), 0) AS cost, coalesce(sum(calls), 0) AS calls,
        coalesce(sum(cached_calls), 0) AS cached_calls,
@@ -61,7 +61,8 @@ FAILURE_GROUPS = (
 FAILURE_EXAMPLES = (
     "SELECT error, id FROM (SELECT coalesce(error, '') AS error, id, row_number() OVER "
     "(PARTITION BY coalesce(error, '') ORDER BY id) AS k FROM runs "
-    "WHERE sweep_id = ? AND status = 'failed' AND coalesce(error, '') IN ({marks})) WHERE k <= ?"
+    "WHERE sweep_id = ? AND status = 'failed' AND coalesce(error, '') IN ({marks})) "
+    "AS failures WHERE k <= ?"
 )
 EXPORT_ROWS = """
 SELECT r.id, r.status, c.params, r.item_index, r.repeat, r.score, r.tokens_in, r.tokens_out,

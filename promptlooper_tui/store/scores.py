@@ -20,8 +20,9 @@ INSERT_HUMAN = (
     "INSERT INTO scores (run_id, scorer, kind, value, weight, note, created_at) "
     "VALUES (?, ?, 'human', ?, ?, ?, ?)"
 )
+#: (PostgreSQL rounds only exact numbers: hence the CAST, which SQLite takes as well.)
 RESCORE_RUN = (
-    "UPDATE runs SET score = (SELECT round(sum(value * weight) / sum(weight), 6) "
+    "UPDATE runs SET score = (SELECT round(CAST(sum(value * weight) / sum(weight) AS NUMERIC), 6) "
     "FROM scores WHERE run_id = ? AND value IS NOT NULL AND weight > 0 "
     "AND superseded_at IS NULL) WHERE id = ?"
 )
@@ -49,14 +50,17 @@ SELECT name, count(value) AS n, min(value) AS lo, avg(value) AS mean, max(value)
 FROM v GROUP BY name
 """
 )
-# The epsilon keeps 0.3 (stored as 0.29999...) in the 0.3-0.4 bin.
-HISTOGRAMS = (
-    _SWEEP_VALUES
-    + """
-SELECT name, min(CAST(value * ? + 1e-9 AS INTEGER), ? - 1) AS bin, count(*) AS n
+# The epsilon keeps 0.3 (stored as 0.29999...) in the 0.3-0.4 bin. Scores are never negative,
+# so truncating is flooring: CAST truncates on SQLite, PostgreSQL's rounds (trunc() first).
+_HISTOGRAMS = """
+SELECT name, min({bin}, ? - 1) AS bin, count(*) AS n
 FROM v WHERE value IS NOT NULL GROUP BY name, bin
 """
-)
+HISTOGRAMS = {
+    "sqlite": _SWEEP_VALUES + _HISTOGRAMS.format(bin="CAST(value * ? + 1e-9 AS INTEGER)"),
+    "postgresql": _SWEEP_VALUES
+    + _HISTOGRAMS.replace("min(", "least(").format(bin="CAST(trunc(value * ? + 1e-9) AS BIGINT)"),
+}
 
 
 def human_score_statements(
@@ -99,4 +103,4 @@ async def score_distributions(db: Database, sweep_id: str) -> list[sqlite3.Row]:
 async def score_histograms(db: Database, sweep_id: str, bins: int) -> list[sqlite3.Row]:
     """Per scorer `name` (and RUN_SCORE) of a sweep: `n` values in each `bin` of `bins` equal
     bins over [0, 1] (a value of exactly 1 goes in the last)."""
-    return await db.fetchall(HISTOGRAMS, (sweep_id, sweep_id, bins, bins))
+    return await db.fetchall(HISTOGRAMS[db.dialect], (sweep_id, sweep_id, bins, bins))

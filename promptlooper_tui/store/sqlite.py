@@ -63,6 +63,8 @@ class _WriterThread:
 class SqliteDatabase:
     """Open with `await SqliteDatabase.open(path)`; close with `await db.close()`."""
 
+    dialect = "sqlite"
+
     def __init__(self, path: Path, reader: aiosqlite.Connection, writer: _WriterThread):
         self.path = path
         self.shown = str(path)

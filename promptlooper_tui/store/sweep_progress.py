@@ -25,7 +25,7 @@ SWEEP_USAGE = (
     "SELECT tokens_in + tokens_out AS used, responses_429, unpriced FROM sweeps WHERE id = ?"
 )
 STORED_BATCHES = "SELECT number, plan FROM sweep_batches WHERE sweep_id = ? ORDER BY number"
-ADD_CONFIG = "INSERT OR IGNORE INTO configs (sweep_id, key, params) VALUES (?, ?, ?)"
+ADD_CONFIG = "INSERT INTO configs (sweep_id, key, params) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
 DROP_CONFIG = "UPDATE configs SET dropped = 1 WHERE sweep_id = ? AND key = ?"
 ADD_BATCH = "INSERT INTO sweep_batches (sweep_id, number, plan) VALUES (?, ?, ?)"
 ADD_PLANNED_RUNS = "UPDATE sweeps SET planned_runs = planned_runs + ?, updated_at = ? WHERE id = ?"

@@ -16,6 +16,7 @@ import yaml
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.simulated.options import SimulatorOptions
 from promptlooper_tui.simulated.server import RunningSimulator, simulated_endpoint
+from promptlooper_tui.store.location import parse_database_url
 from promptlooper_tui.workbench import Workbench, open_workbench
 
 
@@ -109,9 +110,41 @@ def experiment_yaml(**changes: Any) -> str:
     return yaml.safe_dump(make_experiment(**changes), sort_keys=False)
 
 
+#: The suites that run on both backends (DESIGN §10): every test of theirs that uses the
+#: `settings` fixture (a `workbench` among them) runs once on SQLite, once on PostgreSQL.
+_BOTH_BACKENDS = ("store", "engine", "drills")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): reads the SQLite file itself; not run on PostgreSQL"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    suite = metafunc.definition.path.relative_to(Path(__file__).parent).parts[0]
+    if suite in _BOTH_BACKENDS and metafunc.definition.get_closest_marker("sqlite_only") is None:
+        metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "home")
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which store the test's `settings` use (SQLite unless the suite runs on both)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def settings(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    if backend == "sqlite":
+        return Settings(home=tmp_path / "home")
+    url = request.getfixturevalue("pg_url")
+    # The commands, daemons and MCP servers the test starts use the same database.
+    monkeypatch.setenv("PROMPTLOOPER_DB", url)
+    return Settings(home=tmp_path / "home", db=parse_database_url(url))
 
 
 @pytest.fixture

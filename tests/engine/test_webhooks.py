@@ -227,6 +227,7 @@ async def test_aclose_gives_up_after_the_grace_period(hooks: Harness) -> None:
     assert await hooks.wb.webhook_deliveries(hook.id) == []
 
 
+@pytest.mark.sqlite_only("reads the database file's bytes")
 async def test_the_secret_never_reaches_the_database_file(hooks: Harness) -> None:
     receiver = await hooks.receiver()
     secret = "plsecret-" + uuid.uuid4().hex

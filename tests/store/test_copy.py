@@ -19,6 +19,9 @@ from promptlooper_tui.store.copy import COPIED_TABLES, SKIPPED_TABLES, copy_data
 from promptlooper_tui.store.location import DatabaseLocation
 from promptlooper_tui.workbench import open_workbench
 
+#: The sources are SQLite homes (the PostgreSQL copies are in tests/cli/test_db_cli.py).
+pytestmark = pytest.mark.sqlite_only("copies SQLite files")
+
 
 def _tables(path: Path) -> dict[str, list[tuple[object, ...]]]:
     """Every row of every table of the SQLite file at `path`, in rowid order where it has one."""

@@ -142,6 +142,7 @@ async def test_a_cursor_pages_only_the_listing_it_was_made_for(workbench: Workbe
     "runs", [RunFilter(), RunFilter(experiment_id="e"), RunFilter(sweep_id="s")]
 )
 @pytest.mark.parametrize("query", [PAGE_IDS_NEWEST_FIRST, PAGE_IDS_OLDEST_FIRST])
+@pytest.mark.sqlite_only("reads SQLite's query plan")
 async def test_pages_are_read_from_an_index_in_order(
     workbench: Workbench, runs: RunFilter, query: str
 ) -> None:

@@ -51,12 +51,17 @@ COPIED_TABLES = (
     CopiedTable("cache_counters", "id", holds_data="hits <> 0 OR misses <> 0", seeded=True),
     CopiedTable("webhooks", "id"),
     CopiedTable("webhook_deliveries", "id"),
+    CopiedTable("work_units", "run_id", rowid=False),
 )
 
 #: What a copy leaves behind on purpose, and why.
 SKIPPED_TABLES = {
     "cache_claims": "claims of LLM calls in flight: they belong to the source's live processes",
     "schema_version": "each database keeps its own, written by its migrations",
+    "events": "a relay of live events between the source's processes, read within seconds",
+    "sweep_coordinators": "which live process coordinates which sweep, on the source",
+    "workers": "the worker processes on the source",
+    "store_meta": "the target keeps its own (it checks the secret it was opened with)",
 }
 
 

@@ -221,4 +221,53 @@ MIGRATIONS: list[str] = [
     CREATE INDEX runs_by_sweep ON runs (sweep_id, finished_at, id, status, score);
     CREATE INDEX runs_newest ON runs (finished_at, id, status, score);
     """,
+    # 9: several processes on one store (DESIGN §10). Events that other processes relay to
+    # their front-ends; the runs of stored batches as units of work any process may claim
+    # (owner and lease); who coordinates each sweep; the workers present; and a check value
+    # of the secret the store's keys are encrypted with.
+    """
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        origin TEXT NOT NULL,
+        type TEXT NOT NULL,
+        experiment_id TEXT NOT NULL,
+        sweep_id TEXT,
+        run_id TEXT,
+        data TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE work_units (
+        run_id TEXT PRIMARY KEY,
+        sweep_id TEXT NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+        batch INTEGER NOT NULL,
+        config_id INTEGER NOT NULL REFERENCES configs(id) ON DELETE CASCADE,
+        item_index INTEGER NOT NULL,
+        repeat INTEGER NOT NULL,
+        retry INTEGER NOT NULL DEFAULT 0,
+        owner TEXT,
+        lease_expires REAL
+    ) WITHOUT ROWID;
+    CREATE INDEX work_units_of_batch ON work_units (sweep_id, batch, item_index);
+    CREATE TABLE sweep_coordinators (
+        sweep_id TEXT PRIMARY KEY REFERENCES sweeps(id) ON DELETE CASCADE,
+        owner TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        expires_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE workers (
+        owner TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        seen_at REAL NOT NULL,
+        sweep_id TEXT,
+        runs_done INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE TABLE store_meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]

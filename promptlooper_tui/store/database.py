@@ -9,7 +9,7 @@ statements committed together (all or none).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 #: One SQL statement (with `?` placeholders) and its parameters.
@@ -52,6 +52,18 @@ class Database(Protocol):
         ...
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    async def write_returning(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """One statement that changes rows and returns some (`UPDATE ... RETURNING`), in a
+        transaction of its own (claiming work)."""
+        ...
+
+    async def listen(
+        self, channel: str, wake: Callable[[], None]
+    ) -> Callable[[], Awaitable[None]] | None:
+        """Have `wake()` called when another process notifies `channel` (new events, new work);
+        returns what stops it, or None where the backend cannot (SQLite: poll instead)."""
+        ...
 
     async def reset_identities(self) -> None:
         """After rows were copied in with their generated ids: number new rows past them."""

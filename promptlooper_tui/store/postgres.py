@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import asyncpg
@@ -46,6 +46,7 @@ class PostgresDatabase:
 
     def __init__(self, location: DatabaseLocation, pool: asyncpg.Pool, migrated_from: int):
         self.shown = location.shown
+        self._url = location.url
         self.schema_version = SCHEMA_VERSION
         self.migrated_from = migrated_from
         self._pool = pool
@@ -114,6 +115,28 @@ class PostgresDatabase:
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         await self.write([(sql, params)])
+
+    async def write_returning(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Run one statement that changes rows and returns some (`... RETURNING ...`) in a
+        transaction of its own."""
+        try:
+            async with self._pool.acquire() as connection, connection.transaction():
+                return list(await connection.fetch(to_postgres(sql), *params))
+        except _ERRORS as exc:
+            raise self._write_error(exc) from None
+
+    async def listen(self, channel: str, wake: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+        """Call `wake()` whenever a transaction notifies `channel` (the schema's triggers do
+        on new events and work); returns what stops listening. The connection is one of its
+        own, outside the pool."""
+        try:
+            connection = await asyncpg.connect(self._url, timeout=_CONNECT_TIMEOUT_S)
+            await connection.add_listener(channel, lambda *_: wake())
+        except (TimeoutError, *_ERRORS) as exc:
+            raise StorageError(
+                f"cannot listen on the database {self.shown}: {_reason(exc)}"
+            ) from None
+        return connection.close
 
     async def reset_identities(self) -> None:
         """Number new rows past the ids copied in (`db copy` writes them as they were)."""

@@ -230,6 +230,16 @@ MIGRATIONS: dict[int, str] = {
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
     );
+    -- Processes listening on "promptlooper" learn of new events and new work at once.
+    CREATE FUNCTION promptlooper_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('promptlooper', TG_TABLE_NAME);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER events_notify AFTER INSERT ON events
+        FOR EACH STATEMENT EXECUTE FUNCTION promptlooper_notify();
+    CREATE TRIGGER work_units_notify AFTER INSERT ON work_units
+        FOR EACH STATEMENT EXECUTE FUNCTION promptlooper_notify();
     """,
 }
 

@@ -170,6 +170,18 @@ class SqliteDatabase:
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         await self.write([(sql, params)])
 
+    async def write_returning(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Run one statement that changes rows and returns some (`... RETURNING ...`) in a
+        transaction of its own, after the transactions already under way."""
+        try:
+            return await self._writer.run(lambda db: _returning(db, sql, params))
+        except sqlite3.Error as exc:
+            raise self._write_error(exc) from None
+
+    async def listen(self, channel: str, wake: Callable[[], None]) -> None:
+        """Nothing: SQLite cannot tell other processes' writes; readers poll."""
+        return None
+
     async def reset_identities(self) -> None:
         """Nothing to do: SQLite numbers new rows past the largest id already there."""
 
@@ -194,6 +206,20 @@ def _commit(db: sqlite3.Connection, statements: list[Statement]) -> None:
         with contextlib.suppress(sqlite3.Error):
             db.execute("ROLLBACK")
         raise
+
+
+def _returning(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+    cursor = db.cursor()
+    cursor.row_factory = sqlite3.Row
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        rows = cursor.execute(sql, params).fetchall()
+        db.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+        raise
+    return rows
 
 
 def _disk_full(error: Exception) -> bool:

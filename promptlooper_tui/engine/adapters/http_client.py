@@ -112,7 +112,9 @@ class Answer:
 def _arrived_body(response: aiohttp.ClientResponse) -> bytes | None:
     """The whole body when it has already arrived (a small answer usually comes with its
     headers), else None: it is then streamed. What arrived is what aiohttp's flow control lets
-    it buffer anyway; the reader still applies the size cap."""
+    it buffer anyway, decoded included (aiohttp inflates gzip and deflate in bounded steps and
+    stops reading while its buffer is full, so a compression bomb cannot grow); the reader
+    still applies the size cap."""
     content = response.content
     return content.read_nowait() if content.is_eof() else None
 

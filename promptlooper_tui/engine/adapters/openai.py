@@ -13,9 +13,9 @@ One pooled HTTP client per endpoint (`http_client.py`). Every call goes through 
 
 Failures surface as `EndpointError`. The API key (and any password in the base URL) never
 appears in messages, logs, reprs or kept server text; requests to link-local and cloud-metadata
-addresses are refused (`netguard.py`). The pieces live beside this file: `http_client.py` (httpx
-over aiohttp's pool), `transport.py` (limits, capped reading), `protocol.py` (the wire format),
-`retry.py` (the retry policy).
+addresses are refused (`netguard.py`). The pieces live beside this file: `http_client.py`
+(aiohttp's pool, and the answers the readers take), `transport.py` (limits, capped reading),
+`protocol.py` (the wire format), `retry.py` (the retry policy).
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ EVENT_TYPES = (
     "sweep.completed",
     #: The endpoint answers 429: counts and waits, at most one event a second per sweep.
     "sweep.rate_limited",
+    #: A front-end of another process asks the one running the sweep to pause, resume or
+    #: stop it (data: {"action": ...}); the runner's own event follows when it has.
+    "sweep.control",
 )
 
 
@@ -32,6 +35,9 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
     #: The bus instance (one per process) that numbered it: seqs of two epochs don't compare.
     epoch: str = ""
+    #: The process that published it first when that is another one sharing the store (its
+    #: owner, "host:pid:nonce"), relayed in; None for this process's own events.
+    origin: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -91,7 +91,10 @@ class EventBus:
         sweep_id: str | None = None,
         run_id: str | None = None,
         data: dict[str, Any] | None = None,
+        origin: str | None = None,
     ) -> Event:
+        """Number and deliver an event; `origin` names the process that published it first,
+        for an event relayed in from another process on the store (`Event.origin`)."""
         event = Event(
             seq=next(self._seq),
             ts=datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -101,6 +104,7 @@ class EventBus:
             run_id=run_id,
             data=data or {},
             epoch=self.epoch,
+            origin=origin,
         )
         self._buffer.append(event)
         for subscriber in self._subscribers:

@@ -266,7 +266,10 @@ class WebhookDispatcher:
     # -- fan-out -------------------------------------------------------------------------------
 
     def _wanted(self, event: Event) -> bool:
-        # Runs inside `publish`: with no matching webhook the event is never even queued.
+        # Runs inside `publish`: with no matching webhook the event is never even queued. An
+        # event relayed in from another process is that process's to deliver.
+        if event.origin is not None:
+            return False
         return any(hook.wants(event.type) for hook in self._hooks.values())
 
     async def _fan_out(self) -> None:

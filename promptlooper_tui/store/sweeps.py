@@ -34,6 +34,9 @@ MARK_RESUMED = (
     "UPDATE sweeps SET status = 'running', finished_at = NULL, owner_pid = ? WHERE id = ?"
 )
 RELEASE_PAUSED = "UPDATE sweeps SET owner_pid = NULL WHERE id = ? AND status = 'paused'"
+#: Another process's front-end pauses or resumes a sweep: the status it asked for, unless
+#: the sweep has moved on (ended, or already so) meanwhile.
+ASKED_STATUS = "UPDATE sweeps SET status = ?, updated_at = ? WHERE id = ? AND status = ?"
 #: Each sweep with its experiment's name and its completed and failed runs.
 SUMMARIES = """
 SELECT s.*, e.name,
@@ -78,6 +81,12 @@ def resumed_statement(sweep_id: str, owner_pid: int) -> Statement:
 def release_paused_statement(sweep_id: str) -> Statement:
     """A paused sweep owned by nobody: paused by a person, not interrupted."""
     return RELEASE_PAUSED, (sweep_id,)
+
+
+def asked_status_statement(sweep_id: str, was: str, status: str, now: str) -> Statement:
+    """The sweep goes from `was` to `status`, as a front-end asked of the process running it
+    (which records the same once it has done so)."""
+    return ASKED_STATUS, (status, now, sweep_id, was)
 
 
 async def sweep_exists(db: Database, sweep_id: str) -> bool:

@@ -76,6 +76,7 @@ class Workbench(Services):
 
     async def close(self) -> None:
         await self._control.stop_all()
+        await self.relay.aclose()
         if self.guard is not None:
             await self.guard.aclose()
         await self.endpoints.aclose()
@@ -387,6 +388,7 @@ async def open_workbench(
     workbench = Workbench(settings, db, policy)
     try:
         await workbench.webhooks.start()
+        await workbench.relay.start()
         yield workbench
     finally:
         await workbench.webhooks.aclose()

@@ -13,9 +13,11 @@ from ..domain.errors import NotFound
 from ..domain.trust import CallerPolicy
 from ..engine.cache import CallCache
 from ..engine.endpoints import EndpointPool, ResolvedEndpoint, api_key_from_env, stored_limits
+from ..engine.event_relay import EventRelay
 from ..engine.events import EventBus
 from ..engine.leaderboard_cache import LeaderboardCache
 from ..engine.limits import default_limits
+from ..engine.process_identity import ProcessIdentity
 from ..engine.webhooks import WebhookDispatcher
 from ..keystore import SecretBox
 from ..settings import Settings
@@ -65,6 +67,10 @@ class Services:
         self.limits = default_limits()
         self.guard: CheckGuard | None = None
         self.live = LiveSweeps()
+        #: Who this process is to the others on the store.
+        self.identity = ProcessIdentity.new()
+        #: The bus's events to and from the other processes on the store.
+        self.relay = EventRelay(db, self.bus, self.identity.owner)
         #: Sweeps `close()` found live and stopped (id -> experiment name): the app's command
         #: prints how to resume them once the app has quit.
         self.stopped_on_close: dict[str, str] = {}

@@ -19,11 +19,12 @@ from ..store.timestamps import now_iso
 from .experiments import Experiments
 from .lookups import ACTIVE_STATES, effective_status, live_status, load_spec, resolve_sweep
 from .overrides import SweepOverrides
+from .remote_control import Action, RemoteControl
 from .services import Services
 from .sweeps import Sweeps
 
 if TYPE_CHECKING:
-    from ..engine.sweep import SweepJob, SweepRunner
+    from ..engine.sweep import SweepJob
 
 
 class SweepControl:
@@ -31,6 +32,7 @@ class SweepControl:
         self._services = services
         self._experiments = experiments
         self._sweeps = sweeps
+        self._remote = RemoteControl(services)
 
     async def plan(self, ref: str, overrides: SweepOverrides | None = None) -> SweepPlan:
         experiment = await self._experiments.get_experiment(ref)
@@ -113,22 +115,34 @@ class SweepControl:
         return await self._sweeps.sweep_summary(sweep_ref)
 
     async def pause_sweep(self, sweep_ref: str) -> SweepRecord:
-        runner = await self._live_runner(sweep_ref)
-        await runner.pause()
-        return await self._sweeps.get_sweep(runner.job.sweep_id)
+        sweep_id = await resolve_sweep(self._services.db, sweep_ref)
+        runner = self._services.live.runners.get(sweep_id)
+        if runner is None:
+            await self._ask_elsewhere(sweep_id, "pause")
+        else:
+            await runner.pause()
+        return await self._sweeps.get_sweep(sweep_id)
 
     async def resume_paused_sweep(self, sweep_ref: str) -> SweepRecord:
-        runner = await self._live_runner(sweep_ref)
-        await runner.resume()
-        return await self._sweeps.get_sweep(runner.job.sweep_id)
+        sweep_id = await resolve_sweep(self._services.db, sweep_ref)
+        runner = self._services.live.runners.get(sweep_id)
+        if runner is None:
+            await self._ask_elsewhere(sweep_id, "resume")
+        else:
+            await runner.resume()
+        return await self._sweeps.get_sweep(sweep_id)
 
     async def stop_sweep(self, sweep_ref: str) -> SweepRecord:
-        runner = await self._live_runner(sweep_ref)
-        runner.stop()
-        task = self._services.live.tasks.get(runner.job.sweep_id)
-        if task is not None:
-            await asyncio.shield(task)
-        return await self._sweeps.get_sweep(runner.job.sweep_id)
+        sweep_id = await resolve_sweep(self._services.db, sweep_ref)
+        runner = self._services.live.runners.get(sweep_id)
+        if runner is None:
+            await self._ask_elsewhere(sweep_id, "stop")
+        else:
+            runner.stop()
+            task = self._services.live.tasks.get(sweep_id)
+            if task is not None:
+                await asyncio.shield(task)
+        return await self._sweeps.get_sweep(sweep_id)
 
     async def resume_sweep(
         self, sweep_ref: str, *, retry_failed: bool = False, max_tokens: int | None = None
@@ -137,7 +151,14 @@ class SweepControl:
         db = self._services.db
         sweep_id = await resolve_sweep(db, sweep_ref)
         runner = self._services.live.runners.get(sweep_id)
-        if runner is None:
+        if runner is None and await self._runs_elsewhere(sweep_id):
+            if retry_failed or max_tokens is not None:
+                raise Conflict(
+                    f"sweep {sweep_id} is live in another process; stop it before resuming it "
+                    "with retry_failed or a new max_tokens"
+                )
+            await self._ask_elsewhere(sweep_id, "resume")
+        elif runner is None:
             await self.start_sweep(sweep_id, retry_failed=retry_failed, max_tokens=max_tokens)
             # The runner records `running` only after resolving its endpoint; until then the
             # stored status would still say how the sweep last ended. Queued before any write
@@ -183,19 +204,27 @@ class SweepControl:
         if live.tasks:
             await asyncio.gather(*live.tasks.values(), return_exceptions=True)
 
-    async def _live_runner(self, sweep_ref: str) -> SweepRunner:
-        sweep_id = await resolve_sweep(self._services.db, sweep_ref)
-        runner = self._services.live.runners.get(sweep_id)
-        if runner is None:
-            sweep = await self._sweeps.get_sweep(sweep_id)
-            if sweep.status == "running":
-                state = "is running in another process; pause or stop it there"
-            elif sweep.resumable:
+    async def _runs_elsewhere(self, sweep_id: str) -> bool:
+        """Whether another live process runs `sweep_id` (running or paused there)."""
+        row = await stored_sweeps.sweep_with_experiment_name(self._services.db, sweep_id)
+        assert row is not None
+        state = effective_status(row["status"], row["owner_pid"], None)
+        # Paused and owned by nobody: a person paused it and its process has left since.
+        return state in ACTIVE_STATES and row["owner_pid"] is not None
+
+    async def _ask_elsewhere(self, sweep_id: str, action: Action) -> None:
+        """Have the process running `sweep_id` pause, resume or stop it (nothing to do when it
+        is so already); Conflict when no process runs it."""
+        sweep = await self._sweeps.get_sweep(sweep_id)
+        if not await self._runs_elsewhere(sweep_id):
+            if sweep.resumable:
                 state = f"is {sweep.status}; resume it first (promptlooper resume {sweep_id})"
             else:
                 state = f"has ended ({sweep.status})"
             raise Conflict(f"sweep {sweep_id} of {sweep.experiment!r} {state}")
-        return runner
+        already = {"pause": "paused", "resume": "running"}.get(action)
+        if sweep.status != already:
+            await self._remote.ask(sweep_id, sweep.experiment_id, action)
 
     async def _job(self, sweep_id: str, *, retry_failed: bool, max_tokens: int | None) -> SweepJob:
         from ..engine.sweep import SweepJob  # here: reads skip the runner

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import gzip
 import json
@@ -417,6 +418,18 @@ async def test_requests_name_promptlooper_and_carry_the_key(fake_llm: FakeLLM) -
     assert headers["authorization"] == f"Bearer {KEY}"
     assert headers["user-agent"] == f"promptlooper/{__version__}"
     assert headers["content-type"] == "application/json"
+
+
+async def test_a_base_urls_credentials_go_as_basic_auth_and_are_never_shown(
+    fake_llm: FakeLLM,
+) -> None:
+    # An endpoint behind a proxy with basic auth: http://user:pass@host/v1.
+    base = fake_llm.base_url.replace("http://", "http://team:s3cret-pw@")
+    async with OpenAIClient(base, retry=FAST) as client:
+        await client.chat(MESSAGES, PARAMS)
+        assert "s3cret-pw" not in repr(client)
+    sent = fake_llm.requests[0].headers["authorization"]
+    assert sent == "Basic " + base64.b64encode(b"team:s3cret-pw").decode()
 
 
 # --- answers that arrive whole ----------------------------------------------------------------

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
+import aiohttp
 import httpx
 import yarl
 
@@ -164,15 +165,19 @@ class OpenAIClient:
         self._chat_url = f"{self.base_url}/chat/completions"
         self._embeddings_url = f"{self.base_url}/embeddings"
         self._models_url = f"{self.base_url}/models"
-        #: The URLs parsed once, without the credentials a base URL may carry (they are never
-        #: sent: the API key is).
+        #: The URLs parsed once, without the credentials a base URL may carry (they go in the
+        #: Authorization header).
         self._parsed = {
             url: yarl.URL(url).with_user(None)
             for url in (self._chat_url, self._embeddings_url, self._models_url)
         }
         headers = dict(_BASE_HEADERS)
+        base = yarl.URL(self.base_url)
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
+        elif base.user is not None:
+            # A proxy behind basic auth: the base URL's credentials, sent as curl sends them.
+            headers["Authorization"] = aiohttp.encode_basic_auth(base.user, base.password or "")
         tls = self.base_url.lower().startswith("https:")
         self._http = EndpointHttp(max_connections, headers, limits.wait_s(), tls=tls)
 

@@ -68,9 +68,15 @@ class RunRecorder:
         #: commits (the writer keeps it), so the ones that are done are at the left.
         self._announcing: deque[asyncio.Future[None]] = deque()
 
-    def record(self, run_id: str, planned: PlannedRun, run: ExecutedRun) -> None:
-        """Queue the run's commit and count it; its event follows the commit."""
-        saved = self._db.submit(self._statements(run_id, planned, run))
+    def record(
+        self, run_id: str, planned: PlannedRun, run: ExecutedRun, also: Statement | None = None
+    ) -> None:
+        """Queue the run's commit, `also` in the same unit (its work unit is done), and count
+        it; its event follows the commit."""
+        statements = self._statements(run_id, planned, run)
+        if also is not None:
+            statements.append(also)
+        saved = self._db.submit(statements)
         self._count(run)
         meter = run.meter
         event = {

@@ -6,6 +6,14 @@ Crash safety: a batch's plan is committed before its runs start, each finished r
 with its stage results and scores in one unit, and every LLM answer is in the cache before the
 run goes on. Resuming replays the stored batches, skips finished runs, and finds every call that
 had returned in the cache.
+
+Sharing (DESIGN §10): while `promptlooper worker` processes are about, a batch's runs are stored
+as work units, and the sweep's workers here claim them a few at a time (`unit_source.py`), as do
+those of every worker process (`help_out`), so a sweep spreads over every process that works on
+it; with none about, the workers here take the runs from the plan and the store does no more
+per run than before. Only its coordinator (who
+holds its lease, `work_leases.py`) plans batches and sets its status; after each batch it reads
+what every process found, so adaptive strategies decide the same whoever ran the runs.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import asyncio
 import functools
 import logging
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +31,7 @@ from ..domain.errors import PromptLooperError
 from ..domain.experiment import ExperimentSpec, SweepSettings
 from ..domain.records import RateLimitCounts
 from ..store import sweep_progress as progress
+from ..store import work
 from ..store.database import Database
 from ..store.timestamps import now_iso
 from .budget import TokenBudget
@@ -35,6 +45,8 @@ from .run_recorder import RunRecorder
 from .strategies import Batch, config_key, make_strategy
 from .sweep_history import SweepHistory
 from .sweep_rate_limits import SweepRateLimits
+from .unit_source import PlanSource, RunSource, UnitSource
+from .work_leases import WorkLeases
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +59,11 @@ _END_EVENTS = {
     "budget_exhausted": "sweep.budget_exhausted",
     "failed": "sweep.stopped",
 }
+
+#: How often a coordinator looks whether the units other processes hold are done.
+_OTHERS_POLL_S = 0.2
+#: A worker process that has not reported for this long is not counted on to help.
+_WORKER_SEEN_S = 30.0
 
 #: What `finished_runs` found: status by (config key, item_index, repeat).
 _Done = dict[tuple[str, int, int], str]
@@ -87,6 +104,7 @@ class SweepRunner:
         cache: CallCache,
         pool: EndpointPool,
         bus: EventBus,
+        leases: WorkLeases,
     ) -> None:
         self.job = job
         self._db = db
@@ -118,6 +136,14 @@ class SweepRunner:
         self._abort: str | None = None
         self.expected_runs = 0
         self.status = "running"
+        self._leases = leases
+        #: Each config of the sweep by id (key, parameters), as far as seen.
+        self._configs: dict[int, tuple[str, dict[str, Any]]] = {}
+        self._units = UnitSource(
+            db, job.sweep_id, leases, self._configs, worker_count(job.settings.max_concurrency)
+        )
+        #: Where the workers take their runs: the store's units, or the batch's plan.
+        self._source: RunSource = self._units
 
     # -- control -------------------------------------------------------------------------------
 
@@ -170,17 +196,7 @@ class SweepRunner:
         (or paused, after `suspend()`)."""
         job = self.job
         try:
-            endpoint = await self._pool.resolve(job.spec.endpoint)
-            gateway = LLMGateway(
-                self._cache,
-                self._pool,
-                self.limiter,
-                self.rate_limits,
-                stream=job.settings.stream,
-                read_cache=job.read_cache,
-                fresh_since=job.fresh_since,
-            )
-            self._executor = RunExecutor(job.spec, gateway, self._pool, endpoint)
+            await self._prepare()
             done = await self._load_progress()
             # A pause may have come in before the runner got here; it must not be overwritten.
             await self._set_status(self.status, owner=True)
@@ -207,7 +223,7 @@ class SweepRunner:
                         break
                     await self._store_batch(number, batch)
                 await self._narrow_plan(batch)
-                await self._run_batch(batch, done)
+                await self._run_batch(number, batch, done)
                 number += 1
         except asyncio.CancelledError:
             self._stopping = True
@@ -225,6 +241,34 @@ class SweepRunner:
         if self._budget_hit:
             return await self._finish("budget_exhausted")
         return await self._finish("completed")
+
+    async def help_out(self) -> int:
+        """Run units of this sweep, which another process coordinates, until none is free;
+        returns how many runs were done here. Its status and batches are not this runner's."""
+        try:
+            await self._prepare()
+            self._budget.used = (await progress.sweep_usage(self._db, self.job.sweep_id)).tokens
+            await self._execute_units()
+        except asyncio.CancelledError:
+            self._stopping = True
+        finally:
+            await self._settle_writes()
+            await self._db.write(self._units.give_back_unstarted())
+        return self.counters.runs_done + self.counters.runs_failed
+
+    async def _prepare(self) -> None:
+        job = self.job
+        endpoint = await self._pool.resolve(job.spec.endpoint)
+        gateway = LLMGateway(
+            self._cache,
+            self._pool,
+            self.limiter,
+            self.rate_limits,
+            stream=job.settings.stream,
+            read_cache=job.read_cache,
+            fresh_since=job.fresh_since,
+        )
+        self._executor = RunExecutor(job.spec, gateway, self._pool, endpoint)
 
     async def _narrow_plan(self, batch: Batch) -> None:
         """Racing runs each round's survivors on the next items: once a round is planned, the
@@ -290,38 +334,83 @@ class SweepRunner:
                         config, key, ids[key], item_index, repeat, retry=status == "failed"
                     )
 
-    async def _run_batch(self, batch: Batch, done: _Done) -> None:
+    async def _run_batch(self, number: int, batch: Batch, done: _Done) -> None:
+        sweep_id = self.job.sweep_id
         keys = [config_key(c) for c in batch.configs]
-        ids = await progress.config_ids(self._db, self.job.sweep_id, keys)
-        pending = self._pending(batch, ids, done)
-        workers = worker_count(self.job.settings.max_concurrency)
-        await asyncio.gather(*(self._worker(pending) for _ in range(workers)))
+        ids = await progress.config_ids(self._db, sweep_id, keys)
+        for config, key in zip(batch.configs, keys, strict=True):
+            self._configs[ids[key]] = (key, config)
+        pending = (
+            (run_id_for(sweep_id, p.key, p.item_index, p.repeat), p)
+            for p in self._pending(batch, ids, done)
+        )
+        if not await work.workers_seen_since(self._db, time.time() - _WORKER_SEEN_S):
+            self._source = PlanSource(pending)
+            await self._execute_units()
+            self._source = self._units
+            await self._settle_writes()
+            await self._catch_up()
+            return
+        units = [(r, p.config_id, p.item_index, p.repeat, p.retry) for r, p in pending]
+        await self._db.write(work.add_unit_statements(sweep_id, number, units))
+        await self._execute_units()
+        # Units other processes hold: wait for them (and take over those whose lease ran out).
+        while not self._ending() and await work.units_left(self._db, sweep_id, number):
+            await asyncio.sleep(_OTHERS_POLL_S)
+            await self._execute_units()
         await self._settle_writes()
+        await self._catch_up()
+
+    async def _execute_units(self) -> None:
+        workers = worker_count(self.job.settings.max_concurrency)
+        await asyncio.gather(*(self._worker() for _ in range(workers)))
+
+    def _ending(self) -> bool:
+        return self._stopping or self._budget_hit or self._abort is not None
+
+    async def _catch_up(self) -> None:
+        """What every process found in this sweep so far (the coordinator plans the next
+        batch on it), and the tokens they used."""
+        history = SweepHistory()
+        for config in self._history.configs():
+            history.add_config(config)
+        for row in await progress.finished_runs(self._db, self.job.sweep_id):
+            if row["status"] == "completed":
+                history.add(row["key"], row["item_index"], row["score"])
+        self._history = history
+        self._budget.used = (await progress.sweep_usage(self._db, self.job.sweep_id)).tokens
 
     async def _settle_writes(self) -> None:
         """Wait until every finished run and cache entry of this sweep is committed."""
         await self._recorder.settle()
         await self._cache.flush()
 
-    async def _worker(self, pending: Iterator[PlannedRun]) -> None:
-        for planned in pending:
+    async def _worker(self) -> None:
+        source = self._source
+        while True:
             await self._running.wait()
-            if self._stopping or self._budget_hit or self._abort is not None:
+            if self._ending():
                 return
+            next_run = await source.next()
+            if next_run is None:
+                return
+            run_id, planned = next_run
             prior = functools.partial(self._executor.prior_estimate, planned)
             estimate = self._budget.estimate(prior)
             if not self._budget.try_reserve(estimate):
                 self._budget_hit = True
+                self._give_back(source, run_id)
                 return
             task = asyncio.current_task()
             assert task is not None
             self._inflight.add(task)
             self._no_run_inflight.clear()
             try:
-                actual = await self._run_one(planned)
+                actual = await self._run_one(run_id, planned, source)
             except asyncio.CancelledError:
                 if self._stopping:
                     self._budget.settle(estimate, 0)
+                    self._give_back(source, run_id)
                     return
                 raise
             finally:
@@ -334,10 +423,14 @@ class SweepRunner:
 
     # -- one run -------------------------------------------------------------------------------
 
-    async def _run_one(self, planned: PlannedRun) -> int:
-        """Execute one run and record it. Returns the tokens it really spent (cache hits are
-        free)."""
-        run_id = run_id_for(self.job.sweep_id, planned.key, planned.item_index, planned.repeat)
+    def _give_back(self, source: RunSource, run_id: str) -> None:
+        released = source.give_back(run_id)
+        if released is not None:
+            self._db.submit([released])
+
+    async def _run_one(self, run_id: str, planned: PlannedRun, source: RunSource) -> int:
+        """Execute one run and record it (its work unit done in the same write). Returns the
+        tokens it really spent (cache hits are free)."""
         self.counters.runs_running += 1
         self._publish(
             "run.started",
@@ -351,7 +444,7 @@ class SweepRunner:
         finally:
             self.counters.runs_running -= 1
         # The worker moves on to its next run while this one commits.
-        self._recorder.record(run_id, planned, run)
+        self._recorder.record(run_id, planned, run, source.finished_statement(run_id))
         if run.status == "completed":
             self._history.add(planned.key, planned.item_index, run.score)
             self._consecutive_failures = 0
@@ -398,6 +491,11 @@ class SweepRunner:
         if unsaved:
             await progress.add_429s(self._db, self.job.sweep_id, unsaved)
         self.status = status
+        released = self._units.give_back_unstarted()
+        if status in _END_EVENTS:
+            released.append(work.clear_units_statement(self.job.sweep_id))
+        released.append(self._leases.drop_coordination_statement(self.job.sweep_id))
+        await self._db.write(released)
         await self._set_status(status, error=error)
         event = _END_EVENTS.get(status)
         if event is not None:  # a suspended sweep announced `sweep.paused` already

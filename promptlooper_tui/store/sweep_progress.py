@@ -19,7 +19,9 @@ _KEYS_PER_QUERY = 500
 
 FINISHED_RUNS = (
     "SELECT c.key, r.item_index, r.repeat, r.status, r.score FROM runs r "
-    "JOIN configs c ON c.id = r.config_id WHERE r.sweep_id = ?"
+    "JOIN configs c ON c.id = r.config_id WHERE r.sweep_id = ? "
+    # One order whoever ran them: adaptive strategies then learn the same, to the last bit.
+    "ORDER BY c.key, r.item_index, r.repeat"
 )
 SWEEP_USAGE = (
     "SELECT tokens_in + tokens_out AS used, responses_429, unpriced FROM sweeps WHERE id = ?"

@@ -80,6 +80,7 @@ class Workbench(Services):
         if self.guard is not None:
             await self.guard.aclose()
         await self.endpoints.aclose()
+        await self.leases.close()
         await self.db.close()
 
     # -- experiments ---------------------------------------------------------------------------

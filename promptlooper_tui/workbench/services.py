@@ -19,6 +19,7 @@ from ..engine.leaderboard_cache import LeaderboardCache
 from ..engine.limits import default_limits
 from ..engine.process_identity import ProcessIdentity
 from ..engine.webhooks import WebhookDispatcher
+from ..engine.work_leases import WorkLeases
 from ..keystore import SecretBox
 from ..settings import Settings
 from ..store import endpoints as stored_endpoints
@@ -67,8 +68,9 @@ class Services:
         self.limits = default_limits()
         self.guard: CheckGuard | None = None
         self.live = LiveSweeps()
-        #: Who this process is to the others on the store.
+        #: Who this process is to the others on the store, and its leases on shared work.
         self.identity = ProcessIdentity.new()
+        self.leases = WorkLeases(db, self.identity)
         #: The bus's events to and from the other processes on the store.
         self.relay = EventRelay(db, self.bus, self.identity.owner)
         #: Sweeps `close()` found live and stopped (id -> experiment name): the app's command

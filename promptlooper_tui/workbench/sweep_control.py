@@ -92,8 +92,15 @@ class SweepControl:
         if sweep_id in live.runners:
             raise Conflict(f"sweep {sweep_id} is already running")
         job = await self._job(sweep_id, retry_failed=retry_failed, max_tokens=max_tokens)
+        if not await services.leases.coordinate(sweep_id):
+            raise Conflict(f"sweep {sweep_id} is being run by another process")
         runner = SweepRunner(
-            job, db=services.db, cache=services.cache, pool=services.endpoints, bus=services.bus
+            job,
+            db=services.db,
+            cache=services.cache,
+            pool=services.endpoints,
+            bus=services.bus,
+            leases=services.leases,
         )
         live.runners[sweep_id] = runner
         task = asyncio.create_task(runner.run(), name=f"sweep-{sweep_id}")

@@ -15,6 +15,7 @@ from promptlooper_tui.engine.run_execution import ExecutedRun, PlannedRun
 from promptlooper_tui.engine.run_recorder import RunRecorder
 from promptlooper_tui.engine.sweep_rate_limits import SweepRateLimits
 from promptlooper_tui.store.database import Statement
+from promptlooper_tui.store.work import finish_unit_statement
 
 
 class StalledWriter:
@@ -36,10 +37,10 @@ class StalledWriter:
         self.committed += count
 
 
-def finished(index: int) -> tuple[str, PlannedRun, ExecutedRun]:
+def finished(index: int) -> tuple[str, PlannedRun, ExecutedRun, Statement]:
     planned = PlannedRun({"t": 0}, "key", 1, index, 0)
     run = ExecutedRun("completed", None, 1.0, False, 1.0, RunMeter(calls=1, cached_calls=1))
-    return f"run_{index}", planned, run
+    return f"run_{index}", planned, run, finish_unit_statement(f"run_{index}")
 
 
 async def test_workers_wait_for_a_writer_that_fell_behind_and_every_run_is_announced() -> None:

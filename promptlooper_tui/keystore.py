@@ -6,6 +6,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -15,6 +16,8 @@ from .settings import ensure_home, restrict_to_owner
 
 #: Bytes in a Fernet key, which the key file holds in URL-safe base64.
 _KEY_BYTES = 32
+#: What a store's check value authenticates (see `check_value`).
+_CHECK_LABEL = b"promptlooper: the secret this store's keys and webhook secrets are under"
 
 
 class SecretBox:
@@ -24,21 +27,55 @@ class SecretBox:
         self._key_path = key_path
         self._fernet: object | None = None
 
-    def _box(self):  # type: ignore[no-untyped-def]
+    def _box(self, *, create: bool):  # type: ignore[no-untyped-def]
+        """The Fernet of this process's key; without `create`, BadInput where it has none (a
+        key made now could decrypt nothing stored)."""
         if self._fernet is None:
             from cryptography.fernet import Fernet
 
-            self._fernet = Fernet(self._key())
+            key = self.key() if create else self.existing_key()
+            if key is None:
+                raise self.wrong_secret()
+            self._fernet = Fernet(key)
         return self._fernet
 
-    def _key(self) -> bytes:
+    def key(self) -> bytes:
+        """This process's key; the key file is created if there is no key yet."""
+        return self.existing_key() or self._create_key()
+
+    def existing_key(self) -> bytes | None:
+        """This process's key ($PROMPTLOOPER_SECRET, else its home's key file), or None where
+        it has neither. Never creates the key file."""
         passphrase = os.environ.get("PROMPTLOOPER_SECRET")
         if passphrase:
             # Any passphrase works: derive a valid 32-byte Fernet key from it.
             return base64.urlsafe_b64encode(hashlib.sha256(passphrase.encode()).digest())
         if self._key_path.exists():
             return self._read_key()
-        return self._create_key()
+        return None
+
+    def wrong_secret(self) -> BadInput:
+        """The error for a store whose keys this process's secret does not open. It names
+        where the secret came from, never the secret."""
+        if os.environ.get("PROMPTLOOPER_SECRET"):
+            used = "with this process's secret ($PROMPTLOOPER_SECRET)"
+        elif self._key_path.exists():
+            used = (
+                "with this process's secret ($PROMPTLOOPER_SECRET is unset, so it used its "
+                f"home's key file {self._key_path})"
+            )
+        else:
+            used = (
+                "by this process: it has no secret ($PROMPTLOOPER_SECRET is unset and its home "
+                f"has no key file {self._key_path})"
+            )
+        return BadInput(
+            f"this store's API keys and webhook secrets cannot be decrypted {used}: they are "
+            "encrypted with another secret. Every process on a shared store needs the same "
+            "PROMPTLOOPER_SECRET: set it to the one they were stored with. If that one is lost, "
+            "so are they: with PROMPTLOOPER_SECRET unset and no key file in the home, the store "
+            "opens; remove the endpoints and webhooks that hold keys, then add them again"
+        )
 
     def _create_key(self) -> bytes:
         """A new key file, or the one another process created first.
@@ -89,18 +126,44 @@ class SecretBox:
         return key
 
     def encrypt(self, secret: str) -> bytes:
-        return self._box().encrypt(secret.encode())  # type: ignore[attr-defined,no-any-return]
+        return self._box(create=True).encrypt(secret.encode())  # type: ignore[attr-defined,no-any-return]
 
     def decrypt(self, token: bytes) -> str:
         from cryptography.fernet import InvalidToken
 
         try:
-            return self._box().decrypt(token).decode()  # type: ignore[attr-defined,no-any-return]
+            return self._box(create=False).decrypt(token).decode()  # type: ignore[attr-defined,no-any-return]
         except InvalidToken:
             raise BadInput(
                 "a stored API key cannot be decrypted: the secret ($PROMPTLOOPER_SECRET or "
                 f"{self._key_path}) changed since it was stored; add the endpoint again"
             ) from None
+
+    def opens(self, token: bytes) -> bool:
+        """Whether this process's existing key decrypts `token` (creating no key)."""
+        from cryptography.fernet import InvalidToken
+
+        key = self.existing_key()
+        if key is None:
+            return False
+        try:
+            self._box(create=False).decrypt(token)
+        except InvalidToken:
+            return False
+        return True
+
+
+def check_value(key: bytes) -> str:
+    """What a store keeps to tell whether a process's key is the one its encrypted values are
+    under: HMAC-SHA256 of a fixed label, keyed with the Fernet key.
+
+    An HMAC rather than a Fernet token of a fixed text: it is the same for every process with
+    the key, so the store itself can compare it inside the write it guards (store/meta.py), and
+    computing it loads no cryptography library (a read-only command stays quick). It reveals no
+    more than any stored Fernet token does: a guess at the secret can be tested against either,
+    and nothing else."""
+    raw = base64.urlsafe_b64decode(key)
+    return "hmac-sha256:" + hmac.new(raw, _CHECK_LABEL, hashlib.sha256).hexdigest()
 
 
 def _key_problem(key: bytes) -> str:

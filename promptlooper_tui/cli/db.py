@@ -66,12 +66,16 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 def cmd_db_copy(args: argparse.Namespace) -> int:
     import asyncio
 
+    from ..keystore import SecretBox
     from ..store.copy import copy_database
     from ..store.location import parse_database_url
+    from ..team_secret import copier_check
 
     source = parse_database_url(args.source, flag="--from")
     target = parse_database_url(args.target, flag="--to")
-    report = asyncio.run(copy_database(source, target))
+    # The copier's secret: the copied keys must be under it (the target records it).
+    secrets = SecretBox(Settings.resolve(getattr(args, "home", None)).secret_key_path)
+    report = asyncio.run(copy_database(source, target, copier_check(secrets)))
     if args.json:
         from .output import print_json
 

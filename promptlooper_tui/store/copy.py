@@ -4,19 +4,21 @@ alone, so either backend can be either side.
 
 The target must hold no data; it is migrated first, then filled table by table, parents before
 children, in units of a few hundred rows. Rows keep their ids (generated ones included) and
-their bytes (API keys stay encrypted with the secret they were encrypted with).
+their bytes (API keys stay encrypted with the secret they were encrypted with); the target
+gets the check value of that secret (`team_secret.py`), which must be the copier's.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from ..domain.errors import Conflict, NotFound, PromptLooperError, StorageError
 from .connect import open_database
 from .database import Database, Row, Statement
 from .location import DatabaseLocation
+from .meta import replace_check_statement
 
 #: Rows read and written together.
 _UNIT_ROWS = 500
@@ -61,7 +63,7 @@ SKIPPED_TABLES = {
     "events": "a relay of live events between the source's processes, read within seconds",
     "sweep_coordinators": "which live process coordinates which sweep, on the source",
     "workers": "the worker processes on the source",
-    "store_meta": "the target keeps its own (it checks the secret it was opened with)",
+    "store_meta": "the target's check value is written for the copier's secret",
 }
 
 
@@ -77,8 +79,15 @@ class CopyReport:
     rows: dict[str, int]
 
 
-async def copy_database(source: DatabaseLocation, target: DatabaseLocation) -> CopyReport:
-    """Copy every table of `source` into `target`, which must hold no data.
+async def copy_database(
+    source: DatabaseLocation,
+    target: DatabaseLocation,
+    secret_check: Callable[[Database], Awaitable[str | None]],
+) -> CopyReport:
+    """Copy every table of `source` into `target`, which must hold no data. `secret_check`:
+    what the copier's secret makes of the source's API keys and webhook secrets, the check
+    value the target must carry (None: the source holds none); it raises where that secret
+    does not open them (`team_secret.copier_check`).
 
     Conflict (bad input) when both name one database, when a sweep is running in the source,
     or when the target holds data; StorageError when a write fails part way, saying that the
@@ -90,9 +99,13 @@ async def copy_database(source: DatabaseLocation, target: DatabaseLocation) -> C
     from_db = await open_database(source)
     try:
         await _refuse_running_sweeps(from_db)
+        check = await secret_check(from_db)
         to_db = await open_database(target)
         try:
             await _refuse_data(to_db)
+            if check is not None:
+                # First: a copied key is never on the target without its check value.
+                await to_db.write([replace_check_statement(check)])
             rows: dict[str, int] = {}
             for table in COPIED_TABLES:
                 rowid = source.kind == "sqlite" and table.rowid

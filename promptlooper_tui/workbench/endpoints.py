@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..domain.errors import BadInput, NotFound
 from ..domain.records import ConnectionResult, EndpointRecord
 from ..store import endpoints as stored_endpoints
+from ..store.database import Statement
 from ..store.timestamps import now_iso
 from .services import Services
 
@@ -68,17 +69,23 @@ class Endpoints:
             row = await stored_endpoints.endpoint(services.db, name)
             if row is not None and redact_url(row["base_url"]) == base_url:
                 base_url = row["base_url"]
-        save = stored_endpoints.save_statement(
-            name,
-            base_url,
-            api_key_env=api_key_env,
-            api_key_encrypted=services.secrets.encrypt(api_key) if api_key else None,
-            pricing_json=json.dumps(prices),
-            created_at=now_iso(),
-            limits=limits,
-            keep_stored_key=keep_api_key and api_key is None and api_key_env is None,
-        )
-        await services.db.write([save])
+
+        def save(api_key_encrypted: bytes | None) -> Statement:
+            return stored_endpoints.save_statement(
+                name,
+                base_url,
+                api_key_env=api_key_env,
+                api_key_encrypted=api_key_encrypted,
+                pricing_json=json.dumps(prices),
+                created_at=now_iso(),
+                limits=limits,
+                keep_stored_key=keep_api_key and api_key is None and api_key_env is None,
+            )
+
+        if api_key:
+            await services.store_secret.write_encrypted(api_key, save, replaces_endpoint=name)
+        else:
+            await services.db.write([save(None)])
         return await self.get_endpoint(name)
 
     async def list_endpoints(self) -> list[EndpointRecord]:

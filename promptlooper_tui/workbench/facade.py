@@ -388,6 +388,7 @@ async def open_workbench(
     db = await open_database(settings.database)
     workbench = Workbench(settings, db, policy)
     try:
+        await workbench.store_secret.check_on_open()
         await workbench.webhooks.start()
         await workbench.relay.start()
         yield workbench

@@ -24,6 +24,7 @@ from ..keystore import SecretBox
 from ..settings import Settings
 from ..store import endpoints as stored_endpoints
 from ..store.database import Database
+from ..team_secret import StoreSecret
 
 if TYPE_CHECKING:
     # Made by the operations that need them: reads load no templates, runner or guard.
@@ -61,6 +62,8 @@ class Services:
         self.bus = EventBus()
         self.cache = CallCache(db)
         self.secrets = SecretBox(settings.secret_key_path)
+        #: Every process on a shared store uses one secret (DESIGN §10).
+        self.store_secret = StoreSecret(db, self.secrets)
         self.endpoints = EndpointPool(self._resolve_stored_endpoint)
         self.webhooks = WebhookDispatcher(db, self.bus, self.secrets)
         self.boards = LeaderboardCache(db)

@@ -10,6 +10,7 @@ from ..domain.errors import BadInput, NotFound
 from ..domain.records import DeliveryRecord, WebhookRecord
 from ..engine.webhooks import check_event_types, check_url, delivery_record, webhook_record
 from ..store import webhooks as stored_webhooks
+from ..store.database import Statement
 from ..store.timestamps import now_iso
 from .services import Services
 
@@ -31,11 +32,16 @@ class Webhooks:
         if secret is not None and not secret.strip():
             raise BadInput("a webhook secret must not be empty")
         webhook_id = "wh_" + uuid.uuid4().hex[:10]
-        encrypted = services.secrets.encrypt(secret) if secret else None
-        insert = stored_webhooks.insert_statement(
-            webhook_id, url, json.dumps(types), encrypted, now_iso()
-        )
-        await services.db.write([insert])
+
+        def insert(encrypted: bytes | None) -> Statement:
+            return stored_webhooks.insert_statement(
+                webhook_id, url, json.dumps(types), encrypted, now_iso()
+            )
+
+        if secret:
+            await services.store_secret.write_encrypted(secret, insert)
+        else:
+            await services.db.write([insert(None)])
         await services.webhooks.reload()
         return await self._webhook(webhook_id)
 

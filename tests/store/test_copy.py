@@ -6,17 +6,20 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from promptlooper_tui.domain.errors import Conflict, NotFound
+from promptlooper_tui.keystore import SecretBox
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.simulated.server import RunningSimulator
 from promptlooper_tui.store.connect import open_database
 from promptlooper_tui.store.copy import COPIED_TABLES, SKIPPED_TABLES, copy_database
+from promptlooper_tui.store.database import Database
 from promptlooper_tui.store.location import DatabaseLocation
+from promptlooper_tui.team_secret import copier_check
 from promptlooper_tui.workbench import open_workbench
 
 #: The sources are SQLite homes (the PostgreSQL copies are in tests/cli/test_db_cli.py).
@@ -43,6 +46,11 @@ async def test_every_table_is_copied_or_left_behind_on_purpose(tmp_path: Path) -
     assert set(_tables(tmp_path / "fresh.db")) == set(copied) | set(SKIPPED_TABLES)
 
 
+def copier(history: Path) -> Callable[[Database], Awaitable[str | None]]:
+    """The secret check of the home whose database is `history`: the copier's."""
+    return copier_check(SecretBox(history.parent / "secret.key"))
+
+
 @pytest.fixture
 async def history(
     settings: Settings, sim: RunningSimulator, write_experiment: Callable[..., Path]
@@ -61,7 +69,9 @@ async def history(
 
 async def test_a_copy_holds_the_same_rows_with_their_ids(history: Path, tmp_path: Path) -> None:
     target = tmp_path / "copy.db"
-    report = await copy_database(DatabaseLocation.sqlite(history), DatabaseLocation.sqlite(target))
+    report = await copy_database(
+        DatabaseLocation.sqlite(history), DatabaseLocation.sqlite(target), copier(history)
+    )
     source_rows, target_rows = _tables(history), _tables(target)
     for table in COPIED_TABLES:
         # Row for row in rowid order: ids, bytes and the order listings tie-break on.
@@ -76,7 +86,9 @@ async def test_the_copy_goes_on_where_the_source_left_off(
     history: Path, tmp_path: Path, sim: RunningSimulator
 ) -> None:
     target = tmp_path / "copy.db"
-    await copy_database(DatabaseLocation.sqlite(history), DatabaseLocation.sqlite(target))
+    await copy_database(
+        DatabaseLocation.sqlite(history), DatabaseLocation.sqlite(target), copier(history)
+    )
     async with open_workbench(Settings(tmp_path / "other", DatabaseLocation.sqlite(target))) as wb:
         [run, *_] = (await wb.list_runs()).items
         await wb.add_score(run.id, 0.1, scorer="second opinion")
@@ -93,7 +105,9 @@ async def test_a_running_sweep_is_not_copied(history: Path, tmp_path: Path) -> N
         db.execute("UPDATE sweeps SET status = 'running'")
     target = tmp_path / "copy.db"
     with pytest.raises(Conflict, match=f"running sweeps: {sweep_id} \\(support\\)") as refused:
-        await copy_database(DatabaseLocation.sqlite(source), DatabaseLocation.sqlite(target))
+        await copy_database(
+            DatabaseLocation.sqlite(source), DatabaseLocation.sqlite(target), copier(history)
+        )
     assert "finish" in str(refused.value)
     assert not target.exists()
 
@@ -103,7 +117,9 @@ async def test_a_target_with_data_is_refused_untouched(history: Path, tmp_path: 
     shutil.copy(history, target)
     before = _tables(target)
     with pytest.raises(Conflict, match=f"{target} already holds data \\(table \\w+ has rows\\)"):
-        await copy_database(DatabaseLocation.sqlite(history), DatabaseLocation.sqlite(target))
+        await copy_database(
+            DatabaseLocation.sqlite(history), DatabaseLocation.sqlite(target), copier(history)
+        )
     assert _tables(target) == before
 
 
@@ -113,15 +129,21 @@ async def test_cache_counters_alone_are_data(history: Path, tmp_path: Path) -> N
     await db.execute("UPDATE cache_counters SET hits = 3")
     await db.close()
     with pytest.raises(Conflict, match="table cache_counters has rows"):
-        await copy_database(DatabaseLocation.sqlite(history), DatabaseLocation.sqlite(target))
+        await copy_database(
+            DatabaseLocation.sqlite(history), DatabaseLocation.sqlite(target), copier(history)
+        )
 
 
 async def test_one_database_is_not_copied_onto_itself_nor_a_missing_one(
     history: Path, tmp_path: Path
 ) -> None:
     with pytest.raises(Conflict, match="both name"):
-        await copy_database(DatabaseLocation.sqlite(history), DatabaseLocation.sqlite(history))
+        await copy_database(
+            DatabaseLocation.sqlite(history), DatabaseLocation.sqlite(history), copier(history)
+        )
     missing = tmp_path / "typo.db"
     with pytest.raises(NotFound, match="no database file"):
-        await copy_database(DatabaseLocation.sqlite(missing), DatabaseLocation.sqlite(tmp_path))
+        await copy_database(
+            DatabaseLocation.sqlite(missing), DatabaseLocation.sqlite(tmp_path), copier(history)
+        )
     assert not missing.exists()

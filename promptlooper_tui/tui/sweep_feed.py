@@ -161,20 +161,26 @@ class SweepFeed:
         self.new_results = 0
         self.revision = 0
         # Ids of the runs read from the database: events for runs committed while the monitor
-        # was reading them must not be counted twice. Events never repeat, so they need no id.
+        # was reading them must not be counted twice.
         self._stored_ids: set[str] = set()
+        # Ids of the latest runs taken from events (an ordered set, the oldest dropped): a
+        # sweep of another process is also polled from the database, whose newest runs are
+        # among them.
+        self._folded_ids: dict[str, None] = {}
+        self._folded_most = 2 * recent
 
     def load(self, runs: Iterable[RunRecord]) -> None:
         """Start again from the database's runs, newest first (they are the whole truth)."""
         self.latest.clear()
         self.scores.clear()
         self._stored_ids.clear()
+        self._folded_ids.clear()
         self.add_stored(runs)
 
     def add_stored(self, runs: Iterable[RunRecord]) -> None:
         """Add the database's newest runs (newest first) that are not shown yet."""
         for run in reversed(list(runs)):
-            if run.id not in self._stored_ids:
+            if run.id not in self._stored_ids and run.id not in self._folded_ids:
                 self._stored_ids.add(run.id)
                 self._add(RunLine.from_record(run))
 
@@ -186,7 +192,7 @@ class SweepFeed:
             if event.type in ("run.completed", "run.failed"):
                 self.new_results += 1
                 if event.run_id not in self._stored_ids:
-                    self._add(RunLine.from_event(event))
+                    self._fold_run(event)
             elif event.type == "score.added":
                 self.new_results += 1
             elif event.type in _STATUS_EVENTS:
@@ -194,6 +200,13 @@ class SweepFeed:
                 self.status = event.data.get("status") or _STATUS_EVENTS[event.type]
                 changed = True
         return changed
+
+    def _fold_run(self, event: Event) -> None:
+        folded = self._folded_ids
+        folded[event.run_id or ""] = None
+        if len(folded) > self._folded_most:
+            del folded[next(iter(folded))]
+        self._add(RunLine.from_event(event))
 
     def _add(self, line: RunLine) -> None:
         self.latest.appendleft(line)

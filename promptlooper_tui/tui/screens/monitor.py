@@ -4,8 +4,8 @@ arrive, the latest runs beside the score distribution, and pause / resume / stop
 Events are drained from the bus a few times a second and folded into a `SweepFeed`; widgets
 are updated once per frame, never per event, so thousands of events a second cost a few
 redraws. The leaderboard is fetched at most once a second, in its own worker, and only when
-results came in. A sweep running in another process sends no events here: its state is read
-from the database every few seconds instead.
+results came in. A sweep running in another process has its events relayed here through the
+store (its latest runs and status, live); its totals are read from the database every second.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ FRAME = 0.25
 #: Least seconds between two leaderboard fetches.
 LEADERBOARD_EVERY = 1.0
 #: Seconds between two reads of a sweep that runs in another process.
-POLL_EVERY = 2.0
+POLL_EVERY = 1.0
 #: Rows in the latest-runs table, and scores kept for the histogram.
 LATEST_ROWS = 50
 SCORE_WINDOW = 2000
@@ -232,6 +232,10 @@ class MonitorScreen(WorkbenchScreen):
         if self._loading:
             return
         changed = self.feed.fold(self._subscription.drain())
+        if changed and self._live is None and self.feed.status in ENDED:
+            # A sweep of another process ended (its relayed event says): its final totals are
+            # in the store already, and the polls stop here.
+            self._poll_store()
         if self._live is not None and self.wb.runner(self.sweep_id) is None:
             # The sweep ended (or was stopped) in this process: the database has the totals.
             self._live = None
@@ -326,22 +330,9 @@ class MonitorScreen(WorkbenchScreen):
             return status in RESUMABLE
         return True
 
-    def _runs_elsewhere(self) -> bool:
-        """True, after telling the user, when the sweep runs in another process (its keys
-        work there, not here)."""
-        if self.wb.runner(self.sweep_id) is not None or self.status in ENDED:
-            return False
-        self.notify(
-            "This sweep runs in another PromptLooper process (a CLI run, the daemon or "
-            "another app); pause or stop it there.",
-            severity="warning",
-        )
-        return True
-
     @work(exclusive=True, group="control", exit_on_error=False)
     async def action_pause(self) -> None:
-        if self._runs_elsewhere():
-            return
+        """Pause the sweep, wherever it runs (another process is asked to)."""
         record = await self.wb.pause_sweep(self.sweep_id)
         self.feed.status = record.status
         self._draw(force=True)
@@ -361,8 +352,6 @@ class MonitorScreen(WorkbenchScreen):
     async def action_stop(self) -> None:
         from .confirm import ConfirmScreen
 
-        if self._runs_elsewhere():
-            return
         question = "Stop the sweep? Finished runs are kept and it can be resumed (r)."
         if await self.app.push_screen_wait(ConfirmScreen(question, confirm="Stop", danger=True)):
             record = await self.wb.stop_sweep(self.sweep_id)

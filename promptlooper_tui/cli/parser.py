@@ -18,6 +18,7 @@ from . import (
     simulator,
     sweeps,
     webhooks,
+    worker,
 )
 from .arguments import Parsers
 
@@ -36,6 +37,7 @@ COMMANDS = (
     endpoints.add_endpoints_parser,
     cache.add_cache_parser,
     db.add_db_parser,
+    worker.add_worker_parser,
     export.add_export_parser,
     webhooks.add_webhooks_parser,
     daemons.add_serve_parser,

@@ -127,6 +127,7 @@ class SweepRunner:
         self._running.set()
         self._stopping = False
         self._suspending = False
+        self._handing_over = False
         self._budget_hit = False
         self._inflight: set[asyncio.Task[None]] = set()
         #: Set while no run is in flight (workers of a paused sweep wait outside `_inflight`).
@@ -185,6 +186,17 @@ class SweepRunner:
         self._suspending = True
         self.stop()
 
+    def hold(self) -> None:
+        """Start no new run (the ones in flight go on), without a word to the store: a
+        leaving worker's first step before it hands the sweep over."""
+        self._running.clear()
+
+    def hand_over(self) -> None:
+        """Stop as `stop()` does, but leave the sweep running for another process to carry
+        on: no status is written, its coordination and unstarted units are let go at once."""
+        self._handing_over = True
+        self.stop()
+
     def rate_limit_counts(self) -> RateLimitCounts:
         """The sweep's 429s so far (all its invocations) and the calls waiting on them now."""
         return self._429s.counts()
@@ -236,6 +248,8 @@ class SweepRunner:
             return await self._finish("failed", error=describe(exc))
         if self._abort is not None:
             return await self._finish("failed", error=self._abort)
+        if self._handing_over:
+            return await self._let_go()
         if self._stopping:
             return await self._finish("paused" if self._suspending else "stopped")
         if self._budget_hit:
@@ -501,6 +515,13 @@ class SweepRunner:
         if event is not None:  # a suspended sweep announced `sweep.paused` already
             self._publish(event, status=status, error=error)
         return status
+
+    async def _let_go(self) -> str:
+        await self._settle_writes()
+        released = self._units.give_back_unstarted()
+        released.append(self._leases.drop_coordination_statement(self.job.sweep_id))
+        await self._db.write(released)
+        return "running"
 
     def _publish(self, type: str, run_id: str | None = None, **data: Any) -> None:
         self._bus.publish(

@@ -104,7 +104,9 @@ class UnitSource:
                 row["config_id"],
                 row["item_index"],
                 row["repeat"],
-                retry=bool(row["retry"]),
+                # Always replace what a run left: a unit whose lease ran out while its process
+                # still ran it may be recorded twice, and the second must not collide.
+                retry=True,
             )
             self._claimed.append((row["run_id"], planned))
         return len(rows)

@@ -19,9 +19,12 @@ from typing import Any
 
 from .database import Database, Row, Statement
 
+#: A unit for a run not yet done: checked in the insert's own transaction, since another
+#: process may record the run (and delete its unit) between a coordinator's look and this.
 ADD_UNIT = (
     "INSERT INTO work_units (run_id, sweep_id, batch, config_id, item_index, repeat, retry) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING"
+    "SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM runs WHERE id = ? "
+    "AND (status = 'completed' OR ? = 0)) ON CONFLICT (run_id) DO NOTHING"
 )
 _CLAIM = """
 UPDATE work_units SET owner = ?, lease_expires = ?
@@ -71,7 +74,20 @@ def add_unit_statements(
 ) -> list[Statement]:
     """A unit for each (run_id, config_id, item_index, repeat, retry) not yet there."""
     return [
-        (ADD_UNIT, (run_id, sweep_id, batch, config_id, item_index, repeat, int(retry)))
+        (
+            ADD_UNIT,
+            (
+                run_id,
+                sweep_id,
+                batch,
+                config_id,
+                item_index,
+                repeat,
+                int(retry),
+                run_id,
+                int(retry),
+            ),
+        )
         for run_id, config_id, item_index, repeat, retry in units
     ]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -51,6 +51,7 @@ from .sweeps import Sweeps
 from .webhooks import Webhooks
 
 if TYPE_CHECKING:
+    from .worker import TeamWorker
     from ..domain.experiment import ExperimentSpec
     from ..engine.loader import LoadedExperiment
     from ..engine.sweep import SweepRunner
@@ -208,6 +209,18 @@ class Workbench(Services):
         finish; the rest are cancelled, and a resume finds their returned calls in the cache.
         Returns the ids of the suspended sweeps."""
         return await self._control.suspend_sweeps(grace)
+
+    def team_worker(
+        self,
+        name: str,
+        concurrency: int | None = None,
+        on_event: Callable[[str], None] = lambda message: None,
+    ) -> TeamWorker:
+        """A `promptlooper worker` on this Workbench's store: `await worker.run()` works until
+        `worker.leave()`. `concurrency` caps the calls in flight of each sweep it works on."""
+        from .worker import TeamWorker  # here: only the worker command needs it
+
+        return TeamWorker(self, self._control, name, concurrency, on_event)
 
     async def resolve_sweep(self, ref: str) -> str:
         """A sweep id from a sweep id, or an experiment id/name (its latest sweep)."""

@@ -4,7 +4,9 @@ them. The runners live in `Services.live`; everything here goes through them."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import logging
 import os
 import uuid
 from typing import TYPE_CHECKING
@@ -15,6 +17,7 @@ from ..domain.records import SweepPlan, SweepRecord, SweepSummary
 from ..engine.limits import TooExpensive, check_sweep_size
 from ..store import runs as stored_runs
 from ..store import sweeps as stored_sweeps
+from ..store.database import Row
 from ..store.timestamps import now_iso
 from .experiments import Experiments
 from .lookups import ACTIVE_STATES, effective_status, live_status, load_spec, resolve_sweep
@@ -24,7 +27,9 @@ from .services import Services
 from .sweeps import Sweeps
 
 if TYPE_CHECKING:
-    from ..engine.sweep import SweepJob
+    from ..engine.sweep import SweepJob, SweepRunner
+
+log = logging.getLogger(__name__)
 
 
 class SweepControl:
@@ -85,7 +90,6 @@ class SweepControl:
     async def start_sweep(
         self, sweep_ref: str, *, retry_failed: bool = False, max_tokens: int | None = None
     ) -> asyncio.Task[str]:
-        from ..engine.sweep import SweepRunner  # here: reads skip the runner
 
         services, live = self._services, self._services.live
         sweep_id = await resolve_sweep(services.db, sweep_ref)
@@ -94,6 +98,42 @@ class SweepControl:
         job = await self._job(sweep_id, retry_failed=retry_failed, max_tokens=max_tokens)
         if not await services.leases.coordinate(sweep_id):
             raise Conflict(f"sweep {sweep_id} is being run by another process")
+        return self._launch(job)
+
+    async def take_over(self, sweep_id: str) -> asyncio.Task[str] | None:
+        """Coordinate a sweep stored as running whose coordinator is gone (its lease ran out),
+        as a worker does; None when another process took it first."""
+        services = self._services
+        if sweep_id in services.live.runners or not await services.leases.coordinate(sweep_id):
+            return None
+        job = await self._job(sweep_id, retry_failed=False, max_tokens=None, checked=False)
+        log.info("taking over sweep %s of %r", sweep_id, job.experiment_name)
+        return self._launch(job)
+
+    async def helper(self, sweep_id: str, concurrency: int | None) -> SweepRunner:
+        """A runner that runs units of a sweep another process coordinates (`help_out`), with
+        at most `concurrency` calls in flight."""
+        from ..engine.sweep import SweepRunner  # here: reads skip the runner
+
+        services = self._services
+        job = await self._job(sweep_id, retry_failed=False, max_tokens=None, checked=False)
+        if concurrency is not None and concurrency < job.settings.max_concurrency:
+            settings = job.settings.model_copy(update={"max_concurrency": concurrency})
+            job = dataclasses.replace(job, settings=settings)
+        return SweepRunner(
+            job,
+            db=services.db,
+            cache=services.cache,
+            pool=services.endpoints,
+            bus=services.bus,
+            leases=services.leases,
+        )
+
+    def _launch(self, job: SweepJob) -> asyncio.Task[str]:
+        from ..engine.sweep import SweepRunner  # here: reads skip the runner
+
+        services, live = self._services, self._services.live
+        sweep_id = job.sweep_id
         runner = SweepRunner(
             job,
             db=services.db,
@@ -233,12 +273,8 @@ class SweepControl:
         if sweep.status != already:
             await self._remote.ask(sweep_id, sweep.experiment_id, action)
 
-    async def _job(self, sweep_id: str, *, retry_failed: bool, max_tokens: int | None) -> SweepJob:
-        from ..engine.sweep import SweepJob  # here: reads skip the runner
-
+    async def _check_startable(self, sweep_id: str, row: Row, retry_failed: bool) -> None:
         db = self._services.db
-        row = await stored_sweeps.sweep_with_experiment_name(db, sweep_id)
-        assert row is not None
         live_here = live_status(self._services.live.runners, sweep_id)
         state = effective_status(row["status"], row["owner_pid"], live_here)
         if state == "completed" and (
@@ -250,6 +286,19 @@ class SweepControl:
             raise Conflict(
                 f"sweep {sweep_id} is {state} in another process (pid {row['owner_pid']})"
             )
+
+    async def _job(
+        self, sweep_id: str, *, retry_failed: bool, max_tokens: int | None, checked: bool = True
+    ) -> SweepJob:
+        """What a runner needs to run the sweep. `checked`: refuse one that has ended or that
+        a live process of this host runs (a worker holding its lease has checked already)."""
+        from ..engine.sweep import SweepJob  # here: reads skip the runner
+
+        db = self._services.db
+        row = await stored_sweeps.sweep_with_experiment_name(db, sweep_id)
+        assert row is not None
+        if checked:
+            await self._check_startable(sweep_id, row, retry_failed)
         stored = json.loads(row["settings"])
         no_cache = bool(stored.pop("no_cache", False))
         if max_tokens is not None:

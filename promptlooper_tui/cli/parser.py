@@ -19,6 +19,7 @@ from . import (
     sweeps,
     webhooks,
     worker,
+    workers,
 )
 from .arguments import Parsers
 
@@ -38,6 +39,7 @@ COMMANDS = (
     cache.add_cache_parser,
     db.add_db_parser,
     worker.add_worker_parser,
+    workers.add_workers_parser,
     export.add_export_parser,
     webhooks.add_webhooks_parser,
     daemons.add_serve_parser,

@@ -342,3 +342,24 @@ class DeliveryRecord(Record):
     error: str | None
     delivered: bool
     created_at: str
+
+
+class WorkerRecord(Record):
+    """A `promptlooper worker` process on the store, as its last heartbeat left it."""
+
+    #: Who it is to the other processes: host:pid:nonce.
+    owner: str
+    name: str
+    host: str
+    pid: int
+    started_at: str
+    #: Its last heartbeat (epoch seconds, its own clock) and how long ago that was.
+    seen_at: float
+    seen_ago_s: float
+    #: Not seen for so long that it must have died without leaving (its work returns to the
+    #: pool as its leases run out).
+    gone: bool
+    #: What it works on now (None: idle), and the runs it has finished since it started.
+    sweep_id: str | None
+    experiment: str | None
+    runs_done: int

@@ -34,6 +34,7 @@ from ..domain.records import (
     SweepRecord,
     SweepSummary,
     WebhookRecord,
+    WorkerRecord,
 )
 from ..workbench import Workbench
 from .auth import BearerAuth, HostGuard
@@ -311,6 +312,16 @@ async def cache_stats(wb: Workbench) -> CacheStats:
 async def clear_cache(wb: Workbench) -> CacheCleared:
     """Delete every cached LLM answer (later sweeps pay for their calls again)."""
     return CacheCleared(removed=await wb.cache_clear())
+
+
+# -- workers -------------------------------------------------------------------------------------
+
+
+@router.get("/workers", response=list[WorkerRecord])
+async def list_workers(wb: Workbench) -> list[WorkerRecord]:
+    """The `promptlooper worker` processes on the store: what each works on, its runs done,
+    when it was last seen, and whether it is gone (silent for 30 s: it died without leaving)."""
+    return await wb.list_workers()
 
 
 # -- webhooks ------------------------------------------------------------------------------------

@@ -33,11 +33,13 @@ from ..domain.records import (
     SweepRecord,
     SweepSummary,
     WebhookRecord,
+    WorkerRecord,
 )
 from ..domain.trust import CallerPolicy
 from ..settings import Settings
 from ..store.connect import open_database
 from ..store.database import Database
+from . import worker_list
 from .endpoints import Endpoints
 from .experiments import Experiments
 from .exports import Exports
@@ -336,6 +338,14 @@ class Workbench(Services):
 
     async def cache_clear(self) -> int:
         return await self.cache.clear()
+
+    # -- workers -------------------------------------------------------------------------------
+
+    async def list_workers(self) -> list[WorkerRecord]:
+        """The `promptlooper worker` processes on the store: what each works on, its runs done,
+        when it was last seen, and whether it is gone (silent too long: it died without
+        leaving)."""
+        return await worker_list.list_workers(self.db)
 
     # -- endpoints -----------------------------------------------------------------------------
 

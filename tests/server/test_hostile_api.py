@@ -23,6 +23,7 @@ from promptlooper_tui.asgi import serve_app
 from promptlooper_tui.cli import main
 from promptlooper_tui.server.http import create_api
 from promptlooper_tui.server.request_bounds import MAX_BODY_BYTES
+from promptlooper_tui.store.workers import heartbeat_statement, register_worker_statement
 from promptlooper_tui.workbench import Workbench
 
 from ..conftest import experiment_yaml
@@ -198,6 +199,7 @@ async def test_request_bodies_check_their_numbers(api: RunningApi) -> None:
         ("PUT", "/api/experiments/support", {"GET", "HEAD"}),
         ("PATCH", "/api/cache", {"DELETE"}),
         ("GET", "/api/sweeps/sw_x/stop", {"POST"}),
+        ("POST", "/api/workers", {"GET", "HEAD"}),
     ],
 )
 async def test_a_wrong_method_is_405_with_an_allow_header(
@@ -267,6 +269,13 @@ async def test_the_openapi_document_says_what_the_routes_do(api: RunningApi) -> 
     sweep_id = started.json()["sweep_id"]
     await wait_for_sweep(api.client, sweep_id)
     run_id = (await api.client.get("/api/runs")).json()["items"][0]["id"]
+    owner = "build-1:4242:0a1b2c3d"
+    await api.wb.db.write(
+        [
+            register_worker_statement(owner, "w1", "build-1", 4242, "2026-01-01T00:00:00Z", 0.0),
+            heartbeat_statement(owner, time.time(), sweep_id, 12),
+        ]
+    )
     checked = 0
     for path in (
         "/api/experiments/support/export/json",
@@ -278,6 +287,7 @@ async def test_the_openapi_document_says_what_the_routes_do(api: RunningApi) -> 
         "/api/experiments",
         "/api/experiments/support",
         "/api/cache/stats",
+        "/api/workers",
     ):
         template = path.replace(sweep_id, "{sweep}").replace(run_id, "{run_id}")
         template = template.replace("support", "{experiment}").replace("/json", "/{fmt}")
@@ -286,7 +296,9 @@ async def test_the_openapi_document_says_what_the_routes_do(api: RunningApi) -> 
         assert response.status_code == 200, (path, response.text)
         _validator(document, declared["schema"]).validate(response.json())
         checked += 1
-    assert checked == 9
+    assert checked == 10
+    [worker] = (await api.client.get("/api/workers")).json()
+    assert worker["experiment"] == "support" and worker["runs_done"] == 12
     export = (await api.client.get("/api/experiments/support/export/json")).json()
     assert isinstance(export, dict) and export["sweep_id"] == sweep_id
 

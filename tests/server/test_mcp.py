@@ -30,7 +30,7 @@ TOOLS = {
     "list_experiments", "get_experiment", "validate_experiment", "create_experiment",
     "plan_sweep", "start_sweep", "sweep_status", "list_sweeps", "pause_sweep", "resume_sweep",
     "stop_sweep", "list_runs", "get_run", "score_run", "leaderboard", "export_best_config",
-    "sweep_report", "cache_stats", "list_endpoints", "test_endpoint",
+    "sweep_report", "cache_stats", "list_endpoints", "test_endpoint", "list_workers",
 }  # fmt: skip
 PROMPTLOOPER = str(Path(sys.executable).with_name("promptlooper"))
 
@@ -107,6 +107,7 @@ async def agent_session(client: Client) -> None:
     assert report["markdown"].startswith("#") and started["sweep_id"] in report["markdown"]
     stats = await call(client, "cache_stats")
     assert stats["entries"] == 24
+    assert await call(client, "list_workers") == {"workers": []}
     spec = await client.read_resource("promptlooper://experiments/support")
     assert "name: support" in spec.contents[0].text  # type: ignore[union-attr]
 

@@ -1,4 +1,5 @@
-"""Tools for what sweeps run on: the LLM call cache and the stored endpoints."""
+"""Tools for what sweeps run on: the LLM call cache, the stored endpoints and the worker
+processes on the store."""
 
 from __future__ import annotations
 
@@ -6,12 +7,16 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from ...domain.records import CacheStats, ConnectionResult, EndpointRecord
+from ...domain.records import CacheStats, ConnectionResult, EndpointRecord, WorkerRecord
 from .registry import PROBES, READ_ONLY, ToolRegistry
 
 
 class EndpointList(BaseModel):
     endpoints: list[EndpointRecord]
+
+
+class WorkerList(BaseModel):
+    workers: list[WorkerRecord]
 
 
 def add_setup_tools(tools: ToolRegistry) -> None:
@@ -34,3 +39,9 @@ def add_setup_tools(tools: ToolRegistry) -> None:
     ) -> ConnectionResult:
         """Connect to an endpoint and list its models. Sends one request; spends no tokens."""
         return await wb().test_endpoint(name)
+
+    @tools.tool(READ_ONLY)
+    async def list_workers() -> WorkerList:
+        """The `promptlooper worker` processes on the store (a team's shared database): what
+        each works on, its runs done, when it was last seen, and whether it is gone."""
+        return WorkerList(workers=await wb().list_workers())

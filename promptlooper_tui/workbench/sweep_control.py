@@ -85,6 +85,9 @@ class SweepControl:
             now_iso(),
         )
         await services.db.write([insert])
+        # Coordinated by this process from the start: a worker must not take it over before
+        # this process starts it.
+        await services.leases.coordinate(sweep_id)
         return sweep_id
 
     async def start_sweep(
@@ -255,7 +258,7 @@ class SweepControl:
         """Whether another live process runs `sweep_id` (running or paused there)."""
         row = await stored_sweeps.sweep_with_experiment_name(self._services.db, sweep_id)
         assert row is not None
-        state = effective_status(row["status"], row["owner_pid"], None)
+        state = effective_status(row["status"], row["owner_pid"], None, row)
         # Paused and owned by nobody: a person paused it and its process has left since.
         return state in ACTIVE_STATES and row["owner_pid"] is not None
 
@@ -276,7 +279,7 @@ class SweepControl:
     async def _check_startable(self, sweep_id: str, row: Row, retry_failed: bool) -> None:
         db = self._services.db
         live_here = live_status(self._services.live.runners, sweep_id)
-        state = effective_status(row["status"], row["owner_pid"], live_here)
+        state = effective_status(row["status"], row["owner_pid"], live_here, row)
         if state == "completed" and (
             not retry_failed or not await stored_runs.failed_count(db, sweep_id)
         ):

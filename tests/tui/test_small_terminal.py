@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from textual.widgets import Input, Static
 
 from promptlooper_tui.simulated.options import SimulatorOptions
@@ -23,6 +24,7 @@ from promptlooper_tui.tui.widgets.leaderboard import LeaderboardTable
 from promptlooper_tui.tui.widgets.run_list import RunList
 from promptlooper_tui.tui.widgets.run_table import LatestRuns
 from promptlooper_tui.tui.widgets.score_histogram import ScoreHistogram
+from promptlooper_tui.workbench import remote_control
 
 from ..conftest import experiment_yaml
 from .conftest import AppMaker, notifications, open_home, screen_text, wait_for_screen, wait_until
@@ -192,11 +194,13 @@ async def test_pause_resume_and_stop_show_only_where_they_can_act(
         assert not [n for n in notifications(app) if "process" in n]
 
 
-async def test_p_on_a_sweep_running_elsewhere_says_so_plainly(
-    make_test_app: AppMaker,
+async def test_p_on_a_sweep_running_elsewhere_asks_that_process(
+    make_test_app: AppMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import os
 
+    # The process named below runs no sweep: it never answers, so wait for it only briefly.
+    monkeypatch.setattr(remote_control, "ANSWER_WAIT_S", 0.2)
     app = make_test_app()
     async with app.run_test(size=SMALL) as pilot:
         await wait_until(pilot, lambda: app._workbench is not None, "the workbench")
@@ -211,9 +215,10 @@ async def test_p_on_a_sweep_running_elsewhere_says_so_plainly(
         await open_over_home(pilot, monitor)
         await wait_until(pilot, lambda: monitor.status == "running", "running elsewhere")
         await pilot.press("p")
-        await wait_until(pilot, lambda: notifications(app), "a notification")
-        assert "runs in another PromptLooper process" in notifications(app)[-1]
-        assert "is not running in this process" not in notifications(app)[-1]
+        await wait_until(pilot, lambda: monitor.status == "paused", "paused")
+        asked = [e for e in wb.bus.replay() if e.type == "sweep.control"]
+        assert [(e.sweep_id, e.data) for e in asked] == [(swept.sweep_id, {"action": "pause"})]
+        assert not [n for n in notifications(app) if "process" in n]
 
 
 async def test_one_escape_leaves_the_editor(make_test_app: AppMaker) -> None:

@@ -184,7 +184,7 @@ async def _wait_for_exit(pid: int) -> None:
     `resume --after-pid` when its client disconnects, and still owns them until it is gone."""
     import asyncio
 
-    from ..engine.cache import process_alive
+    from ..engine.process_identity import process_alive
 
     try:
         handle = os.pidfd_open(pid)

@@ -16,20 +16,17 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
-import secrets
-import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from ..domain.errors import StorageError
 from ..domain.records import CacheStats
 from ..store import cache as store
 from ..store.database import Database, Statement
+from .process_identity import ProcessIdentity
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +37,6 @@ CLAIM_LEASE_S = 60.0
 #: How often a process waiting for another's call looks for its entry.
 CLAIM_POLL_S = 0.1
 
-_HOST = socket.gethostname()
 
 _Wanted = tuple[str, str]  # (key, fresh_since)
 _K = TypeVar("_K")
@@ -141,9 +137,10 @@ class _CallClaims:
     process on this host, is stale: whoever wants the key next takes it over.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, identity: ProcessIdentity) -> None:
         self._db = db
-        self.owner = f"{_HOST}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._identity = identity
+        self.owner = identity.owner
         self._held: set[str] = set()
         self._idle = asyncio.Event()
         self._renewer: asyncio.Task[None] | None = None
@@ -160,8 +157,8 @@ class _CallClaims:
             store.claim_key_statements(
                 key,
                 self.owner,
-                _HOST,
-                os.getpid(),
+                self._identity.host,
+                self._identity.pid,
                 now=time.time(),
                 lease_s=CLAIM_LEASE_S,
                 prune=prune,
@@ -172,7 +169,7 @@ class _CallClaims:
         """Whether `claim` is another owner's and still binding (not stale)."""
         if claim is None or claim.owner == self.owner or claim.expires_at < time.time():
             return False
-        return claim.host != _HOST or process_alive(claim.pid)
+        return self._identity.outlives(claim.host, claim.pid)
 
     async def drop(self, key: str, claim: _Claim) -> None:
         """Remove a stale claim (unless its owner renewed or replaced it meanwhile)."""
@@ -222,23 +219,6 @@ class _CallClaims:
                 log.debug("claims on calls in flight not renewed: %s", exc)
 
 
-def process_alive(pid: int) -> bool:
-    """Whether process `pid` of this host is running (a zombie is not)."""
-    if os.name != "posix":
-        return True  # no cheap check: the lease decides
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
-
-
 def _log_release_failure(done: asyncio.Future[None]) -> None:
     # Not a warning: the failed write behind it is reported where it matters, and a claim left
     # behind is stale as soon as this process ends (or its lease does).
@@ -249,13 +229,14 @@ def _log_release_failure(done: asyncio.Future[None]) -> None:
 class CallCache:
     """Get-or-call over the `cache` table. One instance per Workbench."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, identity: ProcessIdentity | None = None) -> None:
+        """`identity`: whose claims this cache's are (default: a new owner in this process)."""
         self._db = db
         self._entries: _Batcher[_Wanted, CachedValue] = _Batcher(self._lookup)
         self._inflight: dict[str, asyncio.Future[CachedValue]] = {}
         #: Entries whose commit is under way: readers see them before the database does.
         self._unsaved: dict[str, CachedValue] = {}
-        self._claims = _CallClaims(db)
+        self._claims = _CallClaims(db, identity or ProcessIdentity.new())
         self._probes: _Batcher[_Wanted, _Probe] = _Batcher(self._probe)
         #: Keys another process is calling, with the futures of those waiting for its entry.
         self._watched: dict[_Wanted, list[asyncio.Future[CachedValue | None]]] = {}

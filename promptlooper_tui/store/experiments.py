@@ -35,6 +35,7 @@ SUMMARIES = """
 SELECT e.id, e.name, e.created_at,
        v.version, json_extract(latest.spec_json, '$.description') AS description, v.versions,
        s.id AS sweep_id, s.status AS sweep_status, s.owner_pid,
+       c.host AS coordinator_host, c.expires_at AS coordinated_until,
        (SELECT count(*) FROM runs r WHERE r.experiment_id = e.id) AS runs,
        (SELECT coalesce(sum(tokens_in + tokens_out), 0) FROM sweeps WHERE experiment_id = e.id)
             AS tokens
@@ -44,6 +45,7 @@ JOIN (SELECT experiment_id, max(version) AS version, count(*) AS versions
 JOIN experiment_versions latest ON latest.experiment_id = e.id AND latest.version = v.version
 LEFT JOIN sweeps s ON s.id = (SELECT id FROM sweeps WHERE experiment_id = e.id
                              ORDER BY created_at DESC, rowid DESC LIMIT 1)
+LEFT JOIN sweep_coordinators c ON c.sweep_id = s.id
 """
 LIST_SUMMARIES = SUMMARIES + " ORDER BY e.name"
 SUMMARY_BY_ID = SUMMARIES + " WHERE e.id = ?"

@@ -15,9 +15,14 @@ EXISTS = "SELECT id FROM sweeps WHERE id = ?"
 LATEST_OF_EXPERIMENT = (
     "SELECT id FROM sweeps WHERE experiment_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1"
 )
-WITH_EXPERIMENT_NAME = (
-    "SELECT s.*, e.name FROM sweeps s JOIN experiments e ON e.id = s.experiment_id WHERE s.id = ?"
+#: Who coordinates a sweep now, as the rows that tell its status carry it: a sweep whose
+#: coordinator runs on another machine is alive while its lease is.
+_COORDINATOR = (
+    "c.host AS coordinator_host, c.expires_at AS coordinated_until FROM sweeps s "
+    "JOIN experiments e ON e.id = s.experiment_id "
+    "LEFT JOIN sweep_coordinators c ON c.sweep_id = s.id"
 )
+WITH_EXPERIMENT_NAME = "SELECT s.*, e.name, " + _COORDINATOR + " WHERE s.id = ?"
 VERSION_OF = "SELECT experiment_id, experiment_version FROM sweeps WHERE id = ?"
 IDS_OF_VERSION = (
     "SELECT id FROM sweeps WHERE experiment_id = ? AND experiment_version = ? "
@@ -38,14 +43,16 @@ RELEASE_PAUSED = "UPDATE sweeps SET owner_pid = NULL WHERE id = ? AND status = '
 #: the sweep has moved on (ended, or already so) meanwhile.
 ASKED_STATUS = "UPDATE sweeps SET status = ?, updated_at = ? WHERE id = ? AND status = ?"
 #: Each sweep with its experiment's name and its completed and failed runs.
-SUMMARIES = """
+SUMMARIES = (
+    """
 SELECT s.*, e.name,
        (SELECT count(*) FROM runs r WHERE r.sweep_id = s.id AND r.status = 'completed')
            AS completed,
        (SELECT count(*) FROM runs r WHERE r.sweep_id = s.id AND r.status = 'failed')
-           AS failed
-FROM sweeps s JOIN experiments e ON e.id = s.experiment_id
+           AS failed,
 """
+    + _COORDINATOR
+)
 LIST_SUMMARIES = SUMMARIES + " ORDER BY s.created_at DESC, s.rowid DESC"
 LIST_SUMMARIES_OF_EXPERIMENT = (
     SUMMARIES + " WHERE s.experiment_id = ? ORDER BY s.created_at DESC, s.rowid DESC"

@@ -129,7 +129,7 @@ class Experiments:
         active = [
             row["id"]
             for row in await stored_sweeps.list_summaries(db, experiment.id)
-            if effective_status(row["status"], row["owner_pid"], live_status(live, row["id"]))
+            if effective_status(row["status"], row["owner_pid"], live_status(live, row["id"]), row)
             in ACTIVE_STATES
         ]
         if active:
@@ -153,7 +153,7 @@ class Experiments:
             versions=row["versions"],
             latest_sweep_id=row["sweep_id"],
             latest_sweep_status=(
-                effective_status(row["sweep_status"], row["owner_pid"], live_here)
+                effective_status(row["sweep_status"], row["owner_pid"], live_here, row)
                 if row["sweep_status"]
                 else None
             ),

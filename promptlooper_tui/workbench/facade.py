@@ -53,11 +53,11 @@ from .sweeps import Sweeps
 from .webhooks import Webhooks
 
 if TYPE_CHECKING:
-    from .worker import TeamWorker
     from ..domain.experiment import ExperimentSpec
     from ..engine.loader import LoadedExperiment
     from ..engine.sweep import SweepRunner
     from ..simulated.options import SimulatorOptions
+    from .worker import TeamWorker
 
 
 class Workbench(Services):

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..domain.errors import NotFound
 from ..domain.experiment import ExperimentSpec, HumanScorerSpec
-from ..engine.cache import process_alive
+from ..engine.process_identity import process_alive
 from ..store import experiments as stored_experiments
 from ..store import sweeps as stored_sweeps
 from ..store.database import Database
@@ -67,14 +69,20 @@ def automatic_scorers(spec: ExperimentSpec) -> list[str]:
     ]
 
 
-def effective_status(status: str, owner_pid: int | None, live_status: str | None) -> str:
+def effective_status(
+    status: str, owner_pid: int | None, live_status: str | None, row: Any = None
+) -> str:
     """A sweep live in this process is as its runner says (`live_status`: the stored row may
     not have caught up yet, e.g. just after a resume). Otherwise, one stored as running/paused
     whose process is gone was interrupted (a `paused` sweep owned by nobody was paused by
-    someone and left so)."""
+    someone and left so). With its store `row` (which says who coordinates it), one
+    coordinated from another machine is as stored while its coordinator's lease lasts: its
+    pid means nothing here."""
     if live_status is not None:
         return live_status
     if status == "paused" and owner_pid is None:
+        return status
+    if row is not None and _coordinated_elsewhere(row):
         return status
     gone = owner_pid == os.getpid() or not _pid_alive(owner_pid)
     if status in ACTIVE_STATES and gone:
@@ -86,6 +94,14 @@ def live_status(runners: Mapping[str, SweepRunner], sweep_id: str | None) -> str
     """The status of the sweep's runner in this process, if it runs here."""
     runner = runners.get(sweep_id) if sweep_id is not None else None
     return runner.status if runner is not None else None
+
+
+def _coordinated_elsewhere(row: Any) -> bool:
+    host, until = row["coordinator_host"], row["coordinated_until"]
+    return host is not None and host != _HOST and until >= time.time()
+
+
+_HOST = socket.gethostname()
 
 
 def _pid_alive(pid: int | None) -> bool:

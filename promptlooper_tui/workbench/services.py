@@ -59,8 +59,10 @@ class Services:
         self.db = db
         #: Who this Workbench's callers are (DESIGN §9): the terminal's person, or remote.
         self.policy = policy or CallerPolicy.local()
+        #: Who this process is to the others on the store (its claims, leases and events).
+        self.identity = ProcessIdentity.new()
         self.bus = EventBus()
-        self.cache = CallCache(db)
+        self.cache = CallCache(db, self.identity)
         self.secrets = SecretBox(settings.secret_key_path)
         #: Every process on a shared store uses one secret (DESIGN §10).
         self.store_secret = StoreSecret(db, self.secrets)
@@ -71,8 +73,7 @@ class Services:
         self.limits = default_limits()
         self.guard: CheckGuard | None = None
         self.live = LiveSweeps()
-        #: Who this process is to the others on the store, and its leases on shared work.
-        self.identity = ProcessIdentity.new()
+        #: Its leases on shared work: units claimed, sweeps coordinated.
         self.leases = WorkLeases(db, self.identity)
         #: The bus's events to and from the other processes on the store.
         self.relay = EventRelay(db, self.bus, self.identity.owner)

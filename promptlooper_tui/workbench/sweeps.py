@@ -81,7 +81,7 @@ class Sweeps:
 
     def _record(self, row: Any) -> SweepRecord:
         live_here = live_status(self._services.live.runners, row["id"])
-        status = effective_status(row["status"], row["owner_pid"], live_here)
+        status = effective_status(row["status"], row["owner_pid"], live_here, row)
         strategy = json.loads(row["settings"])["strategy"]
         total, estimate = _planned_total(row, status, strategy)
         return SweepRecord(

@@ -97,9 +97,7 @@ async def test_a_sweep_whose_coordinator_is_gone_is_taken_over_and_completes(
     # The creator dies without a word: its lease runs out.
     holder = await work.coordinator(workbench.db, sweep_id)
     assert holder is not None and holder["owner"] == workbench.identity.owner
-    await workbench.db.write(
-        [work.drop_coordinator_statement(sweep_id, workbench.identity.owner)]
-    )
+    await workbench.db.write([work.drop_coordinator_statement(sweep_id, workbench.identity.owner)])
     worker = other.team_worker("rescuer")
     working = asyncio.create_task(worker.run())
 

@@ -73,6 +73,8 @@ class EventRelay:
         self._marks: deque[tuple[float, int]] = deque()
         self._last_prune = time.monotonic()
         self._wake = asyncio.Event()
+        #: Whether the last look at the store failed (said once until a look works again).
+        self._reading_failed = False
         self._reading = asyncio.Lock()
         self._stop_listening: Callable[[], Awaitable[None]] | None = None
         self._follower: asyncio.Task[None] | None = None
@@ -135,8 +137,13 @@ class EventRelay:
                 await self.read_new()
                 await self._prune()
             except StorageError as exc:
-                # The store is away for a moment (a restart, a full disk): try again later.
-                log.warning("events of other processes: %s", exc)
+                # The store is away for a moment (a restart, a full disk): try again later,
+                # saying so once, not at every look.
+                if not self._reading_failed:
+                    log.warning("events of other processes not read: %s", exc)
+                self._reading_failed = True
+            else:
+                self._reading_failed = False
             await asyncio.sleep(MIN_READ_GAP_S)
 
     async def read_new(self) -> int:
@@ -197,6 +204,8 @@ class EventRelay:
 
 
 def _note_failure(written: asyncio.Future[None]) -> None:
-    """Front-ends of other processes miss these events; this process's own are unaffected."""
+    """Front-ends of other processes miss these events; this process's own are unaffected.
+    Not a warning: the writes that failed with it (a run's, a sweep's status) say why where it
+    matters, and a second line would only repeat it."""
     if not written.cancelled() and written.exception() is not None:
-        log.warning("events not relayed to other processes: %s", written.exception())
+        log.debug("events not relayed to other processes: %s", written.exception())

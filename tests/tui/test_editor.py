@@ -83,8 +83,9 @@ async def test_save_makes_a_new_version_and_launch_opens_the_monitor(
 
         monitor = await wait_for_screen(pilot, MonitorScreen)
         assert (await workbench.get_sweep(monitor.sweep_id)).experiment_version == 2
+        # The app's own Workbench runs the sweep (the test's is another one on the store).
         await wait_until(
-            pilot, lambda: workbench.runner(monitor.sweep_id) is None, "the end", seconds=90
+            pilot, lambda: app.workbench.runner(monitor.sweep_id) is None, "the end", seconds=90
         )
 
     experiment = await workbench.get_experiment("support")

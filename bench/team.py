@@ -18,7 +18,8 @@ beside the aims: scale-out (`postgresql + worker` over `postgresql`) >= 1.6x the
 `postgresql` >= 0.7x of `sqlite`. Beside each, where the CPU went, in ms per run: this process,
 the worker, the PostgreSQL server (all its processes), the simulated endpoint; and how many of
 the machine's cores were busy during the sweep (every process here, other people's included),
-which bounds what a second process can add.
+which bounds what a second process can add. For reference, the same comparison on a 50 ms
+endpoint at concurrency 16 (2,000 runs, once), where the runs wait on calls rather than CPU.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ POSTGRES_AIM = 0.7
 WORKER_START_S = 60.0
 _TICKS = os.sysconf("SC_CLK_TCK")
 LABELS = ("sqlite", "postgresql", "postgresql + worker")
+#: The latency-bound pair printed for reference (no aim): a worker doubles the calls in flight.
+LATENCY_RUNS, LATENCY_MS, LATENCY_CONCURRENCY = 2000, 50.0, 16
 
 
 @dataclass
@@ -200,6 +203,27 @@ def show(label: str, measures: list[Measure]) -> float:
     return rate
 
 
+async def latency_bound_pair(
+    cluster: PgCluster, runs: int, latency_ms: float, concurrency: int, scratch: Path
+) -> tuple[Measure, Measure]:
+    """The same sweep on a `latency_ms` endpoint by one process, then by one process + one
+    worker: where calls wait on the endpoint, a worker adds its own calls in flight."""
+    with simulated_endpoint_process("--latency-ms", str(latency_ms)) as base_url:
+        text = experiment("team-latency", base_url, configs=runs // 50, items=50, repeats=1)
+        watched = {"postgresql": server_processes(cluster)}
+        pair = []
+        for with_worker in (False, True):
+            url = await cluster.create_database(f"bench_{secrets.token_hex(6)}")
+            settings = Settings(Path(tempfile.mkdtemp(dir=scratch)), parse_database_url(url))
+            if not with_worker:
+                pair.append(await sweep(settings, text, concurrency, watched))
+                continue
+            async with worker(url, settings.home) as pid:
+                helped = {**watched, "worker": lambda: [pid]}
+                pair.append(await sweep(settings, text, concurrency, helped))
+    return pair[0], pair[1]
+
+
 async def main(runs: int, concurrency: int, rounds: int) -> None:
     collect_less_often()  # as the CLI and the daemon do
     cores = len(os.sched_getaffinity(0))
@@ -216,10 +240,12 @@ async def main(runs: int, concurrency: int, rounds: int) -> None:
     ):
         text = experiment("team", base_url, configs=runs // 50, items=50, repeats=1)
         for _ in range(rounds):
-            for label, measure in (
-                await round_of_three(cluster, text, concurrency, Path(scratch))
-            ).items():
+            measured = await round_of_three(cluster, text, concurrency, Path(scratch))
+            for label, measure in measured.items():
                 results[label].append(measure)
+        alone, helped = await latency_bound_pair(
+            cluster, LATENCY_RUNS, LATENCY_MS, LATENCY_CONCURRENCY, Path(scratch)
+        )
     rates = {label: show(label, measures) for label, measures in results.items()}
     scale_out = rates["postgresql + worker"] / rates["postgresql"]
     postgres = rates["postgresql"] / rates["sqlite"]
@@ -230,6 +256,12 @@ async def main(runs: int, concurrency: int, rounds: int) -> None:
     print(
         f"PostgreSQL / SQLite, one process = {postgres:.2f}x "
         f"(aim >= {POSTGRES_AIM}x) {'ok' if postgres >= POSTGRES_AIM else 'MISSED'}"
+    )
+    print(
+        f"for reference, {LATENCY_RUNS} runs at {LATENCY_MS:g} ms, concurrency "
+        f"{LATENCY_CONCURRENCY}: one process {alone.runs_per_s:.0f} runs/s, + one worker "
+        f"{helped.runs_per_s:.0f} runs/s = {helped.runs_per_s / alone.runs_per_s:.2f}x "
+        f"(each process keeps {LATENCY_CONCURRENCY} calls in flight: at most 2x)"
     )
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 

@@ -8,12 +8,11 @@ run goes on. Resuming replays the stored batches, skips finished runs, and finds
 had returned in the cache.
 
 Sharing (DESIGN §10): while `promptlooper worker` processes are about, a batch's runs are stored
-as work units, and the sweep's workers here claim them a few at a time (`unit_source.py`), as do
-those of every worker process (`help_out`), so a sweep spreads over every process that works on
-it; with none about, the workers here take the runs from the plan and the store does no more
-per run than before. Only its coordinator (who
-holds its lease, `work_leases.py`) plans batches and sets its status; after each batch it reads
-what every process found, so adaptive strategies decide the same whoever ran the runs.
+as work units that the workers here and those of every worker process (`help_out`) claim a few
+at a time (`unit_source.py`); with none about, runs come from the plan and cost the store no
+more. Only the coordinator (the lease holder, `work_leases.py`) plans batches and sets the
+status; after each batch it reads what every process found, so adaptive strategies decide the
+same whoever ran the runs.
 """
 
 from __future__ import annotations
@@ -24,11 +23,9 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from ..domain.errors import PromptLooperError
-from ..domain.experiment import ExperimentSpec, SweepSettings
 from ..domain.records import RateLimitCounts
 from ..store import sweep_progress as progress
 from ..store import work
@@ -44,6 +41,7 @@ from .run_execution import PlannedRun, RunExecutor, describe, run_id_for
 from .run_recorder import RunRecorder
 from .strategies import Batch, config_key, make_strategy
 from .sweep_history import SweepHistory
+from .sweep_job import SweepJob, worker_count
 from .sweep_rate_limits import SweepRateLimits
 from .unit_source import PlanSource, RunSource, UnitSource
 from .work_leases import WorkLeases
@@ -67,30 +65,6 @@ _WORKER_SEEN_S = 30.0
 
 #: What `finished_runs` found: status by (config key, item_index, repeat).
 _Done = dict[tuple[str, int, int], str]
-
-
-@dataclass(frozen=True)
-class SweepJob:
-    """Everything the runner needs to (re)start one sweep."""
-
-    sweep_id: str
-    experiment_id: str
-    experiment_name: str
-    experiment_version: int
-    spec: ExperimentSpec
-    settings: SweepSettings
-    read_cache: bool = True
-    #: With --no-cache, only entries this sweep wrote count as hits (on resume).
-    fresh_since: str = ""
-    retry_failed: bool = False
-
-
-def worker_count(max_concurrency: int) -> int:
-    """Runs a sweep keeps going at once. The limiter caps calls in flight at max_concurrency;
-    a quarter more workers keep those slots busy while others render, score or wait for the
-    cache (without them a 50 ms endpoint at concurrency 16 ran ~10 % slower). It also bounds
-    what a kill can cost: each worker has at most one call whose answer is not yet saved."""
-    return max_concurrency + max_concurrency // 4 + 1
 
 
 class SweepRunner:
@@ -385,13 +359,8 @@ class SweepRunner:
     async def _catch_up(self) -> None:
         """What every process found in this sweep so far (the coordinator plans the next
         batch on it), and the tokens they used."""
-        history = SweepHistory()
-        for config in self._history.configs():
-            history.add_config(config)
-        for row in await progress.finished_runs(self._db, self.job.sweep_id):
-            if row["status"] == "completed":
-                history.add(row["key"], row["item_index"], row["score"])
-        self._history = history
+        rows = await progress.finished_runs(self._db, self.job.sweep_id)
+        self._history = SweepHistory.of(self._history.configs(), rows)
         self._budget.used = (await progress.sweep_usage(self._db, self.job.sweep_id)).tokens
 
     async def _settle_writes(self) -> None:

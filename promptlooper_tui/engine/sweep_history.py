@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from array import array
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .strategies import config_key
@@ -18,6 +18,18 @@ class SweepHistory:
         #: an item, where a dict of [sum, count] lists took ten times that.
         self._sums: dict[str, tuple[array[float], array[float]]] = {}
         self._configs: dict[str, Mapping[str, Any]] = {}
+
+    @classmethod
+    def of(cls, configs: Iterable[Mapping[str, Any]], runs: Iterable[Any]) -> SweepHistory:
+        """The history of these configs and these stored runs (key, item_index, status,
+        score), in their order."""
+        history = cls()
+        for config in configs:
+            history.add_config(config)
+        for run in runs:
+            if run["status"] == "completed":
+                history.add(run["key"], run["item_index"], run["score"])
+        return history
 
     def add_config(self, config: Mapping[str, Any]) -> None:
         self._configs.setdefault(config_key(config), config)

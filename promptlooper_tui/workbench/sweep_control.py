@@ -15,6 +15,7 @@ from ..domain.errors import Conflict
 from ..domain.experiment import ExperimentSpec, SweepSettings
 from ..domain.records import SweepPlan, SweepRecord, SweepSummary
 from ..engine.limits import TooExpensive, check_sweep_size
+from ..engine.sweep_job import SweepJob
 from ..store import runs as stored_runs
 from ..store import sweeps as stored_sweeps
 from ..store.database import Row
@@ -27,7 +28,7 @@ from .services import Services
 from .sweeps import Sweeps
 
 if TYPE_CHECKING:
-    from ..engine.sweep import SweepJob, SweepRunner
+    from ..engine.sweep import SweepRunner
 
 log = logging.getLogger(__name__)
 
@@ -295,8 +296,6 @@ class SweepControl:
     ) -> SweepJob:
         """What a runner needs to run the sweep. `checked`: refuse one that has ended or that
         a live process of this host runs (a worker holding its lease has checked already)."""
-        from ..engine.sweep import SweepJob  # here: reads skip the runner
-
         db = self._services.db
         row = await stored_sweeps.sweep_with_experiment_name(db, sweep_id)
         assert row is not None

@@ -37,7 +37,7 @@ import pytest
 import yaml
 
 from promptlooper_tui.engine.cache import CachedValue, CallCache
-from promptlooper_tui.engine.sweep import worker_count
+from promptlooper_tui.engine.sweep_job import worker_count
 from promptlooper_tui.simulated.server import simulated_endpoint_process
 from promptlooper_tui.store.database import Database
 from promptlooper_tui.store.sqlite import SqliteDatabase

@@ -22,7 +22,7 @@ import httpx
 import yaml
 
 from promptlooper_tui.domain.events import Event
-from promptlooper_tui.engine.sweep import worker_count
+from promptlooper_tui.engine.sweep_job import worker_count
 from promptlooper_tui.engine.work_leases import LEASE_S
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.simulated.server import simulated_endpoint_process

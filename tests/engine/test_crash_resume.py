@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import yaml
 
-from promptlooper_tui.engine.sweep import worker_count
+from promptlooper_tui.engine.sweep_job import worker_count
 from promptlooper_tui.simulated.server import simulated_endpoint_process
 
 from ..conftest import make_experiment

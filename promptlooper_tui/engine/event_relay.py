@@ -83,7 +83,7 @@ class EventRelay:
     async def start(self) -> None:
         """Follow the events written from now on (earlier ones are history: not replayed)."""
         self._last_seq = await stored_events.last_seq(self._db)
-        self._stop_listening = await self._db.listen(CHANNEL, self._wake.set)
+        self._stop_listening = await self._db.listen(CHANNEL, self._wake.set, payload="events")
         poll = POLL_SQLITE_S if self._stop_listening is None else POLL_NOTIFIED_S
         self._follower = asyncio.create_task(self._follow(poll), name="event-relay")
 

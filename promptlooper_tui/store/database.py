@@ -59,10 +59,11 @@ class Database(Protocol):
         ...
 
     async def listen(
-        self, channel: str, wake: Callable[[], None]
+        self, channel: str, wake: Callable[[], None], payload: str | None = None
     ) -> Callable[[], Awaitable[None]] | None:
-        """Have `wake()` called when another process notifies `channel` (new events, new work);
-        returns what stops it, or None where the backend cannot (SQLite: poll instead)."""
+        """Have `wake()` called when another process notifies `channel` (with `payload`, if
+        given: "events" for new events, "work_units" for new work); returns what stops it, or
+        None where the backend cannot (SQLite: poll instead)."""
         ...
 
     async def reset_identities(self) -> None:

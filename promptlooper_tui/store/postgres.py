@@ -85,7 +85,8 @@ class PostgresDatabase:
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:
             async with self._pool.acquire() as connection:
-                return list(await connection.fetch(to_postgres(sql), *params))
+                query = to_postgres(sql)
+                return list(await connection.fetch(query.sql, *query.params(params)))
         except _ERRORS as exc:
             raise StorageError(f"database read failed: {_reason(exc)}") from None
 
@@ -99,7 +100,8 @@ class PostgresDatabase:
         """Yield rows in batches of `size` without holding the whole result in memory."""
         try:
             async with self._pool.acquire() as connection, connection.transaction(readonly=True):
-                cursor = await connection.cursor(to_postgres(sql), *params)
+                query = to_postgres(sql)
+                cursor = await connection.cursor(query.sql, *query.params(params))
                 while rows := await cursor.fetch(size):
                     yield list(rows)
         except _ERRORS as exc:
@@ -121,17 +123,25 @@ class PostgresDatabase:
         transaction of its own."""
         try:
             async with self._pool.acquire() as connection, connection.transaction():
-                return list(await connection.fetch(to_postgres(sql), *params))
+                query = to_postgres(sql)
+                return list(await connection.fetch(query.sql, *query.params(params)))
         except _ERRORS as exc:
             raise self._write_error(exc) from None
 
-    async def listen(self, channel: str, wake: Callable[[], None]) -> Callable[[], Awaitable[None]]:
-        """Call `wake()` whenever a transaction notifies `channel` (the schema's triggers do
-        on new events and work); returns what stops listening. The connection is one of its
-        own, outside the pool."""
+    async def listen(
+        self, channel: str, wake: Callable[[], None], payload: str | None = None
+    ) -> Callable[[], Awaitable[None]]:
+        """Call `wake()` whenever a transaction notifies `channel` (with `payload`, if given:
+        the schema's triggers send the table's name on new events and new work); returns what
+        stops listening. The connection is one of its own, outside the pool."""
+
+        def notified(connection: object, pid: int, channel: str, sent: str) -> None:
+            if payload is None or sent == payload:
+                wake()
+
         try:
             connection = await asyncpg.connect(self._url, timeout=_CONNECT_TIMEOUT_S)
-            await connection.add_listener(channel, lambda *_: wake())
+            await connection.add_listener(channel, notified)
         except (TimeoutError, *_ERRORS) as exc:
             raise StorageError(
                 f"cannot listen on the database {self.shown}: {_reason(exc)}"
@@ -150,10 +160,11 @@ class PostgresDatabase:
     async def _transaction(self, statements: list[Statement]) -> None:
         async with self._pool.acquire() as connection, connection.transaction():
             for sql, same in runs_of_same_sql(statements):
+                query = to_postgres(sql)
                 if len(same) == 1:
-                    await connection.execute(to_postgres(sql), *same[0][1])
+                    await connection.execute(query.sql, *query.params(same[0][1]))
                 else:
-                    await connection.executemany(to_postgres(sql), [p for _, p in same])
+                    await connection.executemany(query.sql, [query.params(p) for _, p in same])
 
     def _write_error(self, error: Exception) -> StorageError:
         return StorageError(f"cannot write the database {self.shown}: {_reason(error)}")

@@ -178,7 +178,9 @@ class SqliteDatabase:
         except sqlite3.Error as exc:
             raise self._write_error(exc) from None
 
-    async def listen(self, channel: str, wake: Callable[[], None]) -> None:
+    async def listen(
+        self, channel: str, wake: Callable[[], None], payload: str | None = None
+    ) -> None:
         """Nothing: SQLite cannot tell other processes' writes; readers poll."""
         return None
 

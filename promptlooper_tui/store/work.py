@@ -45,9 +45,12 @@ RELEASE_UNIT = (
     "UPDATE work_units SET owner = NULL, lease_expires = NULL WHERE run_id = ? AND owner = ?"
 )
 UNITS_LEFT = "SELECT count(*) AS n FROM work_units WHERE sweep_id = ? AND batch <= ?"
+#: (Per running sweep, the index on its units stops at the first free one: a scan of every
+#: unit at each look grew with the units left.)
 CLAIMABLE_SWEEPS = (
-    "SELECT DISTINCT w.sweep_id FROM work_units w JOIN sweeps s ON s.id = w.sweep_id "
-    "WHERE s.status = 'running' AND (w.owner IS NULL OR w.lease_expires < ?)"
+    "SELECT s.id AS sweep_id FROM sweeps s WHERE s.status = 'running' AND EXISTS "
+    "(SELECT 1 FROM work_units w WHERE w.sweep_id = s.id "
+    "AND (w.owner IS NULL OR w.lease_expires < ?))"
 )
 CLEAR_UNITS = "DELETE FROM work_units WHERE sweep_id = ?"
 WORKERS_SEEN_SINCE = "SELECT count(*) AS n FROM workers WHERE seen_at >= ?"

@@ -82,7 +82,8 @@ class TeamWorker:
                 )
             ]
         )
-        stop_listening = await db.listen("promptlooper", self._wake.set)
+        # New units wake it (not every event commit: those are many and bring no work).
+        stop_listening = await db.listen("promptlooper", self._wake.set, payload="work_units")
         heartbeat = asyncio.create_task(self._heartbeat(), name="worker-heartbeat")
         try:
             while not self._leaving:

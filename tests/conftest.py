@@ -141,7 +141,7 @@ def settings(
 ) -> Settings:
     if backend == "sqlite":
         return Settings(home=tmp_path / "home")
-    url = request.getfixturevalue("pg_url")
+    url = request.getfixturevalue("pg_store_url")
     # The commands, daemons and MCP servers the test starts use the same database.
     monkeypatch.setenv("PROMPTLOOPER_DB", url)
     return Settings(home=tmp_path / "home", db=parse_database_url(url))

@@ -10,7 +10,7 @@ import socket
 import sys
 from typing import TYPE_CHECKING
 
-from .arguments import Parsers
+from .arguments import Parsers, positive
 from .exit_codes import EXIT_OK
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ def add_worker_parser(parsers: Parsers) -> None:
     )
     p.add_argument(
         "--concurrency",
-        type=_positive,
+        type=positive,
         default=None,
         metavar="N",
         help="most calls in flight per sweep (default: each sweep's own max_concurrency)",
@@ -58,13 +58,3 @@ async def cmd_worker(args: argparse.Namespace, wb: Workbench) -> int:
         f"{report.sweeps_taken_over} taken over"
     )
     return EXIT_OK
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value

@@ -117,13 +117,16 @@ class SweepControl:
     async def helper(self, sweep_id: str, concurrency: int | None) -> SweepRunner:
         """A runner that runs units of a sweep another process coordinates (`help_out`), with
         at most `concurrency` calls in flight."""
-        from ..engine.sweep import SweepRunner  # here: reads skip the runner
-
-        services = self._services
         job = await self._job(sweep_id, retry_failed=False, max_tokens=None, checked=False)
         if concurrency is not None and concurrency < job.settings.max_concurrency:
             settings = job.settings.model_copy(update={"max_concurrency": concurrency})
             job = dataclasses.replace(job, settings=settings)
+        return self._runner(job)
+
+    def _runner(self, job: SweepJob) -> SweepRunner:
+        from ..engine.sweep import SweepRunner  # here: reads skip the runner
+
+        services = self._services
         return SweepRunner(
             job,
             db=services.db,
@@ -134,18 +137,9 @@ class SweepControl:
         )
 
     def _launch(self, job: SweepJob) -> asyncio.Task[str]:
-        from ..engine.sweep import SweepRunner  # here: reads skip the runner
-
-        services, live = self._services, self._services.live
+        live = self._services.live
         sweep_id = job.sweep_id
-        runner = SweepRunner(
-            job,
-            db=services.db,
-            cache=services.cache,
-            pool=services.endpoints,
-            bus=services.bus,
-            leases=services.leases,
-        )
+        runner = self._runner(job)
         live.runners[sweep_id] = runner
         task = asyncio.create_task(runner.run(), name=f"sweep-{sweep_id}")
         live.tasks[sweep_id] = task

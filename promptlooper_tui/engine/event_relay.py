@@ -3,8 +3,9 @@ is written to the store's `events` table, and what the others wrote there is pub
 bus, so every front-end of every process sees every sweep live, whoever runs it.
 
 Out: a filter on the bus (it sees each event in the publisher's step and keeps none) gathers the
-events of one step of the event loop into one write unit, which the store's group commit joins
-with the sweep's own writes.
+events of one step of the event loop into one row, a JSON array, which the store's group commit
+joins with the sweep's own writes: one insert a step, not one an event (a row per event cost a
+daemon serving 50 websocket subscribers a sweep's 3 %).
 
 In: a follower reads the rows after the last seq it saw, woken by the store where it can tell
 (PostgreSQL's NOTIFY) and by a poll otherwise (SQLite). Seqs are handed out before commit, so on
@@ -26,7 +27,7 @@ from typing import Any
 from ..domain.errors import StorageError
 from ..domain.events import Event
 from ..store import events as stored_events
-from ..store.database import Database, Row, Statement
+from ..store.database import Database, Row
 from .events import EventBus
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class EventRelay:
         self._bus = bus
         #: This process's owner name: the `origin` of the rows it writes.
         self.origin = origin
-        self._outgoing: list[Statement] = []
+        self._outgoing: list[Event] = []
         self._last_seq = 0
         #: Seqs below the last one read that were missing, and when each was first missed.
         self._gaps: dict[int, float] = {}
@@ -106,24 +107,16 @@ class EventRelay:
         if event.origin is None and event.type not in LOCAL_ONLY:
             if not self._outgoing:
                 asyncio.get_running_loop().call_soon(self.flush)
-            self._outgoing.append(
-                stored_events.insert_statement(
-                    self.origin,
-                    event.type,
-                    event.experiment_id,
-                    event.sweep_id,
-                    event.run_id,
-                    _encode(event.data),
-                    event.ts,
-                )
-            )
+            self._outgoing.append(event)
         return False
 
     def flush(self) -> None:
-        """Queue the events gathered so far as one write unit."""
+        """Queue the events gathered so far as one row."""
         if self._outgoing:
-            statements, self._outgoing = self._outgoing, []
-            self._db.submit(statements).add_done_callback(_note_failure)
+            events, self._outgoing = self._outgoing, []
+            row = _encode([_relayed(event) for event in events])
+            statement = stored_events.insert_statement(self.origin, row, events[-1].ts)
+            self._db.submit([statement]).add_done_callback(_note_failure)
 
     # -- in ------------------------------------------------------------------------------------
 
@@ -173,19 +166,21 @@ class EventRelay:
                 break
         return sum(self._publish(row) for row in rows)
 
-    def _publish(self, row: Row) -> bool:
+    def _publish(self, row: Row) -> int:
+        """Publish the events of another process's row here; how many."""
         if row["origin"] == self.origin:
-            return False
-        data: dict[str, Any] = json.loads(row["data"])
-        self._bus.publish(
-            row["type"],
-            row["experiment_id"],
-            sweep_id=row["sweep_id"],
-            run_id=row["run_id"],
-            data=data,
-            origin=row["origin"],
-        )
-        return True
+            return 0
+        events: list[dict[str, Any]] = json.loads(row["events"])
+        for event in events:
+            self._bus.publish(
+                event["type"],
+                event["experiment_id"],
+                sweep_id=event["sweep_id"],
+                run_id=event["run_id"],
+                data=event["data"],
+                origin=row["origin"],
+            )
+        return len(events)
 
     async def _prune(self) -> None:
         """Now and then, delete the events read more than `KEEP_S` ago (any process may: the
@@ -201,6 +196,16 @@ class EventRelay:
             through = self._marks.popleft()[1]
         if through:
             await self._db.write([stored_events.prune_statement(through)])
+
+
+def _relayed(event: Event) -> dict[str, Any]:
+    return {
+        "type": event.type,
+        "experiment_id": event.experiment_id,
+        "sweep_id": event.sweep_id,
+        "run_id": event.run_id,
+        "data": event.data,
+    }
 
 
 def _note_failure(written: asyncio.Future[None]) -> None:

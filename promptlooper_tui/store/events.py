@@ -1,5 +1,6 @@
 """Events relayed between the processes sharing a store: each writes what its bus publishes,
-and reads what the others wrote, in seq order (DESIGN §10)."""
+and reads what the others wrote, in seq order (DESIGN §10). A row holds the events of one step
+of a process's loop, as a JSON array: one insert for a step's many events."""
 
 from __future__ import annotations
 
@@ -7,16 +8,12 @@ from collections.abc import Sequence
 
 from .database import Database, Row, Statement
 
-INSERT = (
-    "INSERT INTO events (origin, type, experiment_id, sweep_id, run_id, data, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
+INSERT = "INSERT INTO events (origin, events, created_at) VALUES (?, ?, ?)"
 LAST_SEQ = "SELECT coalesce(max(seq), 0) AS seq FROM events"
-#: Every row's seq and origin (a reader tells the gaps from them), but the data only of the
+#: Every row's seq and origin (a reader tells the gaps from them), but the events only of the
 #: rows written by others: a process's own rows cost it next to nothing to read back.
 _COLUMNS = (
-    "SELECT seq, origin, type, experiment_id, sweep_id, run_id, "
-    "CASE WHEN origin = ? THEN NULL ELSE data END AS data FROM events"
+    "SELECT seq, origin, CASE WHEN origin = ? THEN NULL ELSE events END AS events FROM events"
 )
 AFTER = _COLUMNS + " WHERE seq > ? ORDER BY seq LIMIT ?"
 PRUNE = "DELETE FROM events WHERE seq <= ?"
@@ -24,16 +21,9 @@ PRUNE = "DELETE FROM events WHERE seq <= ?"
 _SEQS_PER_QUERY = 500
 
 
-def insert_statement(
-    origin: str,
-    type: str,
-    experiment_id: str,
-    sweep_id: str | None,
-    run_id: str | None,
-    data_json: str,
-    created_at: str,
-) -> Statement:
-    return INSERT, (origin, type, experiment_id, sweep_id, run_id, data_json, created_at)
+def insert_statement(origin: str, events_json: str, created_at: str) -> Statement:
+    """A row of `origin`'s events (`events_json`: a JSON array of them)."""
+    return INSERT, (origin, events_json, created_at)
 
 
 async def last_seq(db: Database) -> int:
@@ -43,13 +33,13 @@ async def last_seq(db: Database) -> int:
 
 
 async def after(db: Database, seq: int, reader: str, limit: int) -> list[Row]:
-    """Up to `limit` events after `seq`, in seq order; `data` is None in those `reader` wrote."""
+    """Up to `limit` rows after `seq`, in seq order; `events` is None in those `reader` wrote."""
     return await db.fetchall(AFTER, (reader, seq, limit))
 
 
 async def among(db: Database, seqs: Sequence[int], reader: str) -> list[Row]:
-    """The events of `seqs` that exist now (the rest are still being written, or never will
-    be), in seq order; `data` is None in those `reader` wrote."""
+    """The rows of `seqs` that exist now (the rest are still being written, or never will
+    be), in seq order; `events` is None in those `reader` wrote."""
     rows: list[Row] = []
     for start in range(0, len(seqs), _SEQS_PER_QUERY):
         chunk = seqs[start : start + _SEQS_PER_QUERY]

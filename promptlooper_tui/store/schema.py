@@ -222,18 +222,15 @@ MIGRATIONS: list[str] = [
     CREATE INDEX runs_newest ON runs (finished_at, id, status, score);
     """,
     # 9: several processes on one store (DESIGN §10). Events that other processes relay to
-    # their front-ends; the runs of stored batches as units of work any process may claim
-    # (owner and lease); who coordinates each sweep; the workers present; and a check value
-    # of the secret the store's keys are encrypted with.
+    # their front-ends (a row holds the events of one step of a process's loop, as a JSON
+    # array); the runs of stored batches as units of work any process may claim (owner and
+    # lease); who coordinates each sweep; the workers present; and a check value of the
+    # secret the store's keys are encrypted with.
     """
     CREATE TABLE events (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         origin TEXT NOT NULL,
-        type TEXT NOT NULL,
-        experiment_id TEXT NOT NULL,
-        sweep_id TEXT,
-        run_id TEXT,
-        data TEXT NOT NULL,
+        events TEXT NOT NULL,
         created_at TEXT NOT NULL
     );
     CREATE TABLE work_units (

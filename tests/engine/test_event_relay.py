@@ -133,14 +133,19 @@ async def test_a_seq_committed_late_is_still_relayed(
     await relay.read_new()
     base = relay._last_seq
     insert = (
-        "INSERT INTO events (seq, origin, type, experiment_id, data, created_at) "
-        "VALUES (?, 'elsewhere', ?, 'exp', '{}', '2026-01-01T00:00:00')"
+        "INSERT INTO events (seq, origin, events, created_at) "
+        "VALUES (?, 'elsewhere', ?, '2026-01-01T00:00:00')"
     )
+
+    def row(type: str) -> str:
+        event = {"type": type, "experiment_id": "exp", "sweep_id": None, "run_id": None}
+        return json.dumps([{**event, "data": {}}])
+
     with other.bus.subscribe(accept=lambda e: e.origin == "elsewhere") as seen:
-        await workbench.db.write([(insert, (base + 2, "score.added"))])
+        await workbench.db.write([(insert, (base + 2, row("score.added")))])
         await events_until(seen, "score.added")
         assert base + 1 in relay._gaps
-        await workbench.db.write([(insert, (base + 1, "sweep.paused"))])
+        await workbench.db.write([(insert, (base + 1, row("sweep.paused")))])
         await events_until(seen, "sweep.paused")
     assert base + 1 not in relay._gaps
 
@@ -180,6 +185,7 @@ async def test_relayed_events_carry_no_secret(workbench: Workbench, other: Workb
                 relayed += await events_until(seen, "sweep.completed", "sweep.stopped")
     rows = await workbench.db.fetchall("SELECT * FROM events")
     stored = json.dumps([dict(zip(row.keys(), tuple(row), strict=True)) for row in rows])
-    assert len(rows) >= 24 and "run.failed" in stored
+    events = [event for row in rows for event in json.loads(row["events"])]
+    assert len(events) >= 24 and "run.failed" in stored
     assert key not in stored and key[::-1] not in stored
     assert not [e for e in relayed if key in json.dumps(e.as_dict())]

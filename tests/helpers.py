@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -12,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +91,23 @@ def wait_for_completed_runs(
                     return
         assert time.monotonic() < deadline, f"fewer than {count} runs after {within} s"
         time.sleep(0.02)
+
+
+async def until(
+    condition: Callable[[], Awaitable[object]],
+    what: str,
+    seconds: float,
+    wake: asyncio.Event,
+    recheck: float = 1.0,
+) -> None:
+    """Wait until `condition()` holds, looking again each time `wake` is set (events landing
+    from other processes) and, for what no event announces, at least every `recheck` seconds;
+    fail naming `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not await condition():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"timed out after {seconds:g} s waiting for {what}")
+        wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), min(recheck, left))

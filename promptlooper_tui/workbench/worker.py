@@ -64,6 +64,8 @@ class TeamWorker:
         self.report = WorkerReport()
         self._wake = asyncio.Event()
         self._leaving = False
+        #: Set once the worker is in the workers table and listening: coordinators count on it.
+        self.ready = asyncio.Event()
 
     def leave(self) -> None:
         """Ask the worker to leave cleanly (SIGTERM, Ctrl-C)."""
@@ -85,6 +87,7 @@ class TeamWorker:
         # New units wake it (not every event commit: those are many and bring no work).
         stop_listening = await db.listen("promptlooper", self._wake.set, payload="work_units")
         heartbeat = asyncio.create_task(self._heartbeat(), name="worker-heartbeat")
+        self.ready.set()
         try:
             while not self._leaving:
                 await self._look_for_work()

@@ -31,7 +31,7 @@ from promptlooper_tui.store.location import parse_database_url
 from promptlooper_tui.tui.factory import make_app
 
 from ..conftest import make_experiment
-from ..helpers import free_port
+from ..helpers import free_port, until
 
 PROMPTLOOPER = str(Path(sys.executable).with_name("promptlooper"))
 LATENCY_MS = 100
@@ -68,15 +68,6 @@ def _experiment(base_url: str) -> str:
         sweep={"max_concurrency": CONCURRENCY},
     )
     return yaml.safe_dump(spec, sort_keys=False)
-
-
-async def _until(condition: Callable[[], Awaitable[object]], what: str, seconds: float) -> None:
-    """Look again every 0.1 s until `condition()` holds; fail naming `what` after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds:g} s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 @contextlib.asynccontextmanager
@@ -124,14 +115,21 @@ async def test_a_team_sweep_outlives_its_starter_and_a_worker(pg_url: str, tmp_p
         experiment.write_text(_experiment(base_url))
         app = make_app(settings, user_theme_dir=tmp_path / "user-themes")
         async with app.run_test(size=(100, 30)), _processes(home, env, tmp_path) as start:
-            await _until(_is_set(lambda: app._workbench), "the app's workbench", START_S)
+            # Nothing announces the app's Workbench: looked for every 50 ms.
+            started = asyncio.Event()
+            await until(
+                _is_set(lambda: app._workbench), "the app's workbench", START_S, started, 0.05
+            )
             wb = app.workbench
             seen: list[tuple[float, Event]] = []
+            #: Set as events land here: the waits below look again then.
+            landed = asyncio.Event()
 
             # Noted as the bus publishes them (a filter that keeps none): when they landed here.
             def note(event: Event) -> bool:
                 if event.type in ("run.completed", "sweep.completed"):
                     seen.append((time.monotonic(), event))
+                    landed.set()
                 return False
 
             with wb.bus.subscribe(accept=note):
@@ -144,9 +142,9 @@ async def test_a_team_sweep_outlives_its_starter_and_a_worker(pg_url: str, tmp_p
                 async def workers_in() -> bool:
                     return await work.workers_seen_since(wb.db, time.time() - 30) == 3
 
-                await _until(workers_in, "three workers to report in", START_S)
+                await until(workers_in, "three workers to report in", START_S, landed)
                 starter = await start("run", "run", str(experiment), "--json")
-                await _until(_is_set(lambda: seen), "the first relayed run", START_S)
+                await until(_is_set(lambda: seen), "the first relayed run", START_S, landed)
                 sweep_id = seen[0][1].sweep_id
                 assert sweep_id is not None
 
@@ -156,7 +154,9 @@ async def test_a_team_sweep_outlives_its_starter_and_a_worker(pg_url: str, tmp_p
                     stored = (await wb.get_sweep(sweep_id)).runs_completed
                     return stored >= KILL_AFTER_RUNS and _pids(seen) >= everyone
 
-                await _until(under_way, f"{KILL_AFTER_RUNS} runs, some of each process", START_S)
+                await until(
+                    under_way, f"{KILL_AFTER_RUNS} runs, some of each process", START_S, landed
+                )
                 started_at = await _first_call_time(base_url)
                 killed = [starter, workers[0]]
                 for process in killed:
@@ -170,11 +170,12 @@ async def test_a_team_sweep_outlives_its_starter_and_a_worker(pg_url: str, tmp_p
                 async def completed() -> bool:
                     return (await wb.get_sweep(sweep_id)).status == "completed"
 
-                await _until(completed, "the sweep to complete", FINISH_S)
-                await _until(
+                await until(completed, "the sweep to complete", FINISH_S, landed)
+                await until(
                     _is_set(lambda: [e for _, e in seen if e.type == "sweep.completed"]),
                     "the app to hear that the sweep completed",
                     START_S,
+                    landed,
                 )
 
             # Every run exactly once.

@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 
+from promptlooper_tui.domain.events import Event
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.store import work
 from promptlooper_tui.store import workers as stored_workers
 from promptlooper_tui.workbench import SweepOverrides, Workbench, open_workbench
 
 from ..conftest import experiment_yaml
+from ..helpers import until
 
 #: Bounds on waits for another task's work (generous: the machine is shared and slow).
 WAIT_S = 60.0
@@ -41,12 +43,17 @@ async def runs_of(wb: Workbench, sweep_id: str) -> list[tuple[Any, ...]]:
     return [(tuple(sorted(r.config.items())), r.item_index, r.repeat) for r in page.items]
 
 
-async def until(check: Any, what: str) -> None:
-    """Wait (bounded) until `await check()` is true, letting other tasks work."""
-    deadline = time.monotonic() + WAIT_S
-    while not await check():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        await asyncio.sleep(0.05)
+def completions(wb: Workbench) -> tuple[asyncio.Event, Any]:
+    """An event set whenever `wb`'s bus hears a sweep end (its own or relayed), and the
+    subscription to close."""
+    ended = asyncio.Event()
+
+    def note(event: Event) -> bool:
+        if event.type.startswith("sweep."):
+            ended.set()
+        return False
+
+    return ended, wb.bus.subscribe(accept=note)
 
 
 async def test_with_a_worker_about_a_sweep_runs_as_units_each_run_once(
@@ -72,11 +79,8 @@ async def test_a_worker_shares_a_sweep_and_leaves_cleanly(
     worker = other.team_worker("helper", concurrency=2)
     working = asyncio.create_task(worker.run())
     db = workbench.db
-
-    async def registered() -> bool:
-        return await work.workers_seen_since(db, time.time() - 30) == 1
-
-    await until(registered, "the worker to report")
+    await asyncio.wait_for(worker.ready.wait(), WAIT_S)
+    assert await work.workers_seen_since(db, time.time() - 30) == 1
     sweep_id = await create(workbench, repeats=6)
     summary = await workbench.run_sweep(sweep_id)
     assert summary.status == "completed"
@@ -98,13 +102,16 @@ async def test_a_sweep_whose_coordinator_is_gone_is_taken_over_and_completes(
     holder = await work.coordinator(workbench.db, sweep_id)
     assert holder is not None and holder["owner"] == workbench.identity.owner
     await workbench.db.write([work.drop_coordinator_statement(sweep_id, workbench.identity.owner)])
+    ended, subscription = completions(workbench)
     worker = other.team_worker("rescuer")
     working = asyncio.create_task(worker.run())
 
     async def completed() -> bool:
         return (await workbench.get_sweep(sweep_id)).status == "completed"
 
-    await until(completed, "the sweep to complete")
+    # Woken by the sweep's end as relayed from the worker's process.
+    with subscription:
+        await until(completed, "the sweep to complete", WAIT_S, ended)
     worker.leave()
     report = await asyncio.wait_for(working, WAIT_S)
     assert report.sweeps_taken_over == 1

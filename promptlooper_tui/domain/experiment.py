@@ -185,6 +185,9 @@ class SweepSettings(StrictModel):
     explore: float = Field(default=0.25, ge=0, le=1)
     items_per_round: int = Field(default=2, ge=1)
     alpha: float = Field(default=0.05, gt=0, lt=1)
+    #: racing: a score difference too small to matter. A config confidently within it of the
+    #: leader is declared equivalent and stops being run; 0 turns equivalence off.
+    min_effect: float = Field(default=0.02, ge=0, lt=1)
     #: Seconds one call may wait on 429 answers in all before its run fails. None: the
     #: endpoint's own setting (`endpoints add --rate-limit-wait`), else 600.
     rate_limit_wait_s: float | None = Field(default=None, ge=1, le=86_400)

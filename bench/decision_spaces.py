@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 #: Nouns the simulated model reads as keywords (4+ letters or capitalised, no stopwords).
-_VOCABULARY = """
+_VOCABULARY_TEXT = """
     Vault Terraform Kafka Postgres Redis Nginx Docker Kubernetes Ansible Grafana Prometheus
     Jenkins Gitlab Sentry Elastic Kibana Consul Nomad Istio Envoy Helm Argo Celery Django Flask
     Spring Rails Laravel Webpack Babel Jest Cypress Selenium Airflow Spark Hadoop Flink Trino
@@ -33,7 +33,8 @@ _VOCABULARY = """
     Twilio Sendgrid Mailgun Cloudflare Fastly Akamai Varnish Haproxy Traefik Caddy Certbot
     Letsencrypt Openssl Wireguard Openvpn Tailscale Zookeeper Etcd Minio Ceph Gluster Longhorn
     Velero Restic Borg Rsync Cron Systemd Journald Rsyslog Fluentd Logstash Vector Jaeger Zipkin
-    """.split()
+    """
+_VOCABULARY = _VOCABULARY_TEXT.split()
 KEYWORDS_PER_ITEM = (6, 12)
 #: The length scorer of the `inside` space: full marks up to this many tokens.
 LENGTH_LIMIT = 40

@@ -1,5 +1,5 @@
-"""`promptlooper run`, `resume` and `sweeps list|show`: sweeps run headless with progress on
-stderr, and the sweeps stored."""
+"""`promptlooper run`, `resume` and `sweeps list|show|pause|resume|stop`: sweeps run headless
+with progress on stderr, the sweeps stored, and control of a sweep whichever process runs it."""
 
 from __future__ import annotations
 
@@ -7,16 +7,21 @@ import argparse
 import contextlib
 import os
 import sys
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from ..command_line import command_line
-from ..domain.errors import PromptLooperError
+from ..domain.errors import Conflict, PromptLooperError
 from .arguments import Parsers, positive
 from .exit_codes import EXIT_FAILED, EXIT_OK
 from .experiments import load_experiment_file
 
 if TYPE_CHECKING:
+    import asyncio
+
+    from ..domain.records import SweepRecord
     from ..workbench import Workbench
+    from .progress import SweepProgress
 
 
 def add_run_parser(parsers: Parsers) -> None:
@@ -50,7 +55,7 @@ def add_resume_parser(parsers: Parsers) -> None:
 
 
 def add_sweeps_parser(parsers: Parsers) -> None:
-    actions = parsers.add_group("sweeps", help="list and show sweeps")
+    actions = parsers.add_group("sweeps", help="list, show, pause, resume and stop sweeps")
     p = actions.add_parser(
         "list",
         parents=[parsers.home, parsers.json],
@@ -64,6 +69,31 @@ def add_sweeps_parser(parsers: Parsers) -> None:
     p.add_argument("sweep", metavar="SWEEP_ID")
     p.add_argument("--top", type=positive, default=10)
     p.set_defaults(handler=cmd_sweeps_show)
+    for action, handler, help in (
+        (
+            "pause",
+            cmd_sweeps_pause,
+            "pause a sweep, whichever process runs it (runs in flight finish)",
+        ),
+        (
+            "resume",
+            cmd_sweeps_resume,
+            "resume a paused sweep where it runs; one no process "
+            "runs (paused, interrupted, stopped) runs here in the foreground, as `resume` does",
+        ),
+        (
+            "stop",
+            cmd_sweeps_stop,
+            "stop a sweep, whichever process runs it (runs in flight are "
+            "cancelled); it stays resumable",
+        ),
+    ):
+        p = actions.add_parser(
+            action, parents=[parsers.home, parsers.json], help=help, description=help
+        )
+        p.add_argument("sweep", metavar="SWEEP_ID")
+        p.add_argument("--top", type=positive, default=10, help="leaderboard rows (--json)")
+        p.set_defaults(handler=handler)
 
 
 async def cmd_run(args: argparse.Namespace, wb: Workbench) -> int:
@@ -111,16 +141,38 @@ async def _follow_sweep(
     retry_failed: bool = False,
     max_tokens: int | None = None,
 ) -> int:
-    """Run a sweep with progress on stderr; Ctrl-C stops it cleanly, leaving it resumable."""
+    """Run a sweep here with progress on stderr; Ctrl-C stops it cleanly, leaving it resumable."""
+    async with _showing_progress(wb, sweep_id) as progress:
+        task = await wb.start_sweep(sweep_id, retry_failed=retry_failed, max_tokens=max_tokens)
+        cause = await _see_through(wb, sweep_id, task, progress)
+    return await _report_end(args, wb, sweep_id, cause)
+
+
+@contextlib.asynccontextmanager
+async def _showing_progress(wb: Workbench, sweep_id: str) -> AsyncIterator[SweepProgress]:
+    """The sweep's progress drawn on stderr while the block runs. Subscribed on entry: it
+    misses nothing of a sweep the block starts."""
     import asyncio
 
-    from ..signals import on_stop_signals
-    from .output import print_json, print_summary
     from .progress import SweepProgress, cancel_quietly
 
     progress = SweepProgress(wb.bus, sweep_id)
     follower = asyncio.create_task(progress.follow())
-    task = await wb.start_sweep(sweep_id, retry_failed=retry_failed, max_tokens=max_tokens)
+    try:
+        yield progress
+    finally:
+        await cancel_quietly(follower)
+
+
+async def _see_through(
+    wb: Workbench, sweep_id: str, task: asyncio.Task[str], progress: SweepProgress
+) -> PromptLooperError | None:
+    """Wait for the sweep running here to end, stopping it on Ctrl-C (a second one stops
+    waiting); the error it could not record its end for, if any."""
+    import asyncio
+
+    from ..signals import on_stop_signals
+
     interrupted = False
 
     def on_interrupt() -> None:
@@ -134,17 +186,24 @@ async def _follow_sweep(
         if runner is not None:
             runner.stop()
 
-    cause: PromptLooperError | None = None
     try:
         with on_stop_signals(on_interrupt), contextlib.suppress(asyncio.CancelledError):
             await task
     except PromptLooperError as exc:
         # The sweep could not even record how it ended (a full disk): its finished runs are
         # saved, and it reads as interrupted, so it ends like any other stop.
-        cause = exc
+        return exc
     finally:
         progress.finish()
-        await cancel_quietly(follower)
+    return None
+
+
+async def _report_end(
+    args: argparse.Namespace, wb: Workbench, sweep_id: str, cause: PromptLooperError | None
+) -> int:
+    """Print how a sweep that ran here ended, and what to do next; its exit code."""
+    from .output import print_json, print_summary
+
     summary = await wb.sweep_summary(sweep_id, top=args.top)
     if args.json:
         print_json(summary)
@@ -254,4 +313,71 @@ async def cmd_sweeps_show(args: argparse.Namespace, wb: Workbench) -> int:
 
     summary = await wb.sweep_summary(args.sweep, top=args.top)
     print_json(summary) if args.json else print_summary(summary)
+    return EXIT_OK
+
+
+async def cmd_sweeps_pause(args: argparse.Namespace, wb: Workbench) -> int:
+    sweep = await _live_sweep(wb, args.sweep, "pause")
+    if sweep.status == "paused":
+        return await _confirm(args, wb, sweep, "is already paused")
+    sweep = await wb.pause_sweep(sweep.id)
+    resume = command_line(wb.settings, "sweeps", "resume", sweep.id)
+    return await _confirm(
+        args, wb, sweep, f"paused (runs in flight finish); resume it with: {resume}"
+    )
+
+
+async def cmd_sweeps_resume(args: argparse.Namespace, wb: Workbench) -> int:
+    sweep = await wb.get_sweep(args.sweep)
+    if sweep.status == "running":
+        return await _confirm(args, wb, sweep, "is already running")
+    # Resumed where it runs; one that no process runs starts here, as the app's resume does,
+    # and this process sees it through like `resume`.
+    cause: PromptLooperError | None = None
+    async with _showing_progress(wb, sweep.id) as progress:
+        await wb.resume_sweep(sweep.id)
+        task = wb.live.tasks.get(sweep.id)
+        if task is not None:
+            sys.stderr.write(
+                f"Sweep {sweep.id} ({sweep.experiment}): no process was running it; running "
+                "it here (Ctrl-C stops it)\n"
+            )
+            cause = await _see_through(wb, sweep.id, task, progress)
+    if task is None:
+        resumed = await wb.get_sweep(sweep.id)
+        return await _confirm(args, wb, resumed, "resumed in the process that runs it")
+    return await _report_end(args, wb, sweep.id, cause)
+
+
+async def cmd_sweeps_stop(args: argparse.Namespace, wb: Workbench) -> int:
+    sweep = await wb.stop_sweep((await _live_sweep(wb, args.sweep, "stop")).id)
+    if sweep.status != "stopped":
+        # Its process did not answer in time, or the sweep ended otherwise meanwhile.
+        sys.stderr.write(f"Sweep {sweep.id} ({sweep.experiment}) is {sweep.status}, not stopped\n")
+        return EXIT_FAILED
+    resume = command_line(wb.settings, "resume", sweep.id)
+    return await _confirm(
+        args, wb, sweep, f"stopped; finished runs are kept. Resume with: {resume}"
+    )
+
+
+async def _live_sweep(wb: Workbench, ref: str, action: str) -> SweepRecord:
+    """The sweep `ref` names, running or paused in some process; Conflict otherwise."""
+    sweep = await wb.get_sweep(ref)
+    if sweep.status not in ("running", "paused"):
+        raise Conflict(
+            f"sweep {sweep.id} ({sweep.experiment}) is {sweep.status}, not running: nothing "
+            f"to {action}"
+        )
+    return sweep
+
+
+async def _confirm(args: argparse.Namespace, wb: Workbench, sweep: SweepRecord, what: str) -> int:
+    """One line naming the sweep and what it is now (its summary with --json)."""
+    from .output import print_json
+
+    if args.json:
+        print_json(await wb.sweep_summary(sweep.id, top=args.top))
+    else:
+        sys.stdout.write(f"Sweep {sweep.id} ({sweep.experiment}) {what}\n")
     return EXIT_OK

@@ -109,22 +109,23 @@ def clear(base_url: str, items: int) -> str:
 
 
 def tied(base_url: str, items: int) -> str:
-    """24 configs (4 prompts x 2 models x 3 temperatures), keyword coverage alone: the three
-    prompts that leave room for every keyword (plain, in detail, step by step) score alike, and
-    temperatures 0 and 0.1 differ by 0.0075 on average, so about 6 configs on the large model
-    lie within 0.02 of each other at the top; temperature 0.6 is 0.045 below them."""
+    """24 configs (3 prompts x 8 temperatures, the large model), keyword coverage alone: the
+    shape issue 13 was measured on. The three prompts leave room for every keyword (plain, in
+    detail, step by step) and score alike; quality falls gently with temperature (0.075 per
+    unit on average), so the 9 configs at temperatures 0-0.2 lie within about 0.015 of each
+    other at the top, 0.4 is 0.03 below, and the rest slope down to 0.09 below at 1.2: no
+    config is far behind, which is what makes a race slow to drop anything."""
     return _spec(
         "decisions-tied",
         base_url,
         items,
         {
-            "prompt": ["one", "plain", "detailed", "steps"],
-            "model": ["medium-model", "large-model"],
-            "temperature": [0.0, 0.1, 0.6],
+            "prompt": ["plain", "detailed", "steps"],
+            "model": "large-model",
+            "temperature": [0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2],
             "max_tokens": 256,
         },
         {
-            "one": "Answer in one sentence: {{ item.input.question }}",
             "plain": "Answer: {{ item.input.question }}",
             "detailed": "Answer in detail: {{ item.input.question }}",
             "steps": "Answer step by step: {{ item.input.question }}",

@@ -75,6 +75,18 @@ class ImportResult(Record):
     created: bool
 
 
+class RaceDecision(Record):
+    """Where a config stands in a race: `alive` (still running, or ran to the end),
+    `eliminated` (the leader was confidently better) or `equivalent` (confidently within the
+    sweep's `min_effect` of the leader), decided after `at_n` shared items against the leader
+    `against` (its config), with the test's p-value (corrected for the race's comparisons)."""
+
+    state: Literal["alive", "eliminated", "equivalent"]
+    at_n: int | None = None
+    p: float | None = None
+    against: dict[str, Any] | None = None
+
+
 class LeaderboardEntry(Record):
     rank: int
     config: dict[str, Any]
@@ -93,6 +105,8 @@ class LeaderboardEntry(Record):
     cost: float | None = 0.0
     p50_latency_ms: float | None = None
     dropped: bool = False
+    #: In a racing sweep (ranked alone): where the config stands in the race; else None.
+    decision: RaceDecision | None = None
     #: Ranked runs whose answer was cut at max_tokens.
     truncated: int = 0
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..domain.errors import BadInput, Issue, ValidationError
 from ..domain.experiment import CategoricalParameter, ExperimentSpec, SweepSettings
-from .strategies import parameter_choices
+from .search_space import parameter_choices
 
 _ENV_PREFIX = "PROMPTLOOPER_LIMIT_"
 

@@ -18,8 +18,15 @@ import asyncio
 import json
 import math
 from dataclasses import dataclass
+from typing import Any
 
-from ..domain.records import Leaderboard, LeaderboardEntry, RankedScope, ScorerFailures
+from ..domain.records import (
+    Leaderboard,
+    LeaderboardEntry,
+    RaceDecision,
+    RankedScope,
+    ScorerFailures,
+)
 from ..store import ranking
 from ..store.database import Database
 from .stats import holm, mean_ci, student_t_two_sided
@@ -75,7 +82,17 @@ async def leaderboard(
     if not scored:
         return Leaderboard(entries=[], **board)
     info = await ranking.ranked_configs(db, sweeps)
-    scored.sort(key=lambda row: (-row["score"], -row["n"], info[row["cfg"]]["key"]))
+    # A race's winner is among the configs it kept running: those it dropped (on fewer items,
+    # where a mean can be luckier) rank after every one it kept.
+    scored.sort(
+        key=lambda row: (
+            bool(info[row["cfg"]]["dropped"]),
+            -row["score"],
+            -row["n"],
+            info[row["cfg"]]["key"],
+        )
+    )
+    decisions = _decisions(info)
     leader = scored[0]["cfg"]
     paired = {
         row["cfg"]: paired_p_value(row["n"], row["mean_diff"], row["second_moment"])
@@ -111,10 +128,33 @@ async def leaderboard(
                 cost=None if row["unpriced"] else round(row["cost"] or 0.0, 6),
                 p50_latency_ms=None if median is None else round(median, 2),
                 dropped=bool(config["dropped"]),
+                decision=decisions.get(row["cfg"]),
                 truncated=row["truncated"] or 0,
             )
         )
     return Leaderboard(entries=entries, **board)
+
+
+def _decisions(info: dict[Any, Any]) -> dict[Any, RaceDecision]:
+    """Where each config of a race stands (by cfg); none outside a race."""
+    raced = [row for row in info.values() if row["raced"]]
+    if not raced:
+        return {}
+    params = {row["key"]: row["params"] for row in raced}
+    decisions = {}
+    for row in raced:
+        if row["decision"] is None:
+            decisions[row["cfg"]] = RaceDecision(state="alive")
+            continue
+        decided = json.loads(row["decision"])
+        against = params.get(decided["against"])
+        decisions[row["cfg"]] = RaceDecision(
+            state=decided["state"],
+            at_n=decided["at_n"],
+            p=decided["p"],
+            against=None if against is None else json.loads(against),
+        )
+    return decisions
 
 
 def _intervals(samples: list[list[float]]) -> list[tuple[float, float]]:

@@ -39,7 +39,9 @@ from .events import EventBus
 from .gateway import LLMGateway
 from .run_execution import PlannedRun, RunExecutor, describe, run_id_for
 from .run_recorder import RunRecorder
-from .strategies import Batch, config_key, make_strategy
+from .search_space import config_key
+from .strategies import make_strategy
+from .strategy import Batch
 from .sweep_history import SweepHistory
 from .sweep_job import SweepJob, worker_count
 from .sweep_rate_limits import SweepRateLimits
@@ -301,7 +303,7 @@ class SweepRunner:
                 number,
                 canonical_json({"configs": batch.configs, "items": batch.items}),
                 [(config_key(c), canonical_json(c)) for c in batch.configs],
-                [config_key(c) for c in batch.dropped],
+                [(key, canonical_json(d.as_dict())) for key, d in batch.decided.items()],
                 len(batch.configs) * len(batch.items) * self.job.settings.repeats,
                 now_iso(),
             )

@@ -6,7 +6,7 @@ from array import array
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .strategies import config_key
+from .search_space import config_key
 
 
 class SweepHistory:

@@ -65,9 +65,16 @@ MEDIAN_LATENCIES = (
     "count(*) OVER (PARTITION BY cfg) AS n "
     "FROM obs WHERE score IS NOT NULL AND cfg IN ({configs})) AS ranked WHERE k = (n + 1) / 2"
 )
-SWEEP_CONFIGS = "SELECT id AS cfg, key, params, dropped FROM configs WHERE sweep_id = ?"
+# A racing sweep's configs carry their decisions; `raced` says the sweep was a race.
+SWEEP_CONFIGS = (
+    "SELECT c.id AS cfg, c.key, c.params, c.dropped, c.decision, "
+    "CASE WHEN json_extract(s.settings, '$.strategy') = 'racing' THEN 1 ELSE 0 END AS raced "
+    "FROM configs c JOIN sweeps s ON s.id = c.sweep_id WHERE c.sweep_id = ?"
+)
+# Decisions belong to one race: across sweeps there are none.
 SWEEPS_CONFIGS = (
-    "SELECT key AS cfg, key, min(params) AS params, min(dropped) AS dropped "
+    "SELECT key AS cfg, key, min(params) AS params, min(dropped) AS dropped, "
+    "NULL AS decision, 0 AS raced "
     "FROM configs WHERE sweep_id IN (SELECT value FROM json_each(?)) GROUP BY key"
 )
 SWEEP_SCORER_FAILURES = (
@@ -155,8 +162,9 @@ async def median_latencies(
 
 
 async def ranked_configs(db: Database, sweep_ids: Sequence[str]) -> dict[Any, sqlite3.Row]:
-    """The configs of `sweep_ids` by cfg: key, params (JSON) and dropped (by racing in every
-    sweep that ran it)."""
+    """The configs of `sweep_ids` by cfg: key, params (JSON), dropped (by racing in every
+    sweep that ran it), and for one sweep, whether it raced (`raced`) and why racing stopped
+    running the config (`decision`, JSON, or NULL)."""
     if len(sweep_ids) == 1:
         rows = await db.fetchall(SWEEP_CONFIGS, [sweep_ids[0]])
     else:

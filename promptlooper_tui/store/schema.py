@@ -267,4 +267,9 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 10: why racing stopped running a config (eliminated or equivalent, at which item count,
+    # against which leader, the p-value), as JSON; NULL for a config that ran to the end.
+    """
+    ALTER TABLE configs ADD COLUMN decision TEXT;
+    """,
 ]

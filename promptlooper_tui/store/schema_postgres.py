@@ -237,6 +237,9 @@ MIGRATIONS: dict[int, str] = {
     CREATE TRIGGER work_units_notify AFTER INSERT ON work_units
         FOR EACH STATEMENT EXECUTE FUNCTION promptlooper_notify();
     """,
+    10: """
+    ALTER TABLE configs ADD COLUMN decision TEXT;
+    """,
 }
 
 #: Columns numbered by the database, whose sequences must move past ids copied in.

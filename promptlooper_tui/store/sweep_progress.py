@@ -28,7 +28,7 @@ SWEEP_USAGE = (
 )
 STORED_BATCHES = "SELECT number, plan FROM sweep_batches WHERE sweep_id = ? ORDER BY number"
 ADD_CONFIG = "INSERT INTO configs (sweep_id, key, params) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
-DROP_CONFIG = "UPDATE configs SET dropped = 1 WHERE sweep_id = ? AND key = ?"
+DROP_CONFIG = "UPDATE configs SET dropped = 1, decision = ? WHERE sweep_id = ? AND key = ?"
 ADD_BATCH = "INSERT INTO sweep_batches (sweep_id, number, plan) VALUES (?, ?, ?)"
 ADD_PLANNED_RUNS = "UPDATE sweeps SET planned_runs = planned_runs + ?, updated_at = ? WHERE id = ?"
 CONFIG_IDS = "SELECT key, id FROM configs WHERE sweep_id = ? AND key IN ({marks})"
@@ -141,14 +141,14 @@ def batch_statements(
     number: int,
     plan: str,
     configs: Iterable[tuple[str, str]],
-    dropped: Iterable[str],
+    dropped: Iterable[tuple[str, str]],
     planned_runs: int,
     now: str,
 ) -> list[Statement]:
-    """A batch's plan (canonical JSON), its new configs as (key, params JSON), the keys of
-    configs it drops and the runs it adds to the sweep's plan."""
+    """A batch's plan (canonical JSON), its new configs as (key, params JSON), the configs it
+    drops as (key, decision JSON) and the runs it adds to the sweep's plan."""
     statements: list[Statement] = [(ADD_CONFIG, (sweep_id, key, params)) for key, params in configs]
-    statements += [(DROP_CONFIG, (sweep_id, key)) for key in dropped]
+    statements += [(DROP_CONFIG, (decision, sweep_id, key)) for key, decision in dropped]
     statements.append((ADD_BATCH, (sweep_id, number, plan)))
     statements.append((ADD_PLANNED_RUNS, (planned_runs, now, sweep_id)))
     return statements

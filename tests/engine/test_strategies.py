@@ -2,65 +2,24 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from promptlooper_tui.domain.errors import BadInput
 from promptlooper_tui.domain.experiment import CategoricalParameter, RangeParameter, SweepSettings
+from promptlooper_tui.engine.search_space import Space, config_key, grid_configs
 from promptlooper_tui.engine.stats import mean
 from promptlooper_tui.engine.strategies import (
-    Batch,
     GridStrategy,
     GuidedStrategy,
-    RacingStrategy,
     RandomStrategy,
-    Space,
-    Strategy,
-    config_key,
-    grid_configs,
     make_strategy,
 )
+from promptlooper_tui.engine.strategy import Batch
 
-ScoreFn = Callable[[Mapping[str, Any], int], float]
-
-
-class FakeHistory:
-    """A runner's history in memory: every run of a batch completes with `score(config, item)`."""
-
-    def __init__(self) -> None:
-        self._configs: list[dict[str, Any]] = []
-        self._scores: dict[str, dict[int, float]] = {}
-
-    def record(self, batch: Batch, score: ScoreFn) -> None:
-        for config in batch.configs:
-            key = config_key(config)
-            if key not in self._scores:
-                self._configs.append(config)
-                self._scores[key] = {}
-            for item in batch.items:
-                self._scores[key][item] = score(config, item)
-
-    def configs(self) -> Sequence[Mapping[str, Any]]:
-        return list(self._configs)
-
-    def item_scores(self, key: str) -> Mapping[int, float]:
-        return self._scores.get(key, {})
-
-
-def run(strategy: Strategy, score: ScoreFn, limit: int = 100) -> tuple[list[Batch], FakeHistory]:
-    """Every batch of a sweep, as the runner would drive it."""
-    history = FakeHistory()
-    batches = []
-    for number in range(limit):
-        batch = strategy.next_batch(number, history)
-        if batch is None:
-            return batches, history
-        batches.append(batch)
-        history.record(batch, score)
-    raise AssertionError(f"the sweep did not end within {limit} batches")
+from .strategy_fakes import FakeHistory, run
 
 
 def settings(**kwargs: Any) -> SweepSettings:
@@ -250,59 +209,3 @@ def test_guided_resumes_exactly_from_the_history() -> None:
     for batch in batches[:3]:
         history.record(batch, smooth)
     assert guided(SMOOTH, samples=30, seed=9).next_batch(3, history) == batches[3]
-
-
-# --- racing ---------------------------------------------------------------------------------
-
-RACE: Space = {"prompt": CategoricalParameter(values=["good", "also_good", "bad"])}
-QUALITY = {"good": 0.8, "also_good": 0.8, "bad": 0.3}
-
-
-def race_score(config: Mapping[str, Any], item: int) -> float:
-    """Items differ in difficulty; each prompt adds its own small deterministic noise."""
-    difficulty = 0.1 * math.sin(item)
-    noise = 0.03 * math.sin(item * 7.3 + len(config["prompt"]))
-    return QUALITY[config["prompt"]] + difficulty + noise
-
-
-def test_racing_drops_a_clearly_worse_config_early_and_keeps_tied_ones() -> None:
-    strategy = make_strategy(RACE, settings(strategy="racing", items_per_round=2), n_items=20)
-    assert isinstance(strategy, RacingStrategy)
-    batches, _ = run(strategy, race_score)
-    assert len(batches) == 10
-    dropped_at = next(i for i, b in enumerate(batches) if b.dropped)
-    assert batches[dropped_at].dropped == [{"prompt": "bad"}]
-    assert dropped_at <= 3  # after 3 rounds (6 items) at most, not all 20
-    for batch in batches[dropped_at:]:
-        assert batch.configs == [{"prompt": "good"}, {"prompt": "also_good"}]
-    items = [item for batch in batches for item in batch.items]
-    assert sorted(items) == list(range(20))
-    assert items != list(range(20))  # shuffled by the seed
-
-
-def test_racing_lone_survivor_runs_the_remaining_items() -> None:
-    space: Space = {"prompt": CategoricalParameter(values=["good", "bad"])}
-    strategy = make_strategy(space, settings(strategy="racing", items_per_round=3), n_items=12)
-    batches, _ = run(strategy, race_score)
-    assert [len(b.items) for b in batches] == [3, 3, 3, 3]
-    assert batches[-1].configs == [{"prompt": "good"}]
-
-
-def test_racing_resumes_exactly_from_the_history() -> None:
-    racing_settings = settings(strategy="racing", items_per_round=2, seed=4)
-    batches, _ = run(RacingStrategy(RACE, racing_settings, 20), race_score)
-    history = FakeHistory()
-    for batch in batches[:5]:
-        history.record(batch, race_score)
-    assert RacingStrategy(RACE, racing_settings, 20).next_batch(5, history) == batches[5]
-
-
-def test_racing_candidates_and_plan_size() -> None:
-    sampled = make_strategy(SMOOTH, settings(strategy="racing", samples=7), n_items=10)
-    assert sampled.plan_size() == (7, 10)
-    batch = sampled.next_batch(0, FakeHistory())
-    assert batch is not None and len(batch.configs) == 7
-    gridded = make_strategy(MIXED, settings(strategy="racing"), n_items=10)
-    assert gridded.plan_size() == (45, 10)
-    finite = make_strategy(CATEGORICAL, settings(strategy="racing", samples=2), n_items=10)
-    assert finite.plan_size() == (6, 10)

@@ -1,0 +1,145 @@
+"""Racing: run the candidates a few items at a time, and stop spending on those that cannot win.
+
+Candidates are the grid when the space has no ranges or `samples` is unset, else `samples`
+random configs. The items are shuffled once (seeded) and every candidate visits them in that
+same order, so any two are compared on the same items (paired). Round r runs the survivors on
+the next `items_per_round` items. After each round, the leader is the survivor with the best
+mean on the items raced so far, and every other survivor is compared to it on their shared
+items by a confidence sequence for the mean paired difference (`sequential`), which stays
+valid however often it is looked at:
+
+- eliminated: the leader is confidently better;
+- equivalent: the difference is confidently inside (-min_effect, +min_effect), a difference
+  the user said does not matter. The leader carries on for both (`min_effect` 0: never).
+
+Each comparison runs at level alpha / (candidates - 1). A config is wrongly dropped only when
+the sequence of a pair it belongs to misses the truth, so the chance that the best config is
+ever eliminated, or declared equivalent to one more than min_effect worse, is at most alpha
+over the whole race, whoever leads when. The race ends when one survivor is left (all others
+decided) or the items run out. Decisions are rebuilt from the history (and kept between calls
+as the sweep goes on), so a resumed race decides exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..domain.experiment import SweepSettings
+from .search_space import Config, Sampler, Space, config_key, grid_configs
+from .sequential import PairedSums
+from .strategy import Batch, Decision, History, Strategy
+
+#: Two configs are compared once they share this many scored items.
+MIN_SHARED = 3
+
+
+@dataclass
+class _Standing:
+    """The race after a look: who still runs, and what this look decided (by candidate)."""
+
+    survivors: list[int]
+    decided: dict[int, Decision] = field(default_factory=dict)
+    #: Whether decisions have left a single survivor: the race is won.
+    over: bool = False
+
+
+class RacingStrategy(Strategy):
+    adaptive = True
+
+    def __init__(self, space: Space, settings: SweepSettings, n_items: int) -> None:
+        super().__init__(space, settings, n_items)
+        sampler = Sampler(space)
+        if sampler.finite or settings.samples is None:
+            self._candidates = grid_configs(space)
+        else:
+            rng = random.Random(f"{settings.seed}:candidates")
+            self._candidates = sampler.sample(rng, settings.samples, set())
+        self._keys = [config_key(config) for config in self._candidates]
+        self._order = self._all_items()
+        random.Random(f"{settings.seed}:items").shuffle(self._order)
+        step = settings.items_per_round
+        self._rounds = [self._order[i : i + step] for i in range(0, n_items, step)]
+        # Each pair is tested at alpha / (comparisons one config can be part of).
+        self._level = settings.alpha / max(1, len(self._candidates) - 1)
+        #: The standing after look r (r rounds raced), filled as the race goes.
+        self._looks: list[_Standing] = [_Standing(list(range(len(self._candidates))))]
+
+    def next_batch(self, number: int, history: History) -> Batch | None:
+        if number >= len(self._rounds):
+            return None
+        standing = self._standing(number, history)
+        if standing.over:
+            # The look that ended the race still has decisions to record, once.
+            if number == 0 or self._standing(number - 1, history).over:
+                return None
+            return Batch([], [], self._named(standing.decided))
+        return Batch(
+            [dict(self._candidates[i]) for i in standing.survivors],
+            list(self._rounds[number]),
+            self._named(standing.decided),
+        )
+
+    def plan_size(self) -> tuple[int, int]:
+        return len(self._candidates), self.n_items
+
+    def known_runs(self) -> tuple[list[Config], list[int]]:
+        """Every candidate on every item: a race runs a part of them, all known up front."""
+        return [dict(c) for c in self._candidates], self._all_items()
+
+    def _named(self, decided: Mapping[int, Decision]) -> dict[str, Decision]:
+        return {self._keys[i]: decision for i, decision in decided.items()}
+
+    def _standing(self, look: int, history: History) -> _Standing:
+        """The race after `look` rounds: built from the history once, then kept."""
+        while len(self._looks) <= look:
+            made = len(self._looks)
+            before = self._looks[-1]
+            if before.over:
+                self._looks.append(_Standing(before.survivors, over=True))
+                continue
+            raced = [item for r in self._rounds[:made] for item in r]
+            self._looks.append(self._look(before.survivors, raced, history))
+        return self._looks[look]
+
+    def _look(self, survivors: list[int], raced: list[int], history: History) -> _Standing:
+        """Compare every survivor with the leader on the `raced` items (in race order)."""
+        scores = {i: history.item_scores(self._keys[i]) for i in survivors}
+        known = {i: [item for item in raced if item in scores[i]] for i in survivors}
+        eligible = [i for i in survivors if len(known[i]) >= MIN_SHARED]
+        if len(eligible) < 2:
+            return _Standing(list(survivors))
+        leader = max(eligible, key=lambda i: (_mean(scores[i], known[i]), -i))
+        decided: dict[int, Decision] = {}
+        for i in eligible:
+            if i == leader:
+                continue
+            sums = PairedSums()
+            for item in known[i]:
+                if item in scores[leader]:
+                    sums.add(scores[leader][item] - scores[i][item])
+            if sums.n < MIN_SHARED:
+                continue
+            decision = self._decide(sums, leader)
+            if decision is not None:
+                decided[i] = decision
+        left = [i for i in survivors if i not in decided]
+        return _Standing(left, decided, over=len(left) == 1)
+
+    def _decide(self, sums: PairedSums, leader: int) -> Decision | None:
+        comparison = sums.compare(self._level)
+        comparisons = max(1, len(self._candidates) - 1)
+        against = self._keys[leader]
+        if comparison.low > 0:
+            p = min(1.0, comparison.p_value(0.0) * comparisons)
+            return Decision("eliminated", sums.n, against, round(p, 6))
+        margin = self.settings.min_effect
+        if margin > 0 and comparison.below(margin):
+            p = min(1.0, comparison.equivalence_p(margin) * comparisons)
+            return Decision("equivalent", sums.n, against, round(p, 6))
+        return None
+
+
+def _mean(scores: Mapping[int, float], items: list[int]) -> float:
+    return sum(scores[item] for item in items) / len(items)

@@ -69,7 +69,7 @@ def add_sweeps_parser(parsers: Parsers) -> None:
     p.add_argument("sweep", metavar="SWEEP_ID")
     p.add_argument("--top", type=positive, default=10)
     p.set_defaults(handler=cmd_sweeps_show)
-    for action, handler, help in (
+    for action, handler, text in (
         (
             "pause",
             cmd_sweeps_pause,
@@ -78,21 +78,21 @@ def add_sweeps_parser(parsers: Parsers) -> None:
         (
             "resume",
             cmd_sweeps_resume,
-            "resume a paused sweep where it runs; one no process "
-            "runs (paused, interrupted, stopped) runs here in the foreground, as `resume` does",
+            "resume a paused sweep in the process that runs it; one that no process runs "
+            "(paused, interrupted, stopped) runs here in the foreground, as `resume` does",
         ),
         (
             "stop",
             cmd_sweeps_stop,
-            "stop a sweep, whichever process runs it (runs in flight are "
-            "cancelled); it stays resumable",
+            "stop a sweep, whichever process runs it (runs in flight are cancelled); it stays "
+            "resumable",
         ),
     ):
         p = actions.add_parser(
-            action, parents=[parsers.home, parsers.json], help=help, description=help
+            action, parents=[parsers.home, parsers.json], help=text, description=text
         )
         p.add_argument("sweep", metavar="SWEEP_ID")
-        p.add_argument("--top", type=positive, default=10, help="leaderboard rows (--json)")
+        p.add_argument("--top", type=positive, default=10, help="leaderboard rows with --json")
         p.set_defaults(handler=handler)
 
 

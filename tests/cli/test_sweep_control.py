@@ -32,6 +32,8 @@ BOTH_BACKENDS = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], ind
 WITHIN = 30
 #: Runs of the other process's sweep: more than it can finish while the test acts on it.
 RUNS = 2 * 2 * 3 * 20
+#: Its calls at once: its workers, each running one run at a time.
+CONCURRENCY = 2
 
 
 @pytest.fixture
@@ -58,7 +60,7 @@ def write_experiment(path: Path, name: str, sim: RunningSimulator, repeats: int)
     spec = make_experiment(
         name=name,
         endpoint={"base_url": sim.base_url},
-        sweep={"repeats": repeats, "max_concurrency": 2},
+        sweep={"repeats": repeats, "max_concurrency": CONCURRENCY},
     )
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -93,18 +95,20 @@ async def test_pause_resume_and_stop_reach_the_process_running_the_sweep(
         assert f"sweeps resume {sweep_id}" in line
         said = await next_event(others, "sweep.paused")
         assert said.sweep_id == sweep_id
+        # Once paused, each of its workers makes at most the one call of the run it has taken
+        # (each run is one call); and the pause came before its event reached this process.
+        most_calls = slow_sim.state.requests + CONCURRENCY
         row = await stored_sweeps.sweep_with_experiment_name(wb.db, sweep_id)
         assert row is not None and row["status"] == "paused" and row["owner_pid"] == other.pid
-        # Runs in flight finish (each run is one call); then no call is made while paused,
-        # over the time the next command takes.
+        again = await sweeps(settings, "pause", sweep_id)
+        assert again.returncode == 0, again.stderr
+        assert again.stdout == f"Sweep {sweep_id} (elsewhere) is already paused\n"
+        # The runs in flight finish; no other starts, however long it stays paused.
         landed = 1
         while landed < slow_sim.state.requests:
             await next_event(runs, "run.completed", "run.failed")
             landed += 1
-        again = await sweeps(settings, "pause", sweep_id)
-        assert again.returncode == 0, again.stderr
-        assert again.stdout == f"Sweep {sweep_id} (elsewhere) is already paused\n"
-        assert slow_sim.state.requests == landed < RUNS
+        assert slow_sim.state.requests <= most_calls < RUNS
         assert (await wb.get_sweep(sweep_id)).status == "paused"
 
         # Resume: the same process carries on, and runs land again.
@@ -154,12 +158,14 @@ async def test_resume_runs_a_paused_sweep_that_no_process_runs_here_in_the_foreg
     imported = await wb.import_file(experiment)
     sweep_id = await wb.create_sweep(imported.id)
     await wb.start_sweep(sweep_id)
-    await wb.pause_sweep(sweep_id)
+    runner = wb.runner(sweep_id)
+    assert runner is not None
+    await runner.pause()  # before its task has run a step: it has runs left, whatever the pace
     # Paused by a person, then its process left (a daemon shutting down): paused, run by none.
-    assert await wb.suspend_sweeps() == [sweep_id]
+    # Its runs in flight finish first (the grace is only a bound: it returns once they have).
+    assert await wb.suspend_sweeps(grace=WITHIN) == [sweep_id]
     row = await stored_sweeps.sweep_with_experiment_name(wb.db, sweep_id)
     assert row is not None and row["status"] == "paused" and row["owner_pid"] is None
-    left = (await wb.get_sweep(sweep_id)).runs_completed
 
     resumed = await sweeps(settings, "resume", sweep_id, "--json")
     assert resumed.returncode == 0, resumed.stderr
@@ -170,7 +176,7 @@ async def test_resume_runs_a_paused_sweep_that_no_process_runs_here_in_the_foreg
     assert "12/12 runs" in resumed.stderr  # the progress `run` and `resume` draw
     summary = json.loads(resumed.stdout)
     assert summary["status"] == "completed" and summary["runs"]["completed"] == 12
-    assert sim.state.requests == 12 - left  # no run made twice
+    assert sim.state.requests == 12  # each run called once, here or in the test's process
     assert (await wb.get_sweep(sweep_id)).status == "completed"
 
     # A completed sweep: nothing to pause, resume or stop.

@@ -7,7 +7,6 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from ..command_line import command_line
@@ -17,11 +16,8 @@ from .exit_codes import EXIT_FAILED, EXIT_OK
 from .experiments import load_experiment_file
 
 if TYPE_CHECKING:
-    import asyncio
-
     from ..domain.records import SweepRecord
     from ..workbench import Workbench
-    from .progress import SweepProgress
 
 
 def add_run_parser(parsers: Parsers) -> None:
@@ -141,38 +137,16 @@ async def _follow_sweep(
     retry_failed: bool = False,
     max_tokens: int | None = None,
 ) -> int:
-    """Run a sweep here with progress on stderr; Ctrl-C stops it cleanly, leaving it resumable."""
-    async with _showing_progress(wb, sweep_id) as progress:
-        task = await wb.start_sweep(sweep_id, retry_failed=retry_failed, max_tokens=max_tokens)
-        cause = await _see_through(wb, sweep_id, task, progress)
-    return await _report_end(args, wb, sweep_id, cause)
-
-
-@contextlib.asynccontextmanager
-async def _showing_progress(wb: Workbench, sweep_id: str) -> AsyncIterator[SweepProgress]:
-    """The sweep's progress drawn on stderr while the block runs. Subscribed on entry: it
-    misses nothing of a sweep the block starts."""
+    """Run a sweep with progress on stderr; Ctrl-C stops it cleanly, leaving it resumable."""
     import asyncio
 
+    from ..signals import on_stop_signals
+    from .output import print_json, print_summary
     from .progress import SweepProgress, cancel_quietly
 
     progress = SweepProgress(wb.bus, sweep_id)
     follower = asyncio.create_task(progress.follow())
-    try:
-        yield progress
-    finally:
-        await cancel_quietly(follower)
-
-
-async def _see_through(
-    wb: Workbench, sweep_id: str, task: asyncio.Task[str], progress: SweepProgress
-) -> PromptLooperError | None:
-    """Wait for the sweep running here to end, stopping it on Ctrl-C (a second one stops
-    waiting); the error it could not record its end for, if any."""
-    import asyncio
-
-    from ..signals import on_stop_signals
-
+    task = await wb.start_sweep(sweep_id, retry_failed=retry_failed, max_tokens=max_tokens)
     interrupted = False
 
     def on_interrupt() -> None:
@@ -186,24 +160,17 @@ async def _see_through(
         if runner is not None:
             runner.stop()
 
+    cause: PromptLooperError | None = None
     try:
         with on_stop_signals(on_interrupt), contextlib.suppress(asyncio.CancelledError):
             await task
     except PromptLooperError as exc:
         # The sweep could not even record how it ended (a full disk): its finished runs are
         # saved, and it reads as interrupted, so it ends like any other stop.
-        return exc
+        cause = exc
     finally:
         progress.finish()
-    return None
-
-
-async def _report_end(
-    args: argparse.Namespace, wb: Workbench, sweep_id: str, cause: PromptLooperError | None
-) -> int:
-    """Print how a sweep that ran here ended, and what to do next; its exit code."""
-    from .output import print_json, print_summary
-
+        await cancel_quietly(follower)
     summary = await wb.sweep_summary(sweep_id, top=args.top)
     if args.json:
         print_json(summary)
@@ -331,22 +298,19 @@ async def cmd_sweeps_resume(args: argparse.Namespace, wb: Workbench) -> int:
     sweep = await wb.get_sweep(args.sweep)
     if sweep.status == "running":
         return await _confirm(args, wb, sweep, "is already running")
-    # Resumed where it runs; one that no process runs starts here, as the app's resume does,
-    # and this process sees it through like `resume`.
-    cause: PromptLooperError | None = None
-    async with _showing_progress(wb, sweep.id) as progress:
-        await wb.resume_sweep(sweep.id)
-        task = wb.live.tasks.get(sweep.id)
-        if task is not None:
-            sys.stderr.write(
-                f"Sweep {sweep.id} ({sweep.experiment}): no process was running it; running "
-                "it here (Ctrl-C stops it)\n"
-            )
-            cause = await _see_through(wb, sweep.id, task, progress)
-    if task is None:
-        resumed = await wb.get_sweep(sweep.id)
-        return await _confirm(args, wb, resumed, "resumed in the process that runs it")
-    return await _report_end(args, wb, sweep.id, cause)
+    if sweep.status == "paused":
+        try:
+            resumed = await wb.resume_paused_sweep(sweep.id)
+        except Conflict:
+            pass  # no process runs it (its process left while it was paused): run it here
+        else:
+            return await _confirm(args, wb, resumed, "resumed in the process that runs it")
+    # As the app's resume runs such a sweep in the app, and as `resume` does.
+    sys.stderr.write(
+        f"Sweep {sweep.id} ({sweep.experiment}): no process is running it; running it here "
+        "(Ctrl-C stops it)\n"
+    )
+    return await _follow_sweep(args, wb, sweep.id)
 
 
 async def cmd_sweeps_stop(args: argparse.Namespace, wb: Workbench) -> int:

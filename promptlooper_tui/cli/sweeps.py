@@ -298,6 +298,10 @@ async def cmd_sweeps_resume(args: argparse.Namespace, wb: Workbench) -> int:
     sweep = await wb.get_sweep(args.sweep)
     if sweep.status == "running":
         return await _confirm(args, wb, sweep, "is already running")
+    if not sweep.resumable:
+        raise Conflict(
+            f"sweep {sweep.id} ({sweep.experiment}) is {sweep.status}: nothing to resume"
+        )
     if sweep.status == "paused":
         try:
             resumed = await wb.resume_paused_sweep(sweep.id)

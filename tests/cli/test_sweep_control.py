@@ -183,11 +183,11 @@ async def test_resume_runs_a_paused_sweep_that_no_process_runs_here_in_the_foreg
     for action, reason in (
         ("pause", "is completed, not running: nothing to pause"),
         ("stop", "is completed, not running: nothing to stop"),
-        ("resume", "is completed; it has no runs left to do"),
+        ("resume", "is completed: nothing to resume"),
     ):
         refused = await sweeps(settings, action, sweep_id)
-        assert refused.returncode == 2 and reason in refused.stderr, refused.stderr
-        assert "Traceback" not in refused.stderr
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert refused.stderr == f"error: sweep {sweep_id} (left) {reason}\n"
 
 
 async def test_an_unknown_sweep_is_refused_with_exit_2(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel
 
-from ..domain.config_text import compact_config
+from ..domain.config_text import compact_config, race_text
 from ..domain.records import (
     Leaderboard,
     LeaderboardEntry,
@@ -112,27 +112,29 @@ def print_leaderboard(board: Leaderboard, out: TextIO = sys.stdout) -> None:
 
 
 def _leaderboard_table(entries: list[LeaderboardEntry], out: TextIO) -> None:
-    """The ranked configs in 100 columns: the config column is trimmed first."""
-    table(
-        ["#", "config", "score", "95% CI", "n", "tied", "tokens", "cost", "p50 ms"],
+    """The ranked configs in 100 columns: the config column is trimmed first. A race's table
+    adds where each config stands in it."""
+    raced = any(e.decision is not None for e in entries)
+    headers = ["#", "config", "score", "95% CI", "n", "tied", "tokens", "cost", "p50 ms"]
+    rows = [
         [
-            [
-                e.rank,
-                compact_config(e.config) + (" (dropped)" if e.dropped else ""),
-                score_text(e.score),
-                f"{e.ci_low:.3f}-{e.ci_high:.3f}",
-                e.n,
-                "leader" if e.leader or e.rank == 1 else ("yes" if e.tied_with_leader else "no"),
-                e.tokens,
-                cost_text(e.cost),
-                None if e.p50_latency_ms is None else round(e.p50_latency_ms),
-            ]
-            for e in entries
-        ],
-        out,
-        trim=1,
-        right=(2, 7),
-    )
+            e.rank,
+            compact_config(e.config) + (" (dropped)" if e.dropped and not raced else ""),
+            score_text(e.score),
+            f"{e.ci_low:.3f}-{e.ci_high:.3f}",
+            e.n,
+            "leader" if e.leader or e.rank == 1 else ("yes" if e.tied_with_leader else "no"),
+            e.tokens,
+            cost_text(e.cost),
+            None if e.p50_latency_ms is None else round(e.p50_latency_ms),
+        ]
+        for e in entries
+    ]
+    if raced:
+        headers.insert(6, "race")
+        for row, entry in zip(rows, entries, strict=True):
+            row.insert(6, race_text(entry.decision))
+    table(headers, rows, out, trim=1, right=(2, 8) if raced else (2, 7))
 
 
 def _leaderboard_notes(
@@ -183,9 +185,22 @@ def print_summary(summary: SweepSummary, out: TextIO = sys.stdout) -> None:
     )
 
 
+def _expected(plan: SweepPlan) -> str:
+    if plan.expected_runs is None:
+        return "no forecast (too large a race to simulate); at most the worst case below"
+    counts = f"{plan.expected_runs} runs, {plan.expected_calls} LLM calls"
+    if plan.expected_runs < plan.runs:
+        return (
+            f"{counts} (a forecast for configs as far apart as in a typical space; "
+            "near-equal ones cost up to the worst case)"
+        )
+    return f"{counts} (each config it proposes runs on every item)"
+
+
 def print_plan(plan: SweepPlan, out: TextIO = sys.stdout) -> None:
     if plan.upper_bound:
-        out.write("at most (the strategy stops early or proposes as it goes):\n")
+        out.write(f"expected:         {_expected(plan)}\n")
+        out.write("worst case (the strategy stops early or proposes as it goes):\n")
     out.write(
         f"configs:          {plan.configs}\n"
         f"runs:             {plan.runs}\n"

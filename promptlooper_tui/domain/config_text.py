@@ -8,6 +8,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .records import RaceDecision
+
 #: Shorter names for the parameters that tables show most, so configs stay distinguishable
 #: when a narrow terminal trims the config column.
 _SHORT_NAMES = {"temperature": "temp", "max_tokens": "max_tok", "presence_penalty": "pres",
@@ -61,3 +63,14 @@ def _is_word(value: str) -> bool:
     except ValueError:
         return True
     return False
+
+
+def race_text(decision: RaceDecision | None) -> str:
+    """Where a config stands in a race, for a table cell: `alive`, `out at 18` (eliminated
+    after 18 items) or `≈ #1 at 24` (equivalent to the leader after 24); '' outside a race."""
+    if decision is None:
+        return ""
+    if decision.state == "alive":
+        return "alive"
+    verb = "out" if decision.state == "eliminated" else "≈ #1"
+    return f"{verb} at {decision.at_n}"

@@ -323,6 +323,11 @@ class SweepPlan(Record):
     #: it goes, guided proposes them from the scores so far. Tokens always assume each call
     #: writes its max_tokens.
     upper_bound: bool = False
+    #: The runs and calls the sweep can be expected to make: for a race, a forecast
+    #: (`engine.race_forecast`: None when too large to simulate); for the others, `runs`
+    #: and `calls` (guided runs `samples` configs on every item).
+    expected_runs: int | None = None
+    expected_calls: int | None = None
 
 
 class CacheStats(Record):

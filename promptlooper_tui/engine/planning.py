@@ -16,6 +16,8 @@ from ..domain.records import SweepPlan
 from ..domain.tokens import estimate_tokens
 from .cache import CallCache, cache_key
 from .endpoints import ResolvedEndpoint
+from .race_forecast import expected_race_runs
+from .racing import RacingStrategy
 from .scorers import build_scorer
 from .strategies import make_strategy
 from .templates import PipelineTemplates
@@ -69,6 +71,11 @@ async def plan_sweep(
         tokens += unknown_runs * per_run
         cost += unknown_runs * walker.uncached_run_cost()
     tokens += runs * scorer_calls * (walker.output_estimate() + _SCORER_CALL_OVERHEAD)
+    expected = (
+        expected_race_runs(spec.parameter_space(), settings, len(items))
+        if isinstance(strategy, RacingStrategy)
+        else runs
+    )
     return SweepPlan(
         configs=n_configs,
         runs=runs,
@@ -77,6 +84,8 @@ async def plan_sweep(
         estimated_tokens=tokens,
         estimated_cost=round(cost, 6),
         upper_bound=strategy.adaptive,
+        expected_runs=expected,
+        expected_calls=None if expected is None else expected * calls_per_run,
     )
 
 

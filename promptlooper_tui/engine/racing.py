@@ -141,5 +141,27 @@ class RacingStrategy(Strategy):
         return None
 
 
+def describe_race(*, candidates: int, alpha: float, min_effect: float, items_per_round: int) -> str:
+    """How a race with these settings decides, in a few sentences for a report."""
+    level = alpha / max(1, candidates - 1)
+    equivalence = (
+        f"or equivalent, when the difference is confidently within +-{min_effect:g}, the "
+        "sweep's min_effect (a difference that does not matter)"
+        if min_effect > 0
+        else "(min_effect 0: no config is declared equivalent)"
+    )
+    return (
+        f"Racing: {candidates} candidates visited the items in one seeded order, "
+        f"{items_per_round} a round, so every comparison is paired. After each round, each "
+        "survivor was compared with the leader (the best mean so far) by a confidence "
+        "sequence for the mean per-item difference, valid however often it is looked at, "
+        f"at level {alpha:g} / {max(1, candidates - 1)} = {level:.2g} per comparison: the "
+        f"chance that the best config is ever dropped is at most {alpha:g}. A config stopped "
+        f"running when it was eliminated, the leader being confidently better, {equivalence}. "
+        "The race ends when one survivor is left or the items run out; the winner is the "
+        "best survivor."
+    )
+
+
 def _mean(scores: Mapping[int, float], items: list[int]) -> float:
     return sum(scores[item] for item in items) / len(items)

@@ -7,9 +7,8 @@ bins, grouped errors), so a sweep of any size is reported without loading its ru
 
 from __future__ import annotations
 
-import html
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -19,6 +18,8 @@ from ..store import runs as stored_runs
 from ..store import scores as stored_scores
 from ..store import sweeps as stored_sweeps
 from ..store.scores import RUN_SCORE
+from .markdown import line, no_html, table, value
+from .report_decisions import how_the_winner_was_chosen
 from .source import ExportJob, utc_now
 
 #: Histogram bins over [0, 1] (a score of exactly 1 goes in the last) and the longest bar.
@@ -30,14 +31,15 @@ FAILURE_EXAMPLES = 3
 
 
 async def write_report(job: ExportJob, out: TextIO) -> None:
-    """Write the report: overview, config space, top-N leaderboard, score distributions,
-    tokens and cost, timing, and failures grouped by message."""
+    """Write the report: overview, config space, top-N leaderboard, how the winner was
+    chosen, score distributions, tokens and cost, timing, and failures grouped by message."""
     totals = await stored_runs.report_totals(job.db, job.sweep.id)
     assert totals is not None
     sections = [
         _overview(job),
         await _config_space(job),
         await _leaderboard(job),
+        await how_the_winner_was_chosen(job, await _settings(job), totals["runs"]),
         await _distributions(job),
         await _usage(job, totals),
         _timing(job, totals),
@@ -51,10 +53,10 @@ async def write_report(job: ExportJob, out: TextIO) -> None:
 
 def _overview(job: ExportJob) -> str:
     sweep, spec = job.sweep, job.spec
-    name = _line(sweep.experiment)
+    name = line(sweep.experiment)
     lines = [f"# Sweep report: {name}", ""]
     if spec.description:
-        lines += [_no_html(spec.description), ""]
+        lines += [no_html(spec.description), ""]
     lines += [
         f"- Experiment: {name}, version {sweep.experiment_version}",
         f"- Sweep: {sweep.id}, status **{sweep.status}**",
@@ -64,11 +66,17 @@ def _overview(job: ExportJob) -> str:
     return "\n".join(lines)
 
 
-async def _config_space(job: ExportJob) -> str:
+async def _settings(job: ExportJob) -> dict[str, Any]:
     stored = await stored_sweeps.sweep_settings_json(job.db, job.sweep.id)
-    counts = await stored_sweeps.config_counts(job.db, job.sweep.id)
-    assert stored is not None and counts is not None
+    assert stored is not None
     settings: dict[str, Any] = json.loads(stored)
+    return settings
+
+
+async def _config_space(job: ExportJob) -> str:
+    settings = await _settings(job)
+    counts = await stored_sweeps.config_counts(job.db, job.sweep.id)
+    assert counts is not None
     samples = f", {settings['samples']} samples" if settings.get("samples") else ""
     budget = settings.get("max_tokens")
     lines = [
@@ -80,7 +88,7 @@ async def _config_space(job: ExportJob) -> str:
         f"Configs tried: **{counts['tried']}**, dropped by racing: **{counts['dropped']}**.",
         "",
     ]
-    lines += _table(
+    lines += table(
         ["parameter", "kind", "values"],
         [_parameter_row(name, raw) for name, raw in job.spec.parameters.items()],
     )
@@ -91,17 +99,17 @@ async def _leaderboard(job: ExportJob) -> str:
     board = await job.ranking(top=job.top)
     entries = board.entries
     shown = f"top {len(entries)} of {board.configs} configs" if entries else "no configs"
-    lines = [f"## Leaderboard ({shown})", "", f"Ranked: {_line(board.ranked.describe())}."]
+    lines = [f"## Leaderboard ({shown})", "", f"Ranked: {line(board.ranked.describe())}."]
     if board.scorers:
-        lines.append(f"Scores include: {_line(', '.join(board.scorers))}.")
+        lines.append(f"Scores include: {line(', '.join(board.scorers))}.")
     for name, failures in board.scorer_failures.items():
-        lines.append(f"{_line(name)} failed on {failures.failed}/{failures.runs} runs.")
+        lines.append(f"{line(name)} failed on {failures.failed}/{failures.runs} runs.")
     if board.unpriced_models:
-        lines.append(f"No price for: {_line(', '.join(board.unpriced_models))} (cost unpriced).")
+        lines.append(f"No price for: {line(', '.join(board.unpriced_models))} (cost unpriced).")
     lines.append("")
     if not entries:
         return "\n".join([*lines, "No scored runs yet."])
-    lines += _table(
+    lines += table(
         [
             "rank",
             "config",
@@ -128,7 +136,7 @@ async def _distributions(job: ExportJob) -> str:
     if not stats:
         return "\n".join([*lines, "No scores yet."])
     names = _scorer_order(job, stats)
-    lines += _table(
+    lines += table(
         ["scorer", "n", "min", "mean", "max", "errors"],
         [
             [name, s["n"], _score(s["lo"]), _score(s["mean"]), _score(s["hi"]), s["errors"]]
@@ -136,7 +144,7 @@ async def _distributions(job: ExportJob) -> str:
         ],
     )
     for name in names:
-        lines += ["", f"### {_line(name)}", "", "```", *_histogram(bins[name]), "```"]
+        lines += ["", f"### {line(name)}", "", "```", *_histogram(bins[name]), "```"]
     return "\n".join(lines)
 
 
@@ -189,7 +197,7 @@ async def _failures(job: ExportJob, failed: int) -> str:
     examples = await _failure_examples(job, [row["error"] for row in shown])
     lines.append(f"{_number(failed)} failed runs, grouped by error message:")
     lines.append("")
-    lines += _table(
+    lines += table(
         ["runs", "error", "example runs"],
         [[row["n"], row["error"] or "(no message)", examples[row["error"]]] for row in shown],
     )
@@ -215,17 +223,17 @@ async def _failure_examples(job: ExportJob, errors: list[str]) -> dict[str, str]
 def _parameter_row(name: str, raw: Any) -> list[str]:
     parsed = parse_parameter(raw)
     if isinstance(parsed, RangeParameter):
-        grid = ", ".join(_value(v) for v in parsed.grid_values())
+        grid = ", ".join(value(v) for v in parsed.grid_values())
         return [name, "range", f"{parsed.min} to {parsed.max} (grid: {grid})"]
     if isinstance(parsed, CategoricalParameter) and len(parsed.values) > 1:
-        return [name, "swept", ", ".join(_value(v) for v in parsed.values)]
+        return [name, "swept", ", ".join(value(v) for v in parsed.values)]
     fixed = parsed.values[0] if isinstance(parsed, CategoricalParameter) else parsed
-    return [name, "fixed", _value(fixed)]
+    return [name, "fixed", value(fixed)]
 
 
 def _leaderboard_row(entry: LeaderboardEntry) -> list[Any]:
     tied = "leader" if entry.rank == 1 else ("yes" if entry.tied_with_leader else "no")
-    config = ", ".join(f"{k}={_value(v)}" for k, v in entry.config.items())
+    config = ", ".join(f"{k}={value(v)}" for k, v in entry.config.items())
     return [
         entry.rank,
         config + (" (dropped)" if entry.dropped else ""),
@@ -254,35 +262,6 @@ def _histogram(counts: Sequence[int]) -> list[str]:
         f"{'█' * round(n / peak * BAR_WIDTH)}".rstrip()
         for i, n in enumerate(counts)
     ]
-
-
-def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
-    def line(cells: Iterable[Any]) -> str:
-        return "| " + " | ".join(_cell(c) for c in cells) + " |"
-
-    return [line(headers), "|" + "---|" * len(headers), *(line(row) for row in rows)]
-
-
-def _cell(value: Any) -> str:
-    """One table cell: HTML escaped, line breaks flattened, backslashes and pipes escaped
-    (backslashes first: a value's own backslash before a pipe would cancel the pipe's escape),
-    so no value breaks the table or puts markup into the page a reader renders."""
-    return _line(value).replace("\\", "\\\\").replace("|", "\\|")
-
-
-def _line(value: Any) -> str:
-    """Text from the sweep (names, values, messages) for one line of Markdown: its HTML
-    escaped and its whitespace runs, line breaks included, made single spaces."""
-    return " ".join(_no_html(str(value)).split())
-
-
-def _no_html(text: str) -> str:
-    """`text` with `&`, `<` and `>` as entities: raw HTML in a value shows as text."""
-    return html.escape(text, quote=False)
-
-
-def _value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _score(value: float | None) -> str:

@@ -35,6 +35,13 @@ TOTALS = (
 CONFIG_COUNTS = (
     "SELECT count(*) AS tried, coalesce(sum(dropped), 0) AS dropped FROM configs WHERE sweep_id = ?"
 )
+# Every config a race stopped running, with the config it was compared with (its leader then).
+RACE_DECISIONS = (
+    "SELECT c.params, c.decision, l.params AS against FROM configs c "
+    "LEFT JOIN configs l ON l.sweep_id = c.sweep_id "
+    "AND l.key = json_extract(c.decision, '$.against') "
+    "WHERE c.sweep_id = ? AND c.decision IS NOT NULL ORDER BY c.id"
+)
 MARK_RESUMED = (
     "UPDATE sweeps SET status = 'running', finished_at = NULL, owner_pid = ? WHERE id = ?"
 )
@@ -135,6 +142,12 @@ async def sweep_totals(db: Database, sweep_id: str) -> sqlite3.Row | None:
 async def config_counts(db: Database, sweep_id: str) -> sqlite3.Row | None:
     """How many configs a sweep `tried` and how many racing `dropped`."""
     return await db.fetchone(CONFIG_COUNTS, (sweep_id,))
+
+
+async def race_decisions(db: Database, sweep_id: str) -> list[sqlite3.Row]:
+    """The configs a race stopped running, in proposal order: `params` and `against` (the
+    leader's params) as JSON, and the `decision` (JSON: state, at_n, against, p)."""
+    return await db.fetchall(RACE_DECISIONS, (sweep_id,))
 
 
 async def list_summaries(db: Database, experiment_id: str | None = None) -> list[sqlite3.Row]:

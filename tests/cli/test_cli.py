@@ -88,6 +88,8 @@ def test_dry_run_spends_nothing(finished: tuple[Path, Path, dict[str, Any]]) -> 
         "estimated_tokens": 0,
         "estimated_cost": 0.0,
         "upper_bound": False,
+        "expected_runs": 12,
+        "expected_calls": 12,
     }
     more = cli_json(home, "run", str(path), "--dry-run", "--repeats", "2")
     assert more["runs"] == 24 and more["cached_calls"] == 12 and more["estimated_tokens"] > 0

@@ -7,7 +7,7 @@ import json
 from rich.text import Text
 from textual.binding import Binding
 
-from ...domain.config_text import compact_configs
+from ...domain.config_text import compact_configs, race_text
 from ...domain.records import LeaderboardEntry
 from .. import display
 from .cells import clipped, muted, themed
@@ -21,7 +21,9 @@ def config_key(entry: LeaderboardEntry) -> str:
 class LeaderboardTable(FittedTable):
     """Re-ranked by `show(entries)`; the marks (and a cursor moved off the top row) follow
     their configs. When narrow, latency and tokens make room for the config, then it is cut:
-    score, interval, n and the comparison with the leader always stay."""
+    score, interval, n and the comparison with the leader always stay. In a race, a config it
+    stopped running says why there ("out at 18": eliminated after 18 items; "≈ #1 at 24":
+    equivalent to the leader)."""
 
     COLUMNS = (
         ColumnSpec("rank", "#"),
@@ -66,6 +68,9 @@ class LeaderboardTable(FittedTable):
         key = config_key(entry)
         if entry.rank == 1:
             tied = themed(self, "leader", "success")
+        elif entry.decision is not None and entry.decision.state != "alive":
+            # What the race decided: "out at 18", "≈ #1 at 24".
+            tied = muted(race_text(entry.decision))
         else:
             tied = Text("≈ tied") if entry.tied_with_leader else muted("worse")
         cells: dict[str, Cell] = {

@@ -1,0 +1,41 @@
+"""Markdown pieces for the report: tables and one-line text that no value from a sweep can
+break or fill with markup."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    """A Markdown table of these rows, every cell made safe (`cell`)."""
+
+    def row_line(cells: Iterable[Any]) -> str:
+        return "| " + " | ".join(cell(c) for c in cells) + " |"
+
+    return [row_line(headers), "|" + "---|" * len(headers), *(row_line(row) for row in rows)]
+
+
+def cell(text: Any) -> str:
+    """One table cell: HTML escaped, line breaks flattened, backslashes and pipes escaped
+    (backslashes first: a value's own backslash before a pipe would cancel the pipe's escape),
+    so no value breaks the table or puts markup into the page a reader renders."""
+    return line(text).replace("\\", "\\\\").replace("|", "\\|")
+
+
+def line(text: Any) -> str:
+    """Text from the sweep (names, values, messages) for one line of Markdown: its HTML
+    escaped and its whitespace runs, line breaks included, made single spaces."""
+    return " ".join(no_html(str(text)).split())
+
+
+def no_html(text: str) -> str:
+    """`text` with `&`, `<` and `>` as entities: raw HTML in a value shows as text."""
+    return html.escape(text, quote=False)
+
+
+def value(parameter: Any) -> str:
+    """A parameter's value as text: strings as they are, anything else as JSON."""
+    return parameter if isinstance(parameter, str) else json.dumps(parameter, ensure_ascii=False)

@@ -36,6 +36,14 @@ def fraction(text: str) -> float:
     return value
 
 
+def score_difference(text: str) -> float:
+    """A difference of scores that may matter: at least 0, below 1."""
+    value = fraction(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 up to 1 (not 1), got {text}")
+    return value
+
+
 def positive(text: str) -> int:
     try:
         value = int(text)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..command_line import command_line
 from ..domain.errors import Conflict, PromptLooperError
-from .arguments import Parsers, positive
+from .arguments import Parsers, positive, score_difference
 from .exit_codes import EXIT_FAILED, EXIT_OK
 from .experiments import load_experiment_file
 
@@ -30,6 +30,10 @@ def add_run_parser(parsers: Parsers) -> None:
     p.add_argument("--repeats", type=positive, help="runs per config per item")
     p.add_argument("--concurrency", type=positive, help="most LLM calls at once")
     p.add_argument("--max-tokens", type=positive, help="token budget for the sweep")
+    p.add_argument(
+        "--min-effect", type=score_difference, help="racing: a score difference too small to matter"
+    )
+    p.add_argument("--max-runs", type=positive, help="racing: the most runs the race makes")
     p.add_argument("--seed", type=int)
     p.add_argument("--no-cache", action="store_true", help="make every call afresh")
     p.add_argument("--dry-run", action="store_true", help="show the plan; spend nothing")
@@ -103,6 +107,8 @@ async def cmd_run(args: argparse.Namespace, wb: Workbench) -> int:
         repeats=args.repeats,
         concurrency=args.concurrency,
         max_tokens=args.max_tokens,
+        min_effect=args.min_effect,
+        max_runs=args.max_runs,
         seed=args.seed,
         no_cache=args.no_cache,
     )

@@ -122,6 +122,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "items_per_round": "racing: items added per round",
         "alpha": "racing: significance level for dropping a config",
         "min_effect": "racing: score difference too small to matter (equivalent configs stop)",
+        "max_runs": "racing: the most runs the race makes; it ends there and the best "
+        "survivor wins",
         "rate_limit_wait_s": "seconds one call may wait on HTTP 429 answers before its run "
         "fails (default: the endpoint's setting, else 600)",
     },

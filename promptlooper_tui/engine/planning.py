@@ -41,6 +41,8 @@ async def plan_sweep(
     strategy = make_strategy(spec.parameter_space(), settings, len(items))
     n_configs, n_items = strategy.plan_size()
     runs = n_configs * n_items * settings.repeats
+    if isinstance(strategy, RacingStrategy) and settings.max_runs is not None:
+        runs = min(runs, settings.max_runs)
     scorer_calls = sum(
         1
         for scorer in spec.scorers
@@ -65,6 +67,12 @@ async def plan_sweep(
             cached_calls += run_cached
             tokens += run_tokens
             cost += run_cost
+    if len(known) > runs:
+        # A race held to max_runs: which of its known runs it makes is not known; at most
+        # `runs` of them, each costing what they cost on average.
+        share = runs / len(known)
+        tokens, cost = round(tokens * share), cost * share
+        cached_calls = min(cached_calls, runs * calls_per_run)
     unknown_runs = max(0, runs - len(known))
     if unknown_runs:
         per_run = walker.uncached_run_tokens()

@@ -16,8 +16,9 @@ Each comparison runs at level alpha / (candidates - 1). A config is wrongly drop
 the sequence of a pair it belongs to misses the truth, so the chance that the best config is
 ever eliminated, or declared equivalent to one more than min_effect worse, is at most alpha
 over the whole race, whoever leads when. The race ends when one survivor is left (all others
-decided) or the items run out. Decisions are rebuilt from the history (and kept between calls
-as the sweep goes on), so a resumed race decides exactly as an uninterrupted one.
+decided), the items run out, or the budget would be passed (`max_runs`, below). Decisions are
+rebuilt from the history (and kept between calls as the sweep goes on), so a resumed race
+decides exactly as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ..domain.errors import BadInput
 from ..domain.experiment import SweepSettings
 from .search_space import Config, Sampler, Space, config_key, grid_configs
 from .sequential import PairedSums
@@ -43,6 +45,8 @@ class _Standing:
     decided: dict[int, Decision] = field(default_factory=dict)
     #: Whether decisions have left a single survivor: the race is won.
     over: bool = False
+    #: Runs (repeats included) the rounds before this look made.
+    spent: int = 0
 
 
 class RacingStrategy(Strategy):
@@ -65,16 +69,23 @@ class RacingStrategy(Strategy):
         self._level = settings.alpha / max(1, len(self._candidates) - 1)
         #: The standing after look r (r rounds raced), filled as the race goes.
         self._looks: list[_Standing] = [_Standing(list(range(len(self._candidates))))]
+        first = self._round_runs(0, self._looks[0]) if self._rounds else 0
+        if settings.max_runs is not None and first > settings.max_runs:
+            raise BadInput(
+                f"sweep.max_runs is {settings.max_runs}, but a race's first round alone takes "
+                f"{first} runs ({len(self._candidates)} candidates x {len(self._rounds[0])} "
+                f"items x {settings.repeats} repeats)"
+            )
 
     def next_batch(self, number: int, history: History) -> Batch | None:
         if number >= len(self._rounds):
             return None
+        if number > 0 and self._ends(number - 1, self._standing(number - 1, history)):
+            return None
         standing = self._standing(number, history)
-        if standing.over:
+        if self._ends(number, standing):
             # The look that ended the race still has decisions to record, once.
-            if number == 0 or self._standing(number - 1, history).over:
-                return None
-            return Batch([], [], self._named(standing.decided))
+            return Batch([], [], self._named(standing.decided)) if number > 0 else None
         return Batch(
             [dict(self._candidates[i]) for i in standing.survivors],
             list(self._rounds[number]),
@@ -88,6 +99,18 @@ class RacingStrategy(Strategy):
         """Every candidate on every item: a race runs a part of them, all known up front."""
         return [dict(c) for c in self._candidates], self._all_items()
 
+    def _round_runs(self, look: int, standing: _Standing) -> int:
+        """The runs of round `look` for the survivors of `standing`."""
+        return len(standing.survivors) * len(self._rounds[look]) * self.settings.repeats
+
+    def _ends(self, look: int, standing: _Standing) -> bool:
+        """Whether the race ends at this look: one survivor is left, or the next round would
+        take the runs past `max_runs`."""
+        budget = self.settings.max_runs
+        return standing.over or (
+            budget is not None and standing.spent + self._round_runs(look, standing) > budget
+        )
+
     def _named(self, decided: Mapping[int, Decision]) -> dict[str, Decision]:
         return {self._keys[i]: decision for i, decision in decided.items()}
 
@@ -96,11 +119,14 @@ class RacingStrategy(Strategy):
         while len(self._looks) <= look:
             made = len(self._looks)
             before = self._looks[-1]
+            spent = before.spent + (0 if before.over else self._round_runs(made - 1, before))
             if before.over:
-                self._looks.append(_Standing(before.survivors, over=True))
+                self._looks.append(_Standing(before.survivors, over=True, spent=spent))
                 continue
             raced = [item for r in self._rounds[:made] for item in r]
-            self._looks.append(self._look(before.survivors, raced, history))
+            standing = self._look(before.survivors, raced, history)
+            standing.spent = spent
+            self._looks.append(standing)
         return self._looks[look]
 
     def _look(self, survivors: list[int], raced: list[int], history: History) -> _Standing:
@@ -141,7 +167,14 @@ class RacingStrategy(Strategy):
         return None
 
 
-def describe_race(*, candidates: int, alpha: float, min_effect: float, items_per_round: int) -> str:
+def describe_race(
+    *,
+    candidates: int,
+    alpha: float,
+    min_effect: float,
+    items_per_round: int,
+    max_runs: int | None = None,
+) -> str:
     """How a race with these settings decides, in a few sentences for a report."""
     level = alpha / max(1, candidates - 1)
     equivalence = (
@@ -158,8 +191,9 @@ def describe_race(*, candidates: int, alpha: float, min_effect: float, items_per
         f"at level {alpha:g} / {max(1, candidates - 1)} = {level:.2g} per comparison: the "
         f"chance that the best config is ever dropped is at most {alpha:g}. A config stopped "
         f"running when it was eliminated, the leader being confidently better, {equivalence}. "
-        "The race ends when one survivor is left or the items run out; the winner is the "
-        "best survivor."
+        "The race ends when one survivor is left, the items run out"
+        + (f" or its budget of {max_runs:,} runs (max_runs) would be passed" if max_runs else "")
+        + "; the winner is the best survivor."
     )
 
 

@@ -192,6 +192,8 @@ class SweepRunner:
             strategy = make_strategy(job.spec.parameter_space(), job.settings, len(self._items))
             n_configs, n_items = strategy.plan_size()
             self.expected_runs = n_configs * n_items * job.settings.repeats
+            if job.settings.strategy == "racing" and job.settings.max_runs is not None:
+                self.expected_runs = min(self.expected_runs, job.settings.max_runs)
             await progress.set_expected_runs(self._db, job.sweep_id, self.expected_runs)
             finished_before = sum(
                 1 for s in done.values() if s == "completed" or not job.retry_failed
@@ -270,6 +272,8 @@ class SweepRunner:
         self._raced_items += len(batch.items)
         left = max(0, len(self._items) - self._raced_items)
         plan = self._raced_runs + len(batch.configs) * left * repeats
+        if self.job.settings.max_runs is not None:
+            plan = min(plan, self.job.settings.max_runs)
         if plan < self.expected_runs:
             self.expected_runs = plan
             await progress.set_expected_runs(self._db, self.job.sweep_id, plan)

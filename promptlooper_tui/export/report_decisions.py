@@ -37,6 +37,7 @@ async def how_the_winner_was_chosen(job: ExportJob, settings: dict[str, Any], ru
             alpha=settings["alpha"],
             min_effect=settings.get("min_effect", 0.0),
             items_per_round=settings["items_per_round"],
+            max_runs=settings.get("max_runs"),
         ),
         "",
         f"Runs made: **{runs:,}** of the **{grid_calls:,}** that every candidate on every item "

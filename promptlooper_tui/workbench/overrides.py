@@ -18,6 +18,8 @@ class SweepOverrides(BaseModel):
     repeats: int | None = Field(default=None, ge=1)
     concurrency: int | None = Field(default=None, ge=1, le=1024)
     max_tokens: int | None = Field(default=None, ge=1)
+    min_effect: float | None = Field(default=None, ge=0, lt=1)
+    max_runs: int | None = Field(default=None, ge=1)
     seed: int | None = None
     no_cache: bool = False
 
@@ -28,6 +30,8 @@ class SweepOverrides(BaseModel):
             "repeats": self.repeats,
             "max_concurrency": self.concurrency,
             "max_tokens": self.max_tokens,
+            "min_effect": self.min_effect,
+            "max_runs": self.max_runs,
             "seed": self.seed,
         }
         merged = base.model_dump() | {k: v for k, v in update.items() if v is not None}

@@ -15,6 +15,7 @@ from ..domain.errors import Conflict
 from ..domain.experiment import ExperimentSpec, SweepSettings
 from ..domain.records import SweepPlan, SweepRecord, SweepSummary
 from ..engine.limits import TooExpensive, check_sweep_size
+from ..engine.strategies import make_strategy
 from ..engine.sweep_job import SweepJob
 from ..store import runs as stored_runs
 from ..store import sweeps as stored_sweeps
@@ -75,6 +76,9 @@ class SweepControl:
         spec = await load_spec(services.db, experiment.id, experiment.version)
         settings = overrides.apply(spec.sweep)
         check_sweep_size(spec, settings, services.limits)
+        # What the strategy refuses (a race whose first round passes its max_runs) is refused
+        # before anything is stored.
+        make_strategy(spec.parameter_space(), settings, len(spec.items))
         sweep_id = "sw_" + uuid.uuid4().hex[:10]
         stored = settings.model_dump() | {"no_cache": overrides.no_cache}
         insert = stored_sweeps.insert_statement(

@@ -47,3 +47,23 @@ def test_a_dry_run_gives_the_expected_and_the_worst_case_calls(tmp_path: Path) -
     assert expected.startswith("expected:") and f"{race['expected_calls']} LLM calls" in expected
     assert worst.startswith("worst case")
     assert f"LLM calls:        {4 * ITEMS}" in text
+
+
+def test_max_runs_and_min_effect_from_the_command_line(tmp_path: Path) -> None:
+    path = tmp_path / "race.yaml"
+    path.write_text(race_yaml())
+    home = tmp_path / "home"
+    held = cli_json(home, "run", str(path), "--max-runs", "40", "--min-effect", "0.05")
+    assert held["runs"]["completed"] <= 40
+    assert held["leaderboard"][0]["decision"]["state"] == "alive"
+
+    too_small = cli(home, "run", str(path), "--max-runs", "3")
+    assert too_small.returncode == 2
+    assert "max_runs is 3, but a race's first round alone takes 16 runs" in too_small.stderr
+    assert "Traceback" not in too_small.stderr
+    sweeps = cli_json(home, "sweeps", "list")
+    assert len(sweeps) == 1  # the refused sweep was never stored
+
+    for bad in ("1", "-0.1", "x"):
+        refused = cli(home, "run", str(path), "--min-effect", bad)
+        assert refused.returncode == 2 and "--min-effect" in refused.stderr

@@ -10,6 +10,9 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
+
+from promptlooper_tui.domain.errors import BadInput
 from promptlooper_tui.domain.experiment import CategoricalParameter, RangeParameter, SweepSettings
 from promptlooper_tui.engine.racing import RacingStrategy
 from promptlooper_tui.engine.search_space import Space, config_key
@@ -133,3 +136,19 @@ def test_the_best_config_is_dropped_no_more_often_than_alpha() -> None:
     assert dropped_best / races <= 0.05, dropped_best
     # Not by dropping nothing: the clearly worse half is out before the items run out.
     assert losers_out / races >= 0.9, losers_out
+
+
+def test_a_race_with_max_runs_ends_before_a_round_would_pass_it() -> None:
+    equal: Space = {"c": CategoricalParameter(values=list(range(4)))}
+    batches, _ = run(
+        racing(equal, n_items=40, items_per_round=2, max_runs=30, min_effect=0),
+        lambda config, item: 0.5 + 0.3 * math.sin(item * (config["c"] + 1)),
+    )
+    runs = [len(b.configs) * len(b.items) for b in batches]
+    assert sum(runs) <= 30 and sum(runs) + 2 * len(batches[-2].configs) > 30
+    assert batches[-1].configs == []  # the look that ended it, recorded
+
+
+def test_max_runs_below_the_first_round_is_refused_with_the_numbers() -> None:
+    with pytest.raises(BadInput, match=r"max_runs is 5.*first round alone takes 6 runs"):
+        racing(n_items=10, items_per_round=2, max_runs=5)

@@ -182,6 +182,10 @@ async def test_request_bodies_check_their_numbers(api: RunningApi) -> None:
         ({"repeats": 1001}, "body.repeats"),
         ({"seed": False}, "seed must be a number, not false"),
         ({"no_cache": 0}, "body.no_cache"),
+        ({"max_runs": 0}, "body.max_runs"),
+        ({"max_runs": 2**63}, "body.max_runs"),
+        ({"min_effect": 1}, "body.min_effect"),
+        ({"min_effect": -0.5}, "body.min_effect"),
     ]:
         response = await api.client.post("/api/experiments/support/plan", json=overrides)
         assert_error(response, (422,), field)

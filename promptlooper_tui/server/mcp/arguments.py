@@ -29,6 +29,14 @@ MaxTokens = Annotated[
     int | None,
     Field(ge=1, le=MAX_SQL_INT, description="token budget for the sweep; it stops when reached"),
 ]
+MinEffect = Annotated[
+    float | None,
+    Field(ge=0, lt=1, description="racing: a score difference too small to matter (0.02)"),
+]
+MaxRuns = Annotated[
+    int | None,
+    Field(ge=1, le=MAX_SQL_INT, description="racing: the most runs the race makes"),
+]
 Seed = Annotated[
     int | None,
     Field(ge=-MAX_SQL_INT, le=MAX_SQL_INT, description="random seed for sampling strategies"),

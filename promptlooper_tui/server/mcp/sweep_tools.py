@@ -12,7 +12,9 @@ from ..models import SweepStarted
 from .arguments import (
     Concurrency,
     ExperimentRef,
+    MaxRuns,
     MaxTokens,
+    MinEffect,
     NoCache,
     Repeats,
     Samples,
@@ -39,6 +41,8 @@ def add_sweep_tools(tools: ToolRegistry) -> None:
         repeats: Repeats = None,
         concurrency: Concurrency = None,
         max_tokens: MaxTokens = None,
+        min_effect: MinEffect = None,
+        max_runs: MaxRuns = None,
         seed: Seed = None,
         no_cache: NoCache = False,
     ) -> SweepPlan:
@@ -50,6 +54,8 @@ def add_sweep_tools(tools: ToolRegistry) -> None:
             repeats=repeats,
             concurrency=concurrency,
             max_tokens=max_tokens,
+            min_effect=min_effect,
+            max_runs=max_runs,
             seed=seed,
             no_cache=no_cache,
         )
@@ -63,6 +69,8 @@ def add_sweep_tools(tools: ToolRegistry) -> None:
         repeats: Repeats = None,
         concurrency: Concurrency = None,
         max_tokens: MaxTokens = None,
+        min_effect: MinEffect = None,
+        max_runs: MaxRuns = None,
         seed: Seed = None,
         no_cache: NoCache = False,
     ) -> SweepStarted:
@@ -80,6 +88,8 @@ def add_sweep_tools(tools: ToolRegistry) -> None:
             repeats=repeats,
             concurrency=concurrency,
             max_tokens=max_tokens,
+            min_effect=min_effect,
+            max_runs=max_runs,
             seed=seed,
             no_cache=no_cache,
         )

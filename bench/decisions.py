@@ -13,18 +13,20 @@ Workbench (the real engine) on a temporary SQLite store of its own:
    dataset: it is the config's true mean. The grid also fills the response cache, so the sweeps
    below replay from it (fast); each still counts every run it made (completed + failed) as a
    call it would have paid, and the grid's calls are its runs.
-2. For each seed (`sweep.seed` 0..N-1): a `racing` sweep; a `guided` sweep with `samples` = 30 %
-   of the grid's configs (7 of 24: guided runs each config it proposes on every item, so its
-   calls are set by `samples`, and the question is whether it finds the best within them); and,
-   as a baseline with no aim, `random` at the budget racing used on that seed (samples =
-   round(racing's calls / items), at least 1).
+2. For each seed (`sweep.seed` 0..N-1): a `racing` sweep; `racing30`, the same race with a
+   budget (`sweep.max_runs`) of 30 % of the grid's runs, where its best survivor wins if the
+   race has not ended; a `guided` sweep with `samples` = 30 % of the grid's configs (7 of 24:
+   guided runs each config it proposes on every item, so its calls are set by `samples`, and
+   the question is whether it finds the best within them); and, as a baseline with no aim,
+   `random` at the budget racing used on that seed (samples = round(racing's calls / items),
+   at least 1).
 3. A sweep's winner is the first entry of its leaderboard (rank order) that racing did not drop.
    It is correct when its true mean is within `min_effect` (the sweep setting, default 0.02) of
    the best true mean; the share that picked exactly the true best is printed beside it.
 
 The table gives, per space and strategy, the share of seeds correct, the share exactly best,
 and the calls used as a share of the grid's (mean, min-max), beside the aims: correct >= 95 %
-and calls <= 30 % of the grid's, for racing and guided. Before it, each space's top 5 true
+and calls <= 30 % of the grid's, for both racings and guided. Before it, each space's top 5 true
 means and how noisy its per-item scores are: the standard deviation of the best config's
 per-item score, and of the per-item difference between the best two (what a paired test
 sees). Exit status 1 when an aim is missed, else 0.
@@ -59,8 +61,10 @@ CALLS_AIM = 0.30
 #: Guided's `samples`, as a share of the grid's configs.
 GUIDED_SHARE = 0.30
 #: Strategies held to the aims; random is printed as a baseline.
-AIMED = ("racing", "guided")
-STRATEGIES = ("racing", "guided", "random")
+AIMED = ("racing", "racing30", "guided")
+#: The rows of the table: racing; racing with a budget (`max_runs`) of 30 % of the grid's runs;
+#: guided; random at racing's budget.
+STRATEGIES = ("racing", "racing30", "guided", "random")
 
 
 def config_id(config: Mapping[str, Any]) -> str:
@@ -157,18 +161,17 @@ async def true_means(wb: Workbench, experiment: str) -> Truth:
 
 
 async def run_trial(
-    wb: Workbench, experiment: str, strategy: str, seed: int, samples: int | None = None
+    wb: Workbench, experiment: str, label: str, seed: int, **settings: Any
 ) -> Trial:
-    """Run one sweep; its winner is its first leaderboard entry that racing did not drop."""
-    overrides = SweepOverrides(strategy=strategy, seed=seed, samples=samples)
-    sweep_id = await wb.create_sweep(experiment, overrides)
+    """Run one sweep with these `SweepOverrides`; its winner is its first leaderboard entry
+    that racing did not drop."""
+    sweep_id = await wb.create_sweep(experiment, SweepOverrides(seed=seed, **settings))
     summary = await wb.run_sweep(sweep_id)
     assert summary.status == "completed", summary.status
     board = await wb.ranking(sweep_id, top=None)
     winner = next(entry for entry in board.entries if not entry.dropped)
-    return Trial(
-        strategy, seed, config_id(winner.config), summary.runs.completed + summary.runs.failed
-    )
+    calls = summary.runs.completed + summary.runs.failed
+    return Trial(label, seed, config_id(winner.config), calls)
 
 
 async def measure_space(
@@ -183,12 +186,20 @@ async def measure_space(
             truth = await true_means(wb, experiment)
             rows = {strategy: Row(space.name, strategy) for strategy in STRATEGIES}
             guided_samples = max(1, int(GUIDED_SHARE * truth.configs))
+            race_budget = int(CALLS_AIM * truth.grid_calls)
             for seed in range(seeds):
-                racing = await run_trial(wb, experiment, "racing", seed)
-                guided = await run_trial(wb, experiment, "guided", seed, guided_samples)
+                racing = await run_trial(wb, experiment, "racing", seed, strategy="racing")
+                racing30 = await run_trial(
+                    wb, experiment, "racing30", seed, strategy="racing", max_runs=race_budget
+                )
+                guided = await run_trial(
+                    wb, experiment, "guided", seed, strategy="guided", samples=guided_samples
+                )
                 budget = min(truth.configs, max(1, round(racing.calls / truth.items)))
-                baseline = await run_trial(wb, experiment, "random", seed, budget)
-                for trial in (racing, guided, baseline):
+                baseline = await run_trial(
+                    wb, experiment, "random", seed, strategy="random", samples=budget
+                )
+                for trial in (racing, racing30, guided, baseline):
                     assert trial.winner in truth.means, f"{trial.strategy}: a config off the grid"
                     rows[trial.strategy].trials.append(trial)
     return truth, min_effect, list(rows.values())

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from bench.decision_spaces import SPACES, DecisionSpace
-from bench.decisions import GUIDED_SHARE, config_id, measure_space, table_lines, true_means
+from bench.decisions import (
+    CALLS_AIM,
+    GUIDED_SHARE,
+    config_id,
+    measure_space,
+    table_lines,
+    true_means,
+)
 from promptlooper_tui.settings import Settings
 from promptlooper_tui.simulated.server import RunningSimulator
 from promptlooper_tui.workbench import open_workbench
@@ -49,14 +56,15 @@ async def test_the_table_counts_what_the_sweeps_did(sim: RunningSimulator) -> No
     space = next(space for space in SPACES if space.name == "inside")  # the range: off-grid risk
     truth, min_effect, rows = await measure_space(sim.base_url, space, ITEMS, SEEDS)
     assert min_effect == 0.02
-    assert [row.strategy for row in rows] == ["racing", "guided", "random"]
-    racing, guided, baseline = rows
+    assert [row.strategy for row in rows] == ["racing", "racing30", "guided", "random"]
+    racing, racing30, guided, baseline = rows
     for row in rows:
         assert [trial.seed for trial in row.trials] == list(range(SEEDS))
         assert all(trial.winner in truth.means for trial in row.trials)
         assert all(0 < trial.calls <= truth.grid_calls for trial in row.trials)
         assert 0 <= row.exactly_best(truth) <= row.correct(truth, min_effect) <= 1
         assert all(0 < share <= 1 for share in row.call_shares(truth))
+    assert all(trial.calls <= CALLS_AIM * truth.grid_calls for trial in racing30.trials)
     samples = int(GUIDED_SHARE * truth.configs)
     assert all(trial.calls == samples * ITEMS for trial in guided.trials)
     for raced, drawn in zip(racing.trials, baseline.trials, strict=True):

@@ -187,14 +187,11 @@ def print_summary(summary: SweepSummary, out: TextIO = sys.stdout) -> None:
 
 def _expected(plan: SweepPlan) -> str:
     if plan.expected_runs is None:
-        return "no forecast (too large a race to simulate); at most the worst case below"
-    counts = f"{plan.expected_runs} runs, {plan.expected_calls} LLM calls"
-    if plan.expected_runs < plan.runs:
-        return (
-            f"{counts} (a forecast for configs as far apart as in a typical space; "
-            "near-equal ones cost up to the worst case)"
-        )
-    return f"{counts} (each config it proposes runs on every item)"
+        return "no forecast (too large to simulate); at most the worst case below"
+    return (
+        f"{plan.expected_runs} runs, {plan.expected_calls} LLM calls (a forecast for configs "
+        "as far apart as in a typical space; near-equal ones cost up to the worst case)"
+    )
 
 
 def print_plan(plan: SweepPlan, out: TextIO = sys.stdout) -> None:

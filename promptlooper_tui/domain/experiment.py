@@ -188,8 +188,8 @@ class SweepSettings(StrictModel):
     #: racing: a score difference too small to matter. A config confidently within it of the
     #: leader is declared equivalent and stops being run; 0 turns equivalence off.
     min_effect: float = Field(default=0.02, ge=0, lt=1)
-    #: racing: the most runs the race makes (repeats included); it ends before a round that
-    #: would pass it, and the best survivor wins. None: no limit.
+    #: racing and guided: the most runs the sweep makes (repeats included); it ends before a
+    #: batch that would pass it, and the best survivor wins. None: no limit.
     max_runs: int | None = Field(default=None, ge=1)
     #: Seconds one call may wait on 429 answers in all before its run fails. None: the
     #: endpoint's own setting (`endpoints add --rate-limit-wait`), else 600.

@@ -109,7 +109,7 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     "SweepSettings": {
         "": "How the sweep runs.",
         "strategy": "grid (every config), random (`samples` configs), guided (random, then "
-        "neighbours of the best), racing (drop configs clearly worse than the leader)",
+        "neighbours of the best, raced), racing (drop configs clearly worse than the leader)",
         "samples": "configs to try, for random and guided (and racing's candidates)",
         "repeats": "runs per config per item (default 1)",
         "seed": "random seed of the sampling strategies",
@@ -122,8 +122,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "items_per_round": "racing: items added per round",
         "alpha": "racing: significance level for dropping a config",
         "min_effect": "racing: score difference too small to matter (equivalent configs stop)",
-        "max_runs": "racing: the most runs the race makes; it ends there and the best "
-        "survivor wins",
+        "max_runs": "racing and guided: the most runs the sweep makes; it ends there and the "
+        "best survivor wins",
         "rate_limit_wait_s": "seconds one call may wait on HTTP 429 answers before its run "
         "fails (default: the endpoint's setting, else 600)",
     },

@@ -16,6 +16,7 @@ from ..domain.records import SweepPlan
 from ..domain.tokens import estimate_tokens
 from .cache import CallCache, cache_key
 from .endpoints import ResolvedEndpoint
+from .guided import GuidedStrategy
 from .race_forecast import expected_race_runs
 from .racing import RacingStrategy
 from .scorers import build_scorer
@@ -41,7 +42,8 @@ async def plan_sweep(
     strategy = make_strategy(spec.parameter_space(), settings, len(items))
     n_configs, n_items = strategy.plan_size()
     runs = n_configs * n_items * settings.repeats
-    if isinstance(strategy, RacingStrategy) and settings.max_runs is not None:
+    raced = isinstance(strategy, RacingStrategy | GuidedStrategy)
+    if raced and settings.max_runs is not None:
         runs = min(runs, settings.max_runs)
     scorer_calls = sum(
         1
@@ -79,11 +81,7 @@ async def plan_sweep(
         tokens += unknown_runs * per_run
         cost += unknown_runs * walker.uncached_run_cost()
     tokens += runs * scorer_calls * (walker.output_estimate() + _SCORER_CALL_OVERHEAD)
-    expected = (
-        expected_race_runs(spec.parameter_space(), settings, len(items))
-        if isinstance(strategy, RacingStrategy)
-        else runs
-    )
+    expected = expected_race_runs(spec.parameter_space(), settings, len(items)) if raced else runs
     return SweepPlan(
         configs=n_configs,
         runs=runs,

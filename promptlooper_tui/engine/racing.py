@@ -66,7 +66,7 @@ class RacingStrategy(Strategy):
         step = settings.items_per_round
         self._rounds = [self._order[i : i + step] for i in range(0, n_items, step)]
         # Each pair is tested at alpha / (comparisons one config can be part of).
-        self._level = settings.alpha / max(1, len(self._candidates) - 1)
+        self._judge = Judge(self._keys, len(self._candidates) - 1, settings)
         #: The standing after look r (r rounds raced), filled as the race goes.
         self._looks: list[_Standing] = [_Standing(list(range(len(self._candidates))))]
         first = self._round_runs(0, self._looks[0]) if self._rounds else 0
@@ -131,12 +131,31 @@ class RacingStrategy(Strategy):
 
     def _look(self, survivors: list[int], raced: list[int], history: History) -> _Standing:
         """Compare every survivor with the leader on the `raced` items (in race order)."""
-        scores = {i: history.item_scores(self._keys[i]) for i in survivors}
+        decided = self._judge.look(survivors, raced, history)
+        left = [i for i in survivors if i not in decided]
+        return _Standing(left, decided, over=bool(decided) and len(left) == 1)
+
+
+class Judge:
+    """Compares a race's survivors with its leader: `keys[i]` is candidate i's config key,
+    `comparisons` how many comparisons one config can be part of (candidates - 1), which sets
+    each one's level."""
+
+    def __init__(self, keys: list[str], comparisons: int, settings: SweepSettings) -> None:
+        self.keys = keys
+        self._comparisons = max(1, comparisons)
+        self._level = settings.alpha / self._comparisons
+        self._margin = settings.min_effect
+
+    def look(self, survivors: list[int], raced: list[int], history: History) -> dict[int, Decision]:
+        """The survivors the leader (the best mean on the `raced` items, in race order) has
+        confidently beaten or matched, by candidate."""
+        scores = {i: history.item_scores(self.keys[i]) for i in survivors}
         known = {i: [item for item in raced if item in scores[i]] for i in survivors}
         eligible = [i for i in survivors if len(known[i]) >= MIN_SHARED]
         if len(eligible) < 2:
-            return _Standing(list(survivors))
-        leader = max(eligible, key=lambda i: (_mean(scores[i], known[i]), -i))
+            return {}
+        leader = self.leader(eligible, raced, history)
         decided: dict[int, Decision] = {}
         for i in eligible:
             if i == leader:
@@ -150,19 +169,25 @@ class RacingStrategy(Strategy):
             decision = self._decide(sums, leader)
             if decision is not None:
                 decided[i] = decision
-        left = [i for i in survivors if i not in decided]
-        return _Standing(left, decided, over=len(left) == 1)
+        return decided
+
+    def leader(self, candidates: list[int], raced: list[int], history: History) -> int:
+        """The candidate with the best mean on the raced items it has (the earliest on a tie)."""
+        return max(candidates, key=lambda i: (self.mean(i, raced, history), -i))
+
+    def mean(self, candidate: int, raced: list[int], history: History) -> float:
+        scores = history.item_scores(self.keys[candidate])
+        known = [scores[item] for item in raced if item in scores]
+        return sum(known) / len(known) if known else -1.0
 
     def _decide(self, sums: PairedSums, leader: int) -> Decision | None:
         comparison = sums.compare(self._level)
-        comparisons = max(1, len(self._candidates) - 1)
-        against = self._keys[leader]
+        against = self.keys[leader]
         if comparison.low > 0:
-            p = min(1.0, comparison.p_value(0.0) * comparisons)
+            p = min(1.0, comparison.p_value(0.0) * self._comparisons)
             return Decision("eliminated", sums.n, against, round(p, 6))
-        margin = self.settings.min_effect
-        if margin > 0 and comparison.below(margin):
-            p = min(1.0, comparison.equivalence_p(margin) * comparisons)
+        if self._margin > 0 and comparison.below(self._margin):
+            p = min(1.0, comparison.equivalence_p(self._margin) * self._comparisons)
             return Decision("equivalent", sums.n, against, round(p, 6))
         return None
 
@@ -184,7 +209,7 @@ def describe_race(
         else "(min_effect 0: no config is declared equivalent)"
     )
     return (
-        f"Racing: {candidates} candidates visited the items in one seeded order, "
+        f"The race: {candidates} candidates visited the items in one seeded order, "
         f"{items_per_round} a round, so every comparison is paired. After each round, each "
         "survivor was compared with the leader (the best mean so far) by a confidence "
         "sequence for the mean per-item difference, valid however often it is looked at, "
@@ -195,7 +220,3 @@ def describe_race(
         + (f" or its budget of {max_runs:,} runs (max_runs) would be passed" if max_runs else "")
         + "; the winner is the best survivor."
     )
-
-
-def _mean(scores: Mapping[int, float], items: list[int]) -> float:
-    return sum(scores[item] for item in items) / len(items)

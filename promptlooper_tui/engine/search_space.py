@@ -11,7 +11,8 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..domain.experiment import CategoricalParameter, RangeParameter
+from ..domain.errors import BadInput
+from ..domain.experiment import CategoricalParameter, RangeParameter, SweepSettings
 
 Space = Mapping[str, CategoricalParameter | RangeParameter]
 Config = dict[str, Any]
@@ -166,3 +167,12 @@ def _range_step(rng: random.Random, parameter: RangeParameter, current: float) -
         whole = round(step) or rng.choice((-1, 1))
         return int(min(parameter.max, max(parameter.min, current + whole)))
     return round(min(parameter.max, max(parameter.min, current + step)), 4)
+
+
+def sample_budget(settings: SweepSettings, sampler: Sampler) -> int:
+    """`samples`, defaulting to the whole space when it has no ranges."""
+    if settings.samples is not None:
+        return settings.samples
+    if sampler.size is not None:
+        return sampler.size
+    raise BadInput(f"sweep.samples is required by strategy {settings.strategy!r} with ranges")

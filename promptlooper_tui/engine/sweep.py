@@ -40,7 +40,7 @@ from .gateway import LLMGateway
 from .run_execution import PlannedRun, RunExecutor, describe, run_id_for
 from .run_recorder import RunRecorder
 from .search_space import config_key
-from .strategies import make_strategy
+from .strategies import RACED, make_strategy
 from .strategy import Batch
 from .sweep_history import SweepHistory
 from .sweep_job import SweepJob, worker_count
@@ -192,7 +192,7 @@ class SweepRunner:
             strategy = make_strategy(job.spec.parameter_space(), job.settings, len(self._items))
             n_configs, n_items = strategy.plan_size()
             self.expected_runs = n_configs * n_items * job.settings.repeats
-            if job.settings.strategy == "racing" and job.settings.max_runs is not None:
+            if job.settings.strategy in RACED and job.settings.max_runs is not None:
                 self.expected_runs = min(self.expected_runs, job.settings.max_runs)
             await progress.set_expected_runs(self._db, job.sweep_id, self.expected_runs)
             finished_before = sum(

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..domain.experiment import SweepSettings
 from ..engine.racing import describe_race
+from ..engine.strategies import RACED, make_strategy
 from ..store import sweeps as stored_sweeps
 from .markdown import line, table, value
 from .source import ExportJob
@@ -14,9 +16,12 @@ from .source import ExportJob
 _HOW = {
     "grid": "Every config of the grid ran on every item.",
     "random": "Randomly drawn configs (seeded) each ran on every item.",
-    "guided": "Guided search drew configs at random first, then mostly neighbours of the best "
-    "so far; each config it proposed ran on every item.",
 }
+_GUIDED = (
+    "Guided search proposed {tried} configs: some at random first, then waves of mostly "
+    "neighbours of the best survivors so far; each wave caught up on the items raced so far, "
+    "then raced with the rest."
+)
 
 
 async def how_the_winner_was_chosen(job: ExportJob, settings: dict[str, Any], runs: int) -> str:
@@ -27,13 +32,19 @@ async def how_the_winner_was_chosen(job: ExportJob, settings: dict[str, Any], ru
     grid_calls = counts["tried"] * items * repeats
     lines = ["## How the winner was chosen", ""]
     strategy = settings["strategy"]
-    if strategy != "racing":
+    if strategy not in RACED:
         tied = "tied with it: a paired test (Holm-corrected, 95%) cannot tell them apart"
         lines.append(f"{_HOW[strategy]} The winner has the best mean score; configs marked {tied}.")
         return "\n".join(lines)
+    if strategy == "guided":
+        lines += [_GUIDED.format(tried=counts["tried"]), ""]
+    planned = {key: value for key, value in settings.items() if key in SweepSettings.model_fields}
+    candidates, _ = make_strategy(
+        job.spec.parameter_space(), SweepSettings.model_validate(planned), items
+    ).plan_size()
     lines += [
         describe_race(
-            candidates=counts["tried"],
+            candidates=candidates,
             alpha=settings["alpha"],
             min_effect=settings.get("min_effect", 0.0),
             items_per_round=settings["items_per_round"],

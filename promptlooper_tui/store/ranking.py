@@ -65,10 +65,12 @@ MEDIAN_LATENCIES = (
     "count(*) OVER (PARTITION BY cfg) AS n "
     "FROM obs WHERE score IS NOT NULL AND cfg IN ({configs})) AS ranked WHERE k = (n + 1) / 2"
 )
-# A racing sweep's configs carry their decisions; `raced` says the sweep was a race.
+# A race's configs (racing, and guided search, which races what it proposes) carry their
+# decisions; `raced` says the sweep was one.
 SWEEP_CONFIGS = (
     "SELECT c.id AS cfg, c.key, c.params, c.dropped, c.decision, "
-    "CASE WHEN json_extract(s.settings, '$.strategy') = 'racing' THEN 1 ELSE 0 END AS raced "
+    "CASE WHEN json_extract(s.settings, '$.strategy') IN ('racing', 'guided') THEN 1 ELSE 0 "
+    "END AS raced "
     "FROM configs c JOIN sweeps s ON s.id = c.sweep_id WHERE c.sweep_id = ?"
 )
 # Decisions belong to one race: across sweeps there are none.

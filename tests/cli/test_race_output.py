@@ -40,7 +40,7 @@ def test_a_dry_run_gives_the_expected_and_the_worst_case_calls(tmp_path: Path) -
     assert again["expected_calls"] == race["expected_calls"]  # seeded: the same forecast
 
     guided = cli_json(home, "run", str(path), "--dry-run", "--strategy", "guided", "--samples", "2")
-    assert guided["expected_calls"] == guided["calls"] == 2 * ITEMS
+    assert guided["calls"] == 2 * ITEMS and 0 < guided["expected_calls"] <= guided["calls"]
 
     text = cli(home, "run", str(path), "--dry-run").stdout
     expected, worst = text.splitlines()[:2]

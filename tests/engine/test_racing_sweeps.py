@@ -129,3 +129,17 @@ async def test_without_min_effect_and_with_it(workbench: Workbench) -> None:
         board = (await workbench.sweep_summary(sweep_id, top=100)).leaderboard
         states = sorted(e.decision.state for e in board if e.decision is not None)
         assert states == sorted(["alive", state]), min_effect
+
+
+async def test_guided_search_races_what_it_proposes(workbench: Workbench) -> None:
+    imported = await workbench.import_text(race_yaml(strategy="guided", samples=4))
+    sweep_id = await workbench.create_sweep(imported.id)
+    await workbench.run_sweep(sweep_id)
+    summary = await workbench.sweep_summary(sweep_id, top=100)
+    assert summary.runs.completed < 4 * ITEMS
+    states = [e.decision.state for e in summary.leaderboard if e.decision is not None]
+    assert states[0] == "alive" and "eliminated" in states
+    out = io.StringIO()
+    await workbench.export(imported.id, "report", out, sweep=sweep_id)
+    section = out.getvalue().split("## How the winner was chosen")[1].split("\n## ")[0]
+    assert "Guided search proposed 4 configs" in section and "| eliminated |" in section

@@ -10,16 +10,13 @@ import pytest
 from promptlooper_tui.domain.errors import BadInput
 from promptlooper_tui.domain.experiment import CategoricalParameter, RangeParameter, SweepSettings
 from promptlooper_tui.engine.search_space import Space, config_key, grid_configs
-from promptlooper_tui.engine.stats import mean
 from promptlooper_tui.engine.strategies import (
     GridStrategy,
-    GuidedStrategy,
     RandomStrategy,
     make_strategy,
 )
-from promptlooper_tui.engine.strategy import Batch
 
-from .strategy_fakes import FakeHistory, run
+from .strategy_fakes import run
 
 
 def settings(**kwargs: Any) -> SweepSettings:
@@ -147,65 +144,3 @@ def test_random_plan_size() -> None:
 
 
 # --- guided ---------------------------------------------------------------------------------
-
-
-def guided(space: Space, n_items: int = 3, **kwargs: Any) -> GuidedStrategy:
-    strategy = make_strategy(space, settings(strategy="guided", **kwargs), n_items)
-    assert isinstance(strategy, GuidedStrategy)
-    return strategy
-
-
-def test_guided_is_reproducible_from_the_seed() -> None:
-    first, _ = run(guided(SMOOTH, samples=20, seed=3), smooth)
-    second, _ = run(guided(SMOOTH, samples=20, seed=3), smooth)
-    other, _ = run(guided(SMOOTH, samples=20, seed=4), smooth)
-    assert first == second
-    assert first != other
-
-
-def test_guided_proposes_samples_configs_never_repeating_one() -> None:
-    batches, history = run(guided(MIXED, samples=25, seed=0), smooth_mixed)
-    proposed = [config_key(c) for batch in batches for c in batch.configs]
-    assert len(proposed) == 25 == len(set(proposed))
-    assert len(batches[0].configs) == 10  # 40% of samples
-    assert all(len(b.configs) <= 5 for b in batches[1:])  # 20% of samples
-    assert all(b.items == [0, 1, 2] for b in batches)
-    assert len(history.configs()) == 25
-
-
-def smooth_mixed(config: Mapping[str, Any], item: int) -> float:
-    bonus = {"small": 0.0, "medium": 0.1, "large": 0.2}[config["model"]]
-    return bonus - (config["temperature"] - 0.3) ** 2 - abs(config["max_tokens"] - 250) / 1000
-
-
-def test_guided_moves_toward_better_configs() -> None:
-    for seed in range(3):
-        batches, _ = run(guided(SMOOTH, samples=40, seed=seed), smooth)
-        start = mean([smooth(c, 0) for c in batches[0].configs])
-        late = mean([smooth(c, 0) for batch in batches[-3:] for c in batch.configs])
-        assert late > start + 0.1, (seed, start, late)
-
-
-def test_guided_prefers_adjacent_numeric_values() -> None:
-    space: Space = {"k": CategoricalParameter(values=[1, 2, 4, 8, 16, 32, 64, 128])}
-    strategy = guided(space, samples=8, seed=0, explore=0.0, top_k=1)
-    history = FakeHistory()
-    history.record(Batch([{"k": 8}, {"k": 128}], [0]), lambda c, i: 1.0 if c["k"] == 8 else 0.0)
-    batch = strategy.next_batch(1, history)
-    assert batch is not None
-    assert sorted(c["k"] for c in batch.configs) == [4, 16]  # 8's neighbours, not 1 or 128
-
-
-def test_guided_stops_when_a_finite_space_is_exhausted() -> None:
-    batches, _ = run(guided(CATEGORICAL, samples=50, seed=2), constant)
-    proposed = [config_key(c) for batch in batches for c in batch.configs]
-    assert sorted(proposed) == sorted(map(config_key, grid_configs(CATEGORICAL)))
-
-
-def test_guided_resumes_exactly_from_the_history() -> None:
-    batches, _ = run(guided(SMOOTH, samples=30, seed=9), smooth)
-    # A fresh strategy (a resumed sweep) asked for batch 3 with the history of batches 0-2.
-    history = FakeHistory()
-    for batch in batches[:3]:
-        history.record(batch, smooth)
-    assert guided(SMOOTH, samples=30, seed=9).next_batch(3, history) == batches[3]

@@ -16,8 +16,8 @@ Workbench (the real engine) on a temporary SQLite store of its own:
 2. For each seed (`sweep.seed` 0..N-1): a `racing` sweep; `racing30`, the same race with a
    budget (`sweep.max_runs`) of 30 % of the grid's runs, where its best survivor wins if the
    race has not ended; a `guided` sweep with `samples` = 30 % of the grid's configs (7 of 24:
-   guided runs each config it proposes on every item, so its calls are set by `samples`, and
-   the question is whether it finds the best within them); and, as a baseline with no aim,
+   it proposes at most that many and races them, so its calls are at most 30 % of the grid's,
+   and the question is whether it finds the best among them); and, as a baseline with no aim,
    `random` at the budget racing used on that seed (samples = round(racing's calls / items),
    at least 1).
 3. A sweep's winner is the first entry of its leaderboard (rank order) that racing did not drop.

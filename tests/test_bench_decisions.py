@@ -66,7 +66,7 @@ async def test_the_table_counts_what_the_sweeps_did(sim: RunningSimulator) -> No
         assert all(0 < share <= 1 for share in row.call_shares(truth))
     assert all(trial.calls <= CALLS_AIM * truth.grid_calls for trial in racing30.trials)
     samples = int(GUIDED_SHARE * truth.configs)
-    assert all(trial.calls == samples * ITEMS for trial in guided.trials)
+    assert all(trial.calls <= samples * ITEMS for trial in guided.trials)
     for raced, drawn in zip(racing.trials, baseline.trials, strict=True):
         assert drawn.calls == max(1, round(raced.calls / ITEMS)) * ITEMS
     lines, _ = table_lines([(space.name, truth, min_effect, rows)])

@@ -3,6 +3,7 @@
     python -m bench.decisions              # 3 spaces x 20 seeds, 200 items
     python -m bench.decisions --quick      # 5 seeds
     python -m bench.decisions --seeds 10 --items 150
+    python -m bench.decisions --guided-samples 24   # guided may propose every config
 
 For each space of `bench.decision_spaces` (a single clear best, a tied group at the top, a
 numeric range whose best lies inside), on the simulated endpoint at zero latency, through the
@@ -175,9 +176,10 @@ async def run_trial(
 
 
 async def measure_space(
-    base_url: str, space: DecisionSpace, items: int, seeds: int
+    base_url: str, space: DecisionSpace, items: int, seeds: int, guided_samples: int | None = None
 ) -> tuple[Truth, float, list[Row]]:
-    """(true means, min_effect, one row per strategy) of `space`, on a store of its own."""
+    """(true means, min_effect, one row per strategy) of `space`, on a store of its own;
+    guided's `samples` default to `GUIDED_SHARE` of the grid's configs."""
     text = space.experiment(base_url, items)
     min_effect = SweepSettings.model_validate(yaml.safe_load(text)["sweep"]).min_effect
     with tempfile.TemporaryDirectory() as home:
@@ -185,7 +187,7 @@ async def measure_space(
             experiment = (await wb.import_text(text)).id
             truth = await true_means(wb, experiment)
             rows = {strategy: Row(space.name, strategy) for strategy in STRATEGIES}
-            guided_samples = max(1, int(GUIDED_SHARE * truth.configs))
+            guided_samples = guided_samples or max(1, int(GUIDED_SHARE * truth.configs))
             race_budget = int(CALLS_AIM * truth.grid_calls)
             for seed in range(seeds):
                 racing = await run_trial(wb, experiment, "racing", seed, strategy="racing")
@@ -246,13 +248,15 @@ def _verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
 
-async def main(seeds: int, items: int) -> int:
+async def main(seeds: int, items: int, guided_samples: int | None) -> int:
     started = time.perf_counter()
     results = []
     with simulated_endpoint_process() as base_url:
         for space in SPACES:
             space_started = time.perf_counter()
-            truth, min_effect, rows = await measure_space(base_url, space, items, seeds)
+            truth, min_effect, rows = await measure_space(
+                base_url, space, items, seeds, guided_samples
+            )
             print_truth(space.name, truth, min_effect)
             print(f"  ({time.perf_counter() - space_started:.1f} s; min_effect {min_effect})")
             results.append((space.name, truth, min_effect, rows))
@@ -268,6 +272,10 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="5 seeds")
     parser.add_argument("--seeds", type=int, default=20, help="seeds per strategy (20)")
     parser.add_argument("--items", type=int, default=200, help="dataset items per space (200)")
+    parser.add_argument(
+        "--guided-samples", type=int, help="guided's samples (default: 30 %% of the configs)"
+    )
     arguments = parser.parse_args()
     collect_less_often()  # as the CLI does
-    sys.exit(asyncio.run(main(5 if arguments.quick else arguments.seeds, arguments.items)))
+    seeds = 5 if arguments.quick else arguments.seeds
+    sys.exit(asyncio.run(main(seeds, arguments.items, arguments.guided_samples)))

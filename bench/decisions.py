@@ -3,7 +3,7 @@
     python -m bench.decisions              # 3 spaces x 20 seeds, 200 items
     python -m bench.decisions --quick      # 5 seeds
     python -m bench.decisions --seeds 10 --items 150
-    python -m bench.decisions --guided-samples 24   # guided may propose every config
+    python -m bench.decisions --guided-samples 12   # guided proposes at most 12 configs
 
 For each space of `bench.decision_spaces` (a single clear best, a tied group at the top, a
 numeric range whose best lies inside), on the simulated endpoint at zero latency, through the
@@ -16,21 +16,21 @@ Workbench (the real engine) on a temporary SQLite store of its own:
    call it would have paid, and the grid's calls are its runs.
 2. For each seed (`sweep.seed` 0..N-1): a `racing` sweep; `racing30`, the same race with a
    budget (`sweep.max_runs`) of 30 % of the grid's runs, where its best survivor wins if the
-   race has not ended; a `guided` sweep with `samples` = 30 % of the grid's configs (7 of 24:
-   it proposes at most that many and races them, so its calls are at most 30 % of the grid's,
-   and the question is whether it finds the best among them); and, as a baseline with no aim,
-   `random` at the budget racing used on that seed (samples = round(racing's calls / items),
-   at least 1).
+   race has not ended; a `guided` sweep (it proposes configs in waves from the best so far and
+   races them; `samples` unset: it may propose every config of the space) and `guided30`, the
+   same with `max_runs` = 30 % of the grid's runs; and, as a baseline with no aim, `random` at
+   the budget guided30 used on that seed (samples = round(guided30's calls / items), at least
+   1): guided search should beat random at the same budget.
 3. A sweep's winner is the first entry of its leaderboard (rank order) that racing did not drop.
    It is correct when its true mean is within `min_effect` (the sweep setting, default 0.02) of
    the best true mean; the share that picked exactly the true best is printed beside it.
 
 The table gives, per space and strategy, the share of seeds correct, the share exactly best,
 and the calls used as a share of the grid's (mean, min-max), beside the aims: correct >= 95 %
-and calls <= 30 % of the grid's, for both racings and guided. Before it, each space's top 5 true
-means and how noisy its per-item scores are: the standard deviation of the best config's
-per-item score, and of the per-item difference between the best two (what a paired test
-sees). Exit status 1 when an aim is missed, else 0.
+and calls <= 30 % of the grid's, for racing and guided with and without the budget. Before it,
+each space's top 5 true means and how noisy its per-item scores are: the standard deviation of
+the best config's per-item score, and of the per-item difference between the best two (what a
+paired test sees). Exit status 1 when an aim is missed, else 0.
 """
 
 from __future__ import annotations
@@ -59,13 +59,11 @@ from .decision_spaces import SPACES, DecisionSpace
 
 CORRECT_AIM = 0.95
 CALLS_AIM = 0.30
-#: Guided's `samples`, as a share of the grid's configs.
-GUIDED_SHARE = 0.30
 #: Strategies held to the aims; random is printed as a baseline.
-AIMED = ("racing", "racing30", "guided")
-#: The rows of the table: racing; racing with a budget (`max_runs`) of 30 % of the grid's runs;
-#: guided; random at racing's budget.
-STRATEGIES = ("racing", "racing30", "guided", "random")
+AIMED = ("racing", "racing30", "guided", "guided30")
+#: The rows of the table: racing and guided, each also with a budget (`max_runs`) of 30 % of
+#: the grid's runs; random at guided30's budget.
+STRATEGIES = ("racing", "racing30", "guided", "guided30", "random")
 
 
 def config_id(config: Mapping[str, Any]) -> str:
@@ -179,7 +177,7 @@ async def measure_space(
     base_url: str, space: DecisionSpace, items: int, seeds: int, guided_samples: int | None = None
 ) -> tuple[Truth, float, list[Row]]:
     """(true means, min_effect, one row per strategy) of `space`, on a store of its own;
-    guided's `samples` default to `GUIDED_SHARE` of the grid's configs."""
+    guided's `samples` unset unless `guided_samples` is given."""
     text = space.experiment(base_url, items)
     min_effect = SweepSettings.model_validate(yaml.safe_load(text)["sweep"]).min_effect
     with tempfile.TemporaryDirectory() as home:
@@ -187,21 +185,29 @@ async def measure_space(
             experiment = (await wb.import_text(text)).id
             truth = await true_means(wb, experiment)
             rows = {strategy: Row(space.name, strategy) for strategy in STRATEGIES}
-            guided_samples = guided_samples or max(1, int(GUIDED_SHARE * truth.configs))
-            race_budget = int(CALLS_AIM * truth.grid_calls)
+            budget = int(CALLS_AIM * truth.grid_calls)
             for seed in range(seeds):
                 racing = await run_trial(wb, experiment, "racing", seed, strategy="racing")
                 racing30 = await run_trial(
-                    wb, experiment, "racing30", seed, strategy="racing", max_runs=race_budget
+                    wb, experiment, "racing30", seed, strategy="racing", max_runs=budget
                 )
                 guided = await run_trial(
                     wb, experiment, "guided", seed, strategy="guided", samples=guided_samples
                 )
-                budget = min(truth.configs, max(1, round(racing.calls / truth.items)))
-                baseline = await run_trial(
-                    wb, experiment, "random", seed, strategy="random", samples=budget
+                guided30 = await run_trial(
+                    wb,
+                    experiment,
+                    "guided30",
+                    seed,
+                    strategy="guided",
+                    samples=guided_samples,
+                    max_runs=budget,
                 )
-                for trial in (racing, racing30, guided, baseline):
+                configs = min(truth.configs, max(1, round(guided30.calls / truth.items)))
+                baseline = await run_trial(
+                    wb, experiment, "random", seed, strategy="random", samples=configs
+                )
+                for trial in (racing, racing30, guided, guided30, baseline):
                     assert trial.winner in truth.means, f"{trial.strategy}: a config off the grid"
                     rows[trial.strategy].trials.append(trial)
     return truth, min_effect, list(rows.values())
@@ -273,7 +279,7 @@ if __name__ == "__main__":
     parser.add_argument("--seeds", type=int, default=20, help="seeds per strategy (20)")
     parser.add_argument("--items", type=int, default=200, help="dataset items per space (200)")
     parser.add_argument(
-        "--guided-samples", type=int, help="guided's samples (default: 30 %% of the configs)"
+        "--guided-samples", type=int, help="guided's samples (default: unset, every config)"
     )
     arguments = parser.parse_args()
     collect_less_often()  # as the CLI does

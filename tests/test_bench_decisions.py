@@ -11,7 +11,6 @@ import pytest
 from bench.decision_spaces import SPACES, DecisionSpace
 from bench.decisions import (
     CALLS_AIM,
-    GUIDED_SHARE,
     config_id,
     measure_space,
     table_lines,
@@ -56,18 +55,17 @@ async def test_the_table_counts_what_the_sweeps_did(sim: RunningSimulator) -> No
     space = next(space for space in SPACES if space.name == "inside")  # the range: off-grid risk
     truth, min_effect, rows = await measure_space(sim.base_url, space, ITEMS, SEEDS)
     assert min_effect == 0.02
-    assert [row.strategy for row in rows] == ["racing", "racing30", "guided", "random"]
-    racing, racing30, guided, baseline = rows
+    assert [row.strategy for row in rows] == ["racing", "racing30", "guided", "guided30", "random"]
+    _, racing30, _, guided30, baseline = rows
     for row in rows:
         assert [trial.seed for trial in row.trials] == list(range(SEEDS))
         assert all(trial.winner in truth.means for trial in row.trials)
         assert all(0 < trial.calls <= truth.grid_calls for trial in row.trials)
         assert 0 <= row.exactly_best(truth) <= row.correct(truth, min_effect) <= 1
         assert all(0 < share <= 1 for share in row.call_shares(truth))
-    assert all(trial.calls <= CALLS_AIM * truth.grid_calls for trial in racing30.trials)
-    samples = int(GUIDED_SHARE * truth.configs)
-    assert all(trial.calls <= samples * ITEMS for trial in guided.trials)
-    for raced, drawn in zip(racing.trials, baseline.trials, strict=True):
-        assert drawn.calls == max(1, round(raced.calls / ITEMS)) * ITEMS
+    for budgeted in (racing30, guided30):
+        assert all(trial.calls <= CALLS_AIM * truth.grid_calls for trial in budgeted.trials)
+    for guided, drawn in zip(guided30.trials, baseline.trials, strict=True):
+        assert drawn.calls == max(1, round(guided.calls / ITEMS)) * ITEMS
     lines, _ = table_lines([(space.name, truth, min_effect, rows)])
     assert len(lines) == 1 + len(rows)

@@ -17,7 +17,7 @@ Workbench (the real engine) on a temporary SQLite store of its own:
 2. For each seed (`sweep.seed` 0..N-1): a `racing` sweep; `racing30`, the same race with a
    budget (`sweep.max_runs`) of 30 % of the grid's runs, where its best survivor wins if the
    race has not ended; a `guided` sweep (it proposes configs in waves from the best so far and
-   races them; `samples` unset: it may propose every config of the space) and `guided30`, the
+   races them; `samples` = the grid's configs: it may propose every one) and `guided30`, the
    same with `max_runs` = 30 % of the grid's runs; and, as a baseline with no aim, `random` at
    the budget guided30 used on that seed (samples = round(guided30's calls / items), at least
    1): guided search should beat random at the same budget.
@@ -177,7 +177,7 @@ async def measure_space(
     base_url: str, space: DecisionSpace, items: int, seeds: int, guided_samples: int | None = None
 ) -> tuple[Truth, float, list[Row]]:
     """(true means, min_effect, one row per strategy) of `space`, on a store of its own;
-    guided's `samples` unset unless `guided_samples` is given."""
+    guided's `samples` are the grid's configs unless `guided_samples` is given."""
     text = space.experiment(base_url, items)
     min_effect = SweepSettings.model_validate(yaml.safe_load(text)["sweep"]).min_effect
     with tempfile.TemporaryDirectory() as home:
@@ -186,6 +186,8 @@ async def measure_space(
             truth = await true_means(wb, experiment)
             rows = {strategy: Row(space.name, strategy) for strategy in STRATEGIES}
             budget = int(CALLS_AIM * truth.grid_calls)
+            # As many as the grid has (a range space needs `samples`): it may propose them all.
+            guided_samples = guided_samples or truth.configs
             for seed in range(seeds):
                 racing = await run_trial(wb, experiment, "racing", seed, strategy="racing")
                 racing30 = await run_trial(
@@ -279,7 +281,7 @@ if __name__ == "__main__":
     parser.add_argument("--seeds", type=int, default=20, help="seeds per strategy (20)")
     parser.add_argument("--items", type=int, default=200, help="dataset items per space (200)")
     parser.add_argument(
-        "--guided-samples", type=int, help="guided's samples (default: unset, every config)"
+        "--guided-samples", type=int, help="guided's samples (default: the grid's configs)"
     )
     arguments = parser.parse_args()
     collect_less_often()  # as the CLI does

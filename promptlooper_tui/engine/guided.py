@@ -124,7 +124,8 @@ class GuidedStrategy(Strategy):
         return self._afford(batch)
 
     def _afford(self, batch: Batch) -> Batch | None:
-        """`batch`, counted, if it keeps the runs within `max_runs`; else None (the end)."""
+        """`batch`, counted, if it keeps the runs within `max_runs`; else the end: only the
+        batch's decisions, if any, are recorded."""
         runs = len(batch.configs) * len(batch.items) * self.settings.repeats
         budget = self.settings.max_runs
         if budget is not None and self._search.spent + runs > budget:
@@ -133,7 +134,8 @@ class GuidedStrategy(Strategy):
                     f"sweep.max_runs is {budget}, but guided search's first batch alone takes "
                     f"{runs} runs"
                 )
-            return None
+            self._search.ended = True
+            return Batch([], [], batch.decided) if batch.decided else None
         self._search.spent += runs
         return batch
 

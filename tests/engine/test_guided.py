@@ -130,3 +130,14 @@ def test_guided_keeps_to_max_runs() -> None:
     assert sum(len(b.configs) * len(b.items) for b in batches) <= 300
     with pytest.raises(BadInput, match="max_runs is 5"):
         run(guided(SMOOTH, samples=20, seed=5, max_runs=5), smooth)
+
+
+def test_the_decisions_of_the_look_that_spends_the_budget_are_kept() -> None:
+    kept = 0
+    for seed in range(6):
+        batches, _ = run(guided(SMOOTH, samples=20, seed=seed, max_runs=240, min_effect=0), smooth)
+        assert sum(len(b.configs) * len(b.items) for b in batches) <= 240
+        closing = [b for b in batches if not b.configs]
+        assert len(closing) <= 1 and (not closing or batches[-1] is closing[0])
+        kept += bool(closing and closing[0].decided)
+    assert kept >= 3  # seeds 0, 1, 3 and 4 end on a look that decided something

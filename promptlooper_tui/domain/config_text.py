@@ -74,3 +74,13 @@ def race_text(decision: RaceDecision | None) -> str:
         return "alive"
     verb = "out" if decision.state == "eliminated" else "≈ #1"
     return f"{verb} at {decision.at_n}"
+
+
+def race_sentence(decision: RaceDecision) -> str:
+    """Where a config stands in a race, in full: what was decided, after how many items,
+    against which leader, with the test's p-value."""
+    if decision.state == "alive":
+        return "alive in the race"
+    verb = "eliminated by" if decision.state == "eliminated" else "equivalent to"
+    leader = format_config(decision.against) if decision.against is not None else "the leader"
+    return f"{verb} {leader} after {decision.at_n} items (p = {decision.p:.3g})"

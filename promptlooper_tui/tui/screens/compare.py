@@ -12,6 +12,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
+from ...domain.config_text import race_sentence
 from ...domain.records import LeaderboardEntry, RunDetail
 from .. import display
 from ..text_diff import Pieces, word_diff
@@ -39,10 +40,16 @@ def config_side(entry: LeaderboardEntry) -> CompareSide:
                 f"cost {display.cost(entry.cost)}\n"
                 f"p50 latency {display.latency(entry.p50_latency_ms)}\n"
                 + ("tied with the leader" if entry.tied_with_leader else "worse than the leader")
-                + (" (dropped)" if entry.dropped else ""),
+                + _race_line(entry),
             ),
         ],
     )
+
+
+def _race_line(entry: LeaderboardEntry) -> str:
+    if entry.decision is not None:
+        return f"\n{race_sentence(entry.decision)}"
+    return " (dropped)" if entry.dropped else ""
 
 
 def run_side(run: RunDetail) -> CompareSide:

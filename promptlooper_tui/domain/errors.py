@@ -54,6 +54,10 @@ class Conflict(BadInput):
     """The operation does not fit the object's current state (resume a completed sweep...)."""
 
 
+class Busy(PromptLooperError):
+    """The daemon (or MCP server) runs as many sweeps as it may at once; retry when one ends."""
+
+
 class EndpointError(PromptLooperError):
     """An LLM endpoint could not be reached or kept failing after the allowed retries."""
 

@@ -59,6 +59,9 @@ class Limits:
     check_seconds: float = 10.0
     #: Address space of the worker process that runs guarded checks, in MiB.
     check_memory_mb: int = 2048
+    #: Sweeps a daemon or MCP server runs at once for its callers: one more is refused
+    #: (HTTP 429) until one ends, so callers cannot starve the process that answers them.
+    running_sweeps: int = 4
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Limits:

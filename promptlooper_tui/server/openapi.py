@@ -39,6 +39,7 @@ _ERROR_STATUSES = {
     "409": "Not possible in the object's current state",
     "421": "The Host header names no host this daemon answers for",
     "422": "Invalid request or experiment (details: path, line, message)",
+    "429": "The daemon runs as many sweeps as it may at once; retry when one ends",
     "503": "The daemon is shutting down",
 }
 #: Media types that carry the route's response document (YAML is the same data as JSON); the

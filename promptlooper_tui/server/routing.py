@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from ..domain.errors import (
     BadInput,
+    Busy,
     Conflict,
     EndpointError,
     NotFound,
@@ -205,6 +206,8 @@ def error_response(exc: Exception) -> JSONResponse:
         status = 400
     elif isinstance(exc, ShuttingDown):
         status = 503
+    elif isinstance(exc, Busy):
+        status = 429
     elif isinstance(exc, EndpointError):
         status = 502
     elif isinstance(exc, HTTPException):

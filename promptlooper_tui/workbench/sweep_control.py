@@ -11,7 +11,7 @@ import os
 import uuid
 from typing import TYPE_CHECKING
 
-from ..domain.errors import Conflict
+from ..domain.errors import Busy, Conflict
 from ..domain.experiment import ExperimentSpec, SweepSettings
 from ..domain.records import SweepPlan, SweepRecord, SweepSummary
 from ..engine.limits import TooExpensive, check_sweep_size
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from ..engine.sweep import SweepRunner
 
 log = logging.getLogger(__name__)
+#: The variable that sets `Limits.running_sweeps`.
+_LIMIT_VARIABLE = "PROMPTLOOPER_LIMIT_RUNNING_SWEEPS"
 
 
 class SweepControl:
@@ -71,6 +73,7 @@ class SweepControl:
 
     async def create_sweep(self, ref: str, overrides: SweepOverrides | None = None) -> str:
         services = self._services
+        self._check_room()
         overrides = overrides or SweepOverrides()
         experiment = await self._experiments.get_experiment(ref)
         spec = await load_spec(services.db, experiment.id, experiment.version)
@@ -103,10 +106,24 @@ class SweepControl:
         sweep_id = await resolve_sweep(services.db, sweep_ref)
         if sweep_id in live.runners:
             raise Conflict(f"sweep {sweep_id} is already running")
+        self._check_room()
         job = await self._job(sweep_id, retry_failed=retry_failed, max_tokens=max_tokens)
         if not await services.leases.coordinate(sweep_id):
             raise Conflict(f"sweep {sweep_id} is being run by another process")
         return self._launch(job)
+
+    def _check_room(self) -> None:
+        """Busy when a remote caller (the daemon's, MCP's) would start one sweep more than
+        `Limits.running_sweeps`; a local user's process runs what it is asked to."""
+        services = self._services
+        if not services.policy.remote:
+            return
+        most = services.limits.running_sweeps
+        if len(services.live.runners) >= most:
+            raise Busy(
+                f"this process already runs {most} sweeps, the most it runs at once "
+                f"({_LIMIT_VARIABLE}); retry when one ends"
+            )
 
     async def take_over(self, sweep_id: str) -> asyncio.Task[str] | None:
         """Coordinate a sweep stored as running whose coordinator is gone (its lease ran out),

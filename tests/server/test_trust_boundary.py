@@ -226,3 +226,29 @@ async def test_the_mcp_port_offers_no_oauth_discovery(remote: Workbench) -> None
         refused = await client.post(f"{base}/mcp", json={})
         assert refused.status_code == 401
         assert refused.json()["error"] == "missing or wrong bearer token"
+
+
+async def test_callers_cannot_make_the_daemon_run_more_sweeps_than_its_limit(
+    api: RunningApi, remote: Workbench
+) -> None:
+    """Each started sweep costs the process that answers the API; a caller who starts them
+    without end would starve it (the fuzzer's nine sweeps of 10,000 runs made answers take
+    20 s). One more than `running_sweeps` is refused with 429, nothing stored, until one ends."""
+    remote.limits = Limits(running_sweeps=1)
+    await api.client.post(
+        "/api/experiments", json={"yaml": experiment_yaml(sweep={"repeats": 500})}
+    )
+    first = (await api.client.post("/api/experiments/support/sweeps", json={})).json()["sweep_id"]
+    await remote.pause_sweep(first)  # it keeps its place while paused
+    before = len(await remote.list_sweeps())
+
+    refused = await api.client.post("/api/experiments/support/sweeps", json={})
+    assert refused.status_code == 429, refused.text
+    assert "already runs 1 sweeps" in refused.json()["error"]
+    assert "PROMPTLOOPER_LIMIT_RUNNING_SWEEPS" in refused.json()["error"]
+    assert len(await remote.list_sweeps()) == before  # nothing was stored
+
+    await remote.stop_sweep(first)
+    started = await api.client.post("/api/experiments/support/sweeps", json={})
+    assert started.status_code == 202, started.text
+    await remote.stop_sweep(started.json()["sweep_id"])

@@ -31,9 +31,13 @@ def add_run_parser(parsers: Parsers) -> None:
     p.add_argument("--concurrency", type=positive, help="most LLM calls at once")
     p.add_argument("--max-tokens", type=positive, help="token budget for the sweep")
     p.add_argument(
-        "--min-effect", type=score_difference, help="racing: a score difference too small to matter"
+        "--min-effect",
+        type=score_difference,
+        help="racing, guided: a score difference too small to matter",
     )
-    p.add_argument("--max-runs", type=positive, help="racing: the most runs the race makes")
+    p.add_argument(
+        "--max-runs", type=positive, help="racing, guided: the most runs the sweep makes"
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--no-cache", action="store_true", help="make every call afresh")
     p.add_argument("--dry-run", action="store_true", help="show the plan; spend nothing")

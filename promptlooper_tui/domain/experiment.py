@@ -185,8 +185,8 @@ class SweepSettings(StrictModel):
     explore: float = Field(default=0.25, ge=0, le=1)
     items_per_round: int = Field(default=2, ge=1)
     alpha: float = Field(default=0.05, gt=0, lt=1)
-    #: racing: a score difference too small to matter. A config confidently within it of the
-    #: leader is declared equivalent and stops being run; 0 turns equivalence off.
+    #: racing and guided: a score difference too small to matter. A config confidently within
+    #: it of the leader is declared equivalent and stops being run; 0 turns equivalence off.
     min_effect: float = Field(default=0.02, ge=0, lt=1)
     #: racing and guided: the most runs the sweep makes (repeats included); it ends before a
     #: batch that would pass it, and the best survivor wins. None: no limit.

@@ -121,7 +121,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "explore": "guided: share of configs still drawn at random (0-1)",
         "items_per_round": "racing: items added per round",
         "alpha": "racing: significance level for dropping a config",
-        "min_effect": "racing: score difference too small to matter (equivalent configs stop)",
+        "min_effect": "racing and guided: score difference too small to matter (equivalent "
+        "configs stop)",
         "max_runs": "racing and guided: the most runs the sweep makes; it ends there and the "
         "best survivor wins",
         "rate_limit_wait_s": "seconds one call may wait on HTTP 429 answers before its run "

@@ -114,7 +114,9 @@ class SweepBody(SweepOverrides, _Strict):
     samples: int | None = Field(None, ge=1, le=MAX_SQL_INT)
     repeats: int | None = Field(None, ge=1, le=1000, description="as the experiment's sweep:")
     max_tokens: int | None = Field(None, ge=1, le=MAX_SQL_INT)
-    max_runs: int | None = Field(None, ge=1, le=MAX_SQL_INT, description="racing's run budget")
+    max_runs: int | None = Field(
+        None, ge=1, le=MAX_SQL_INT, description="racing and guided: the most runs the sweep makes"
+    )
     seed: int | None = Field(None, ge=-MAX_SQL_INT, le=MAX_SQL_INT)
     # `true`/`false` only: a lax 0 or "no" would be a silent guess at what was meant.
     no_cache: bool = Field(False, strict=True)

@@ -31,11 +31,13 @@ MaxTokens = Annotated[
 ]
 MinEffect = Annotated[
     float | None,
-    Field(ge=0, lt=1, description="racing: a score difference too small to matter (0.02)"),
+    Field(
+        ge=0, lt=1, description="racing and guided: a score difference too small to matter (0.02)"
+    ),
 ]
 MaxRuns = Annotated[
     int | None,
-    Field(ge=1, le=MAX_SQL_INT, description="racing: the most runs the race makes"),
+    Field(ge=1, le=MAX_SQL_INT, description="racing and guided: the most runs the sweep makes"),
 ]
 Seed = Annotated[
     int | None,

@@ -313,11 +313,8 @@ async def cmd_sweeps_resume(args: argparse.Namespace, wb: Workbench) -> int:
             f"sweep {sweep.id} ({sweep.experiment}) is {sweep.status}: nothing to resume"
         )
     if sweep.status == "paused":
-        try:
-            resumed = await wb.resume_paused_sweep(sweep.id)
-        except Conflict:
-            pass  # no process runs it (its process left while it was paused): run it here
-        else:
+        resumed = await _resume_where_it_runs(wb, sweep.id)
+        if resumed is not None:
             return await _confirm(args, wb, resumed, "resumed in the process that runs it")
     # As the app's resume runs such a sweep in the app, and as `resume` does.
     sys.stderr.write(
@@ -325,6 +322,15 @@ async def cmd_sweeps_resume(args: argparse.Namespace, wb: Workbench) -> int:
         "(Ctrl-C stops it)\n"
     )
     return await _follow_sweep(args, wb, sweep.id)
+
+
+async def _resume_where_it_runs(wb: Workbench, sweep_id: str) -> SweepRecord | None:
+    """The paused sweep, resumed by the process that runs it; None when no process runs it
+    (its process left while it was paused), and it is for this one to run."""
+    try:
+        return await wb.resume_paused_sweep(sweep_id)
+    except Conflict:
+        return None
 
 
 async def cmd_sweeps_stop(args: argparse.Namespace, wb: Workbench) -> int:

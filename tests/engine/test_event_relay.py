@@ -45,7 +45,7 @@ async def events_until(subscription: Subscription, *last_types: str) -> list[Eve
 
 async def committed(wb: Workbench) -> None:
     """Once the events `wb` published so far are in the store (a write queued after them)."""
-    await asyncio.sleep(0)  # the relay queues a step's events at the end of the step
+    wb.relay.flush()  # what it would queue at the end of this step, queued now
     await wb.db.write([])
 
 

@@ -16,6 +16,7 @@ from ..domain.records import SweepPlan
 from ..domain.tokens import estimate_tokens
 from .cache import CallCache, cache_key
 from .endpoints import ResolvedEndpoint
+from .expected_runs import ExpectedRuns
 from .guided import GuidedStrategy
 from .race_forecast import expected_race_runs
 from .racing import RacingStrategy
@@ -40,11 +41,9 @@ async def plan_sweep(
 ) -> SweepPlan:
     items = spec.items
     strategy = make_strategy(spec.parameter_space(), settings, len(items))
-    n_configs, n_items = strategy.plan_size()
-    runs = n_configs * n_items * settings.repeats
+    n_configs, _ = strategy.plan_size()
+    runs = ExpectedRuns(settings, len(items), strategy.plan_size()).total
     raced = isinstance(strategy, RacingStrategy | GuidedStrategy)
-    if raced and settings.max_runs is not None:
-        runs = min(runs, settings.max_runs)
     scorer_calls = sum(
         1
         for scorer in spec.scorers
@@ -81,7 +80,11 @@ async def plan_sweep(
         tokens += unknown_runs * per_run
         cost += unknown_runs * walker.uncached_run_cost()
     tokens += runs * scorer_calls * (walker.output_estimate() + _SCORER_CALL_OVERHEAD)
-    expected = expected_race_runs(spec.parameter_space(), settings, len(items)) if raced else runs
+    expected = runs
+    if raced:
+        # Pure CPU for up to half a second: off the event loop, which keeps serving meanwhile.
+        space = spec.parameter_space()
+        expected = await asyncio.to_thread(expected_race_runs, space, settings, len(items))
     return SweepPlan(
         configs=n_configs,
         runs=runs,

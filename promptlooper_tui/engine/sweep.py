@@ -36,11 +36,12 @@ from .cache import CallCache, canonical_json
 from .concurrency import AdaptiveLimiter, RateLimitMeter
 from .endpoints import EndpointPool
 from .events import EventBus
+from .expected_runs import ExpectedRuns
 from .gateway import LLMGateway
 from .run_execution import PlannedRun, RunExecutor, describe, run_id_for
 from .run_recorder import RunRecorder
 from .search_space import config_key
-from .strategies import RACED, make_strategy
+from .strategies import make_strategy
 from .strategy import Batch
 from .sweep_history import SweepHistory
 from .sweep_job import SweepJob, worker_count
@@ -95,8 +96,6 @@ class SweepRunner:
             db, job.sweep_id, job.experiment_id, self._429s, self._publish, self._lost
         )
         self.counters = self._recorder.counters
-        #: Runs and items of the racing rounds so far (see `_narrow_plan`).
-        self._raced_runs = self._raced_items = 0
         self._history = SweepHistory()
         self._budget = TokenBudget(job.settings.max_tokens)
         self._running = asyncio.Event()
@@ -190,10 +189,8 @@ class SweepRunner:
             await self._set_status(self.status, owner=True)
             stored = await self._stored_batches()
             strategy = make_strategy(job.spec.parameter_space(), job.settings, len(self._items))
-            n_configs, n_items = strategy.plan_size()
-            self.expected_runs = n_configs * n_items * job.settings.repeats
-            if job.settings.strategy in RACED and job.settings.max_runs is not None:
-                self.expected_runs = min(self.expected_runs, job.settings.max_runs)
+            expected = ExpectedRuns(job.settings, len(self._items), strategy.plan_size())
+            self.expected_runs = expected.total
             await progress.set_expected_runs(self._db, job.sweep_id, self.expected_runs)
             finished_before = sum(
                 1 for s in done.values() if s == "completed" or not job.retry_failed
@@ -212,7 +209,9 @@ class SweepRunner:
                     if batch is None:
                         break
                     await self._store_batch(number, batch)
-                await self._narrow_plan(batch)
+                if expected.narrow(batch):
+                    self.expected_runs = expected.total
+                    await progress.set_expected_runs(self._db, job.sweep_id, expected.total)
                 await self._run_batch(number, batch, done)
                 number += 1
         except asyncio.CancelledError:
@@ -261,22 +260,6 @@ class SweepRunner:
             fresh_since=job.fresh_since,
         )
         self._executor = RunExecutor(job.spec, gateway, self._pool, endpoint)
-
-    async def _narrow_plan(self, batch: Batch) -> None:
-        """Racing runs each round's survivors on the next items: once a round is planned, the
-        plan is what the earlier rounds ran, plus this round's survivors on every item left."""
-        if self.job.settings.strategy != "racing":
-            return
-        repeats = self.job.settings.repeats
-        self._raced_runs += len(batch.configs) * len(batch.items) * repeats
-        self._raced_items += len(batch.items)
-        left = max(0, len(self._items) - self._raced_items)
-        plan = self._raced_runs + len(batch.configs) * left * repeats
-        if self.job.settings.max_runs is not None:
-            plan = min(plan, self.job.settings.max_runs)
-        if plan < self.expected_runs:
-            self.expected_runs = plan
-            await progress.set_expected_runs(self._db, self.job.sweep_id, plan)
 
     async def _load_progress(self) -> _Done:
         """Finished runs of this sweep (for resume) and what it has already used."""

@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 from ..domain.experiment import SweepSettings
+from ..engine.limits import planned_configs
 from ..engine.racing import describe_race
-from ..engine.strategies import RACED, make_strategy
+from ..engine.strategies import RACED
 from ..store import sweeps as stored_sweeps
 from .markdown import line, table, value
 from .source import ExportJob
@@ -38,10 +39,8 @@ async def how_the_winner_was_chosen(job: ExportJob, settings: dict[str, Any], ru
         return "\n".join(lines)
     if strategy == "guided":
         lines += [_GUIDED.format(tried=counts["tried"]), ""]
-    planned = {key: value for key, value in settings.items() if key in SweepSettings.model_fields}
-    candidates, _ = make_strategy(
-        job.spec.parameter_space(), SweepSettings.model_validate(planned), items
-    ).plan_size()
+    stored = {key: value for key, value in settings.items() if key in SweepSettings.model_fields}
+    candidates = planned_configs(job.spec, SweepSettings.model_validate(stored))
     lines += [
         describe_race(
             candidates=candidates,

@@ -79,9 +79,10 @@ class SweepControl:
         spec = await load_spec(services.db, experiment.id, experiment.version)
         settings = overrides.apply(spec.sweep)
         check_sweep_size(spec, settings, services.limits)
-        # What the strategy refuses (a race whose first round passes its max_runs) is refused
-        # before anything is stored.
-        make_strategy(spec.parameter_space(), settings, len(spec.items))
+        if settings.max_runs is not None:
+            # A race whose first round passes its max_runs is refused before anything is
+            # stored (building the strategy is what finds it out).
+            make_strategy(spec.parameter_space(), settings, len(spec.items))
         sweep_id = "sw_" + uuid.uuid4().hex[:10]
         stored = settings.model_dump() | {"no_cache": overrides.no_cache}
         insert = stored_sweeps.insert_statement(

@@ -38,9 +38,15 @@ _AI_DISCLAIMER = "As an AI language model,"
 
 
 def ordinary_answer(
-    prompt: Prompt, quality: float, rng: random.Random, sentences: int | None = None
+    prompt: Prompt,
+    quality: float,
+    rng: random.Random,
+    sentences: int | None = None,
+    *,
+    no_disclaimer: bool = False,
 ) -> str:
-    """Template sentences mentioning each keyword of the question with probability `quality`."""
+    """Template sentences mentioning each keyword of the question with probability `quality`;
+    a weak model starts some with a disclaimer, unless `no_disclaimer` (the prompt forbade it)."""
     count = sentences or _sentence_budget(prompt.lower)
     limit = count * _KEYWORDS_PER_SENTENCE
     chosen: list[str] = []
@@ -54,7 +60,9 @@ def ordinary_answer(
     text = (
         "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1)) if steps else " ".join(lines)
     )
-    if rng.random() < (1.0 - quality) * 0.3:
+    # Drawn even when forbidden, so every draw after it falls the same either way.
+    disclaims = rng.random() < (1.0 - quality) * 0.3
+    if disclaims and not no_disclaimer:
         return f"{_AI_DISCLAIMER} here is my answer.\n{text}"
     return text
 

@@ -12,10 +12,12 @@ from promptlooper_tui.domain.errors import BadInput
 from promptlooper_tui.domain.tokens import estimate_tokens
 
 from .canonical_json import canonical_parts, join_parts
+from .craft import NO_CRAFT, clamp_quality, craft
 from .json_answers import json_answer
 from .judge_answers import JUDGE_RE, ONLY_NUMBER_RE, judge_answer, judge_rating
 from .ordinary_answers import ordinary_answer
 from .prompt import Prompt, model_quality
+from .proposer_answers import PROPOSER_RE, proposer_answer
 
 
 @dataclass(frozen=True)
@@ -61,15 +63,25 @@ def reply_to_chat(body: dict[str, Any], parts: dict[str, str]) -> SimulatedReply
     digest = hashlib.sha256(join_parts(parts, _SEED_KEYS).encode()).digest()
     rng = random.Random(int.from_bytes(digest[:8], "big"))
     prompt = Prompt.from_messages(body["messages"])
+    proposing = PROPOSER_RE.search(prompt.last_user) is not None
+    # A proposer is as good as its model: the cues in the templates it is shown are not for it.
+    cues = NO_CRAFT if proposing else craft(prompt.lower)
     temperature = body.get("temperature")
     spread = 1.0 if temperature is None else float(temperature)
-    quality = model_quality(body["model"]) - 0.15 * spread * rng.random()
-    text = _compose(prompt, body.get("response_format"), max(0.05, quality), rng)
+    quality = clamp_quality(
+        model_quality(body["model"]) + cues.bonus - 0.15 * spread * rng.random()
+    )
+    if proposing:
+        text = proposer_answer(prompt, quality, rng)
+    else:
+        text = _compose(prompt, body.get("response_format"), quality, cues.no_disclaimer, rng)
     text, finish_reason = _apply_limits(text, body.get("stop"), _max_tokens(body))
     return SimulatedReply(text, finish_reason, prompt.tokens, estimate_tokens(text))
 
 
-def _compose(prompt: Prompt, response_format: Any, quality: float, rng: random.Random) -> str:
+def _compose(
+    prompt: Prompt, response_format: Any, quality: float, no_disclaimer: bool, rng: random.Random
+) -> str:
     """Pick the kind of answer the prompt asks for and write it."""
     format_type = response_format.get("type") if isinstance(response_format, dict) else None
     judge = JUDGE_RE.search(prompt.all_text) is not None
@@ -81,7 +93,7 @@ def _compose(prompt: Prompt, response_format: Any, quality: float, rng: random.R
         return json_answer(prompt, response_format, judge, quality, rng, strict=False)
     if judge:
         return judge_answer(prompt, quality, rng)
-    return ordinary_answer(prompt, quality, rng)
+    return ordinary_answer(prompt, quality, rng, no_disclaimer=no_disclaimer)
 
 
 def _max_tokens(body: dict[str, Any]) -> int | None:

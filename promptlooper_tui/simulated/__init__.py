@@ -8,7 +8,8 @@ malformed JSON, cut streams) are switched on with `SimulatorOptions`; the `/_sim
 request counters and a log so tests can count the calls that reached the server.
 
 Importing the package or its `options` is cheap (no web server). `options`: how it behaves;
-`replies`: the answer to a chat body, written by `ordinary_answers`, `judge_answers` or
-`json_answers` from what `prompt` reads; `embeddings`; `state`: its counters and log; `app`:
+`replies`: the answer to a chat body, written by `ordinary_answers`, `judge_answers`,
+`json_answers` or `proposer_answers` (for evolve) from what `prompt` reads, `craft` saying how
+much the prompt's wording helps; `embeddings`; `state`: its counters and log; `app`:
 the HTTP routes; `server`: serving it in the current event loop, or until signalled.
 """

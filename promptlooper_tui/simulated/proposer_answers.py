@@ -67,7 +67,7 @@ def proposer_answer(prompt: Prompt, quality: float, rng: random.Random) -> str:
     parents = shown[: len(_PARENT_WEIGHTS)]
     weights = _PARENT_WEIGHTS[: len(parents)]
     taken = {template.text.strip() for template in shown}
-    proposals = []
+    proposals: list[dict[str, str]] = []
     for _ in range(count):
         parent = rng.choices(parents, weights)[0]
         text, rationale = _edit(parent.text, fixes, quality, rng)
@@ -82,7 +82,7 @@ def proposer_answer(prompt: Prompt, quality: float, rng: random.Random) -> str:
 def _shown_templates(request: str) -> list[_Shown]:
     """The readable template blocks, in order (best first); a block runs to the first
     `</template>` line after its head."""
-    shown = []
+    shown: list[_Shown] = []
     position = 0
     while head := _TEMPLATE_HEAD_RE.search(request, position):
         end = request.find(_TEMPLATE_END, head.end())
@@ -98,7 +98,7 @@ def _shown_templates(request: str) -> list[_Shown]:
 def _wanted_fixes(request: str) -> set[str]:
     """The failures shown that a cue cures: answers that start with a disclaimer, scorers that
     report missing keywords."""
-    wanted = set()
+    wanted: set[str] = set()
     if _DISCLAIMER_FAILURE_RE.search(request):
         wanted.add("disclaimer")
     if _MISSING_FAILURE_RE.search(request):

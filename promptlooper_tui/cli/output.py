@@ -108,6 +108,7 @@ def print_leaderboard(board: Leaderboard, out: TextIO = sys.stdout) -> None:
         configs=board.configs,
         failures=board.scorer_failures,
         unpriced=board.unpriced_models,
+        held_out=any(e.holdout_n is not None for e in board.entries),
     )
 
 
@@ -130,11 +131,24 @@ def _leaderboard_table(entries: list[LeaderboardEntry], out: TextIO) -> None:
         ]
         for e in entries
     ]
+    right = [2, 7]
     if raced:
         headers.insert(6, "race")
         for row, entry in zip(rows, entries, strict=True):
             row.insert(6, race_text(entry.decision))
-    table(headers, rows, out, trim=1, right=(2, 8) if raced else (2, 7))
+        right = [2, 8]
+    if any(e.holdout_n is not None for e in entries):
+        # evolve: what the proposer saw beside what the winner is judged on, for the score
+        # over both (which mixes them).
+        headers[2:3] = ["train", "held-out"]
+        for row, entry in zip(rows, entries, strict=True):
+            row[2:3] = [_split_text(entry.train_score), _split_text(entry.holdout_score)]
+        right = [2, 3, right[1] + 1]
+    table(headers, rows, out, trim=1, right=tuple(right))
+
+
+def _split_text(score: float | None) -> str:
+    return "-" if score is None else score_text(score)
 
 
 def _leaderboard_notes(
@@ -144,11 +158,17 @@ def _leaderboard_notes(
     configs: int,
     failures: dict[str, ScorerFailures],
     unpriced: list[str],
+    held_out: bool = False,
 ) -> None:
     if configs > shown:
         out.write(f"top {shown} of {configs} configs; --top N for more\n")
     if shown > 1:
         out.write("tied: not distinguishable from the leader (paired test, 95%)\n")
+    if held_out:
+        out.write(
+            "train: mean on the items the proposer saw; held-out: on those it never saw, "
+            "where the winner is chosen\n"
+        )
     for name, failed in failures.items():
         out.write(f"{name} failed on {failed.failed}/{failed.runs} runs (not in the scores)\n")
     if unpriced:

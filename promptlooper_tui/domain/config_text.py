@@ -72,7 +72,7 @@ def race_text(decision: RaceDecision | None) -> str:
         return ""
     if decision.state == "alive":
         return "alive"
-    verb = "out" if decision.state == "eliminated" else "≈ #1"
+    verb = {"eliminated": "out", "equivalent": "≈ #1", "behind": "behind"}[decision.state]
     return f"{verb} at {decision.at_n}"
 
 
@@ -81,6 +81,11 @@ def race_sentence(decision: RaceDecision) -> str:
     against which leader, with the test's p-value."""
     if decision.state == "alive":
         return "alive in the race"
-    verb = "eliminated by" if decision.state == "eliminated" else "equivalent to"
     leader = format_config(decision.against) if decision.against is not None else "the leader"
+    if decision.state == "behind":
+        return (
+            f"stopped behind {leader} after {decision.at_n} items (a lower mean on the same "
+            f"items, not a significant difference: p = {decision.p:.3g})"
+        )
+    verb = "eliminated by" if decision.state == "eliminated" else "equivalent to"
     return f"{verb} {leader} after {decision.at_n} items (p = {decision.p:.3g})"

@@ -173,8 +173,17 @@ ScorerSpec = Annotated[
 SCORER_TYPES = ("keyword", "format", "embedding", "llm_judge", "human")
 
 
+class ProposerSpec(StrictModel):
+    """evolve: the model that writes the next prompt templates (an endpoint's name or inline
+    endpoint, default the experiment's own; request parameters such as temperature)."""
+
+    endpoint: EndpointRef | None = None
+    model: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class SweepSettings(StrictModel):
-    strategy: Literal["grid", "random", "guided", "racing"] = "grid"
+    strategy: Literal["grid", "random", "guided", "racing", "evolve"] = "grid"
     samples: int | None = Field(default=None, ge=1)
     repeats: int = Field(default=1, ge=1, le=1000)
     seed: int = 0
@@ -194,6 +203,24 @@ class SweepSettings(StrictModel):
     #: Seconds one call may wait on 429 answers in all before its run fails. None: the
     #: endpoint's own setting (`endpoints add --rate-limit-wait`), else 600.
     rate_limit_wait_s: float | None = Field(default=None, ge=1, le=86_400)
+    #: evolve: rounds of proposals after the experiment's own prompts (generation 0).
+    generations: int = Field(default=3, ge=1, le=50)
+    #: evolve: new prompt templates the proposer writes per generation.
+    proposals: int = Field(default=4, ge=1, le=20)
+    #: evolve: the model that writes them (required by evolve).
+    proposer: ProposerSpec | None = None
+    #: evolve: the share of items held out: the proposer never sees them, the winner is
+    #: judged on them.
+    holdout: float = Field(default=0.3, ge=0, le=0.8)
+
+    @model_validator(mode="after")
+    def _evolve_has_proposer(self) -> SweepSettings:
+        if self.strategy == "evolve" and self.proposer is None:
+            raise ValueError(
+                "strategy evolve needs a proposer: add `proposer: {model: NAME}` under `sweep:` "
+                "(optionally `endpoint:` and `params:`)"
+            )
+        return self
 
 
 class ExperimentSpec(StrictModel):

@@ -109,7 +109,9 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
     "SweepSettings": {
         "": "How the sweep runs.",
         "strategy": "grid (every config), random (`samples` configs), guided (random, then "
-        "neighbours of the best, raced), racing (drop configs clearly worse than the leader)",
+        "neighbours of the best, raced), racing (drop configs clearly worse than the leader), "
+        "evolve (race the prompts, then a proposer model writes better ones, generation after "
+        "generation; the winner is judged on held-out items)",
         "samples": "configs to try, for random and guided (and racing's candidates)",
         "repeats": "runs per config per item (default 1)",
         "seed": "random seed of the sampling strategies",
@@ -117,16 +119,34 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "max_tokens": "token budget of the whole sweep; it stops dispatching when reached "
         "(not the per-call max_tokens, which is a parameter)",
         "stream": "stream answers (server-sent events) instead of waiting for whole ones",
-        "top_k": "guided: how many of the best configs it proposes neighbours of",
+        "top_k": "guided: how many of the best configs it proposes neighbours of; evolve: how "
+        "many of the best prompts the proposer sees and how many finalists run the held-out "
+        "items",
         "explore": "guided: share of configs still drawn at random (0-1)",
-        "items_per_round": "racing: items added per round",
-        "alpha": "racing: significance level for dropping a config",
+        "items_per_round": "racing, guided, evolve: items added per round",
+        "alpha": "racing, guided, evolve: significance level for dropping a config",
         "min_effect": "racing and guided: score difference too small to matter (equivalent "
         "configs stop)",
-        "max_runs": "racing and guided: the most runs the sweep makes; it ends there and the "
-        "best survivor wins",
+        "max_runs": "racing, guided and evolve: the most runs the sweep makes; it ends there "
+        "and the best survivor wins (evolve shares it among its generations, keeping the "
+        "held-out runs aside)",
         "rate_limit_wait_s": "seconds one call may wait on HTTP 429 answers before its run "
         "fails (default: the endpoint's setting, else 600)",
+        "generations": "evolve: rounds of proposals after the experiment's own prompts "
+        "(default 3)",
+        "proposals": "evolve: new prompt templates the proposer writes per generation "
+        "(default 4)",
+        "proposer": "evolve (required): the model that writes the new prompt templates",
+        "holdout": "evolve: share of the items held out (default 0.3); the proposer never "
+        "sees them and the winner is judged on them",
+    },
+    "ProposerSpec": {
+        "": "evolve's proposer: one call per generation writes the next prompt templates.",
+        "endpoint": "a stored endpoint's name or an inline {base_url, api_key_env}; default "
+        "the experiment's endpoint",
+        "model": "the model that writes the templates",
+        "params": "request parameters of its call (temperature 0.7 and max_tokens 2000 "
+        "unless given)",
     },
 }
 

@@ -79,9 +79,11 @@ class RaceDecision(Record):
     """Where a config stands in a race: `alive` (still running, or ran to the end),
     `eliminated` (the leader was confidently better) or `equivalent` (confidently within the
     sweep's `min_effect` of the leader), decided after `at_n` shared items against the leader
-    `against` (its config), with the test's p-value (corrected for the race's comparisons)."""
+    `against` (its config), with the test's p-value (corrected for the race's comparisons).
+    evolve also stops a proposal `behind` the leader's mean on the same items once it has run
+    a few (no claim of significance; p uncorrected)."""
 
-    state: Literal["alive", "eliminated", "equivalent"]
+    state: Literal["alive", "eliminated", "equivalent", "behind"]
     at_n: int | None = None
     p: float | None = None
     against: dict[str, Any] | None = None
@@ -109,6 +111,13 @@ class LeaderboardEntry(Record):
     decision: RaceDecision | None = None
     #: Ranked runs whose answer was cut at max_tokens.
     truncated: int = 0
+    #: In an evolve sweep (ranked alone): the mean on the training items (what the proposer
+    #: saw) and on the held-out ones (what the winner is judged on; None where the config did
+    #: not run them), each with its item count.
+    train_score: float | None = None
+    train_n: int | None = None
+    holdout_score: float | None = None
+    holdout_n: int | None = None
 
 
 class ScorerFailures(Record):
@@ -328,6 +337,10 @@ class SweepPlan(Record):
     #: and `calls` (guided runs `samples` configs on every item).
     expected_runs: int | None = None
     expected_calls: int | None = None
+    #: evolve: the proposer's calls (one a generation), included in `calls`, and the
+    #: tokens assumed for them, included in `estimated_tokens`.
+    proposer_calls: int = 0
+    proposer_tokens: int = 0
 
 
 class CacheStats(Record):

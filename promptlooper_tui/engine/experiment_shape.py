@@ -124,7 +124,14 @@ def _is_branch_tag(part: str) -> bool:
 
 #: Keys of our models that could be mistaken for pydantic's union-branch tags.
 _MODEL_KEYS = {"format", "embedding", "keyword"}
-_SCALAR_TAGS = {"str", "int", "float", "bool", "none", "literal['grid','random','guided','racing']"}
+_SCALAR_TAGS = {
+    "str",
+    "int",
+    "float",
+    "bool",
+    "none",
+    "literal['grid','random','guided','racing','evolve']",
+}
 _BRANCH_MODELS = {
     "InlineEndpoint": InlineEndpoint,
     "DatasetFile": DatasetFile,

@@ -16,12 +16,13 @@ from ..domain.records import SweepPlan
 from ..domain.tokens import estimate_tokens
 from .cache import CallCache, cache_key
 from .endpoints import ResolvedEndpoint
+from .evolve_proposer import DEFAULT_MAX_TOKENS, FAILURES_SHOWN, proposer_request
 from .expected_runs import ExpectedRuns
 from .guided import GuidedStrategy
 from .race_forecast import expected_race_runs
 from .racing import RacingStrategy
 from .scorers import build_scorer
-from .strategies import make_strategy
+from .strategies import strategy_for
 from .templates import PipelineTemplates
 
 #: Output tokens assumed for a call without max_tokens.
@@ -40,7 +41,7 @@ async def plan_sweep(
     read_cache: bool = True,
 ) -> SweepPlan:
     items = spec.items
-    strategy = make_strategy(spec.parameter_space(), settings, len(items))
+    strategy = strategy_for(spec, settings)
     n_configs, _ = strategy.plan_size()
     runs = ExpectedRuns(settings, len(items), strategy.plan_size()).total
     raced = isinstance(strategy, RacingStrategy | GuidedStrategy)
@@ -80,6 +81,7 @@ async def plan_sweep(
         tokens += unknown_runs * per_run
         cost += unknown_runs * walker.uncached_run_cost()
     tokens += runs * scorer_calls * (walker.output_estimate() + _SCORER_CALL_OVERHEAD)
+    proposer_calls, proposer_tokens = _proposer_use(spec, settings, walker.output_estimate())
     expected = runs
     if raced:
         # Pure CPU for up to half a second: off the event loop, which keeps serving meanwhile.
@@ -88,14 +90,31 @@ async def plan_sweep(
     return SweepPlan(
         configs=n_configs,
         runs=runs,
-        calls=runs * calls_per_run,
+        calls=runs * calls_per_run + proposer_calls,
         cached_calls=cached_calls,
-        estimated_tokens=tokens,
+        estimated_tokens=tokens + proposer_tokens,
         estimated_cost=round(cost, 6),
         upper_bound=strategy.adaptive,
         expected_runs=expected,
-        expected_calls=None if expected is None else expected * calls_per_run,
+        expected_calls=None if expected is None else expected * calls_per_run + proposer_calls,
+        proposer_calls=proposer_calls,
+        proposer_tokens=proposer_tokens,
     )
+
+
+def _proposer_use(spec: ExperimentSpec, settings: SweepSettings, output: int) -> tuple[int, int]:
+    """evolve: (proposer calls, tokens): one call a generation, its prompt holding `top_k`
+    templates and `FAILURES_SHOWN` outputs, its answer `proposals` templates (at most the
+    request's max_tokens). Their answers depend on runs not made yet: none is counted cached."""
+    if settings.strategy != "evolve":
+        return 0, 0
+    template = max(estimate_tokens(text) for text in spec.prompts.values())
+    prompt = 400 + settings.top_k * template + FAILURES_SHOWN * output
+    answer = min(
+        int(proposer_request(settings).get("max_tokens") or DEFAULT_MAX_TOKENS),
+        settings.proposals * (template + 60),
+    )
+    return settings.generations, settings.generations * (prompt + answer)
 
 
 class _Walker:

@@ -27,6 +27,7 @@ from ..domain.records import (
     RankedScope,
     ScorerFailures,
 )
+from ..store import evolve as evolve_store
 from ..store import ranking
 from ..store.database import Database
 from .stats import holm, mean_ci, student_t_two_sided
@@ -82,10 +83,14 @@ async def leaderboard(
     if not scored:
         return Leaderboard(entries=[], **board)
     info = await ranking.ranked_configs(db, sweeps)
-    # A race's winner is among the configs it kept running: those it dropped (on fewer items,
-    # where a mean can be luckier) rank after every one it kept.
+    split = await _split(db, scope, [row["cfg"] for row in scored])
+    # An evolve sweep's winner is the finalist best on the held-out items. A race's winner is
+    # among the configs it kept running: those it dropped (on fewer items, where a mean can
+    # be luckier) rank after every one it kept.
     scored.sort(
         key=lambda row: (
+            row["cfg"] not in split or split[row["cfg"]].held_n == 0,
+            -split[row["cfg"]].held if row["cfg"] in split else 0.0,
             bool(info[row["cfg"]]["dropped"]),
             -row["score"],
             -row["n"],
@@ -130,9 +135,49 @@ async def leaderboard(
                 dropped=bool(config["dropped"]),
                 decision=decisions.get(row["cfg"]),
                 truncated=row["truncated"] or 0,
+                **(split[row["cfg"]].fields() if row["cfg"] in split else {}),
             )
         )
     return Leaderboard(entries=entries, **board)
+
+
+@dataclass(frozen=True)
+class _Split:
+    """A config's mean over the training items and over the held-out ones."""
+
+    train: float
+    train_n: int
+    held: float
+    held_n: int
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "train_score": round(self.train, 4) if self.train_n else None,
+            "train_n": self.train_n,
+            "holdout_score": round(self.held, 4) if self.held_n else None,
+            "holdout_n": self.held_n,
+        }
+
+
+async def _split(db: Database, scope: Scope, configs: list[Any]) -> dict[Any, _Split]:
+    """For one evolve sweep ranked alone: each config's training and held-out means."""
+    if scope.asked_sweep is None or len(scope.sweep_ids) != 1:
+        return {}
+    held_out = await evolve_store.holdout(db, scope.sweep_ids[0])
+    if held_out is None:
+        return {}
+    held = set(held_out)
+    split = {}
+    for cfg, means in (await ranking.item_means(db, scope.sweep_ids, configs)).items():
+        train = [score for item, score in means.items() if item not in held]
+        tested = [score for item, score in means.items() if item in held]
+        split[cfg] = _Split(
+            sum(train) / len(train) if train else 0.0,
+            len(train),
+            sum(tested) / len(tested) if tested else 0.0,
+            len(tested),
+        )
+    return split
 
 
 def _decisions(info: dict[Any, Any]) -> dict[Any, RaceDecision]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..domain.experiment import SweepSettings
+from ..domain.experiment import ExperimentSpec, SweepSettings
+from .evolve import EvolveStrategy, ProposalSource
 from .guided import GuidedStrategy
 from .racing import RacingStrategy
 from .search_space import Sampler, Space, grid_configs, sample_budget
@@ -63,9 +64,39 @@ _STRATEGIES: dict[str, type[Strategy]] = {
 RACED = frozenset({"racing", "guided"})
 
 #: Strategies that plan as they go: until such a sweep completes, its total is an estimate.
-ADAPTIVE_STRATEGIES = frozenset(name for name, kind in _STRATEGIES.items() if kind.adaptive)
+ADAPTIVE_STRATEGIES = frozenset(
+    {name for name, kind in _STRATEGIES.items() if kind.adaptive} | {"evolve"}
+)
 
 
 def make_strategy(space: Space, settings: SweepSettings, n_items: int) -> Strategy:
-    """The strategy `settings.strategy` names; BadInput when random/guided lack `samples`."""
+    """The strategy `settings.strategy` names over a space alone (evolve also needs the
+    experiment: `strategy_for`); BadInput when random/guided lack `samples`."""
+    if settings.strategy == "evolve":
+        raise ValueError("evolve rewrites the experiment's prompts: use strategy_for(spec, ...)")
     return _STRATEGIES[settings.strategy](space, settings, n_items)
+
+
+def strategy_for(
+    spec: ExperimentSpec, settings: SweepSettings, source: ProposalSource | None = None
+) -> Strategy:
+    """The strategy of a sweep of `spec` with `settings` (the experiment's own, or
+    overridden); evolve's proposals come from `source` (None: a plan that stops at the first
+    proposer call). BadInput for settings the experiment cannot be swept with."""
+    space = spec.parameter_space()
+    if settings.strategy != "evolve":
+        return make_strategy(space, settings, len(spec.items))
+    # Checking proposals needs the template sandbox, which commands that only read the
+    # store (and import this module for its names) must not load.
+    from .evolve_prompts import prompt_parameter, starting_prompts
+
+    parameter = prompt_parameter(spec)
+    return EvolveStrategy(
+        space,
+        settings,
+        len(spec.items),
+        parameter=parameter,
+        prompts=spec.prompts,
+        fixed_prompt=None if parameter in space else starting_prompts(spec, parameter)[0],
+        source=source,
+    )

@@ -25,9 +25,11 @@ from .search_space import Config, Space
 class Decision:
     """Why racing stopped running a config: `eliminated` (confidently worse than `against`,
     the leader then) or `equivalent` (confidently within `min_effect` of it), decided after
-    `at_n` shared items, with the test's p-value (corrected for the race's comparisons)."""
+    `at_n` shared items, with the test's p-value (corrected for the race's comparisons); in
+    evolve also `behind` (a proposal below the leader's mean on the same items once probed,
+    stopped with no claim of significance; p uncorrected)."""
 
-    state: Literal["eliminated", "equivalent"]
+    state: Literal["eliminated", "equivalent", "behind"]
     at_n: int
     against: str
     p: float
@@ -71,6 +73,11 @@ class Strategy(ABC):
     @abstractmethod
     def next_batch(self, number: int, history: History) -> Batch | None:
         """Batch `number` (0, 1, 2...) given the history of earlier batches; None when done."""
+
+    async def prepare(self, number: int, history: History) -> None:
+        """Do the I/O batch `number` needs before `next_batch` can plan it (evolve asks its
+        proposer for the next prompts); most strategies need none."""
+        return None
 
     @abstractmethod
     def plan_size(self) -> tuple[int, int]:

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..domain.errors import PromptLooperError
 from ..domain.records import RateLimitCounts
+from ..store import evolve as evolve_store
 from ..store import sweep_progress as progress
 from ..store import work
 from ..store.database import Database
@@ -36,13 +37,16 @@ from .cache import CallCache, canonical_json
 from .concurrency import AdaptiveLimiter, RateLimitMeter
 from .endpoints import EndpointPool
 from .events import EventBus
+from .evolve import EvolveStrategy
+from .evolve_proposer import OverBudget
+from .evolve_setup import evolve_parameter, evolved_spec, make_proposer
 from .expected_runs import ExpectedRuns
 from .gateway import LLMGateway
 from .run_execution import PlannedRun, RunExecutor, describe, run_id_for
 from .run_recorder import RunRecorder
 from .search_space import config_key
-from .strategies import make_strategy
-from .strategy import Batch
+from .strategies import strategy_for
+from .strategy import Batch, Strategy
 from .sweep_history import SweepHistory
 from .sweep_job import SweepJob, worker_count
 from .sweep_rate_limits import SweepRateLimits
@@ -188,7 +192,7 @@ class SweepRunner:
             # A pause may have come in before the runner got here; it must not be overwritten.
             await self._set_status(self.status, owner=True)
             stored = await self._stored_batches()
-            strategy = make_strategy(job.spec.parameter_space(), job.settings, len(self._items))
+            strategy = await self._strategy()
             expected = ExpectedRuns(job.settings, len(self._items), strategy.plan_size())
             self.expected_runs = expected.total
             await progress.set_expected_runs(self._db, job.sweep_id, self.expected_runs)
@@ -205,6 +209,11 @@ class SweepRunner:
             while not self._stopping and not self._budget_hit and self._abort is None:
                 batch = stored.get(number)
                 if batch is None:
+                    try:
+                        await strategy.prepare(number, self._history)
+                    except OverBudget:
+                        self._budget_hit = True
+                        break
                     batch = strategy.next_batch(number, self._history)
                     if batch is None:
                         break
@@ -249,8 +258,8 @@ class SweepRunner:
 
     async def _prepare(self) -> None:
         job = self.job
-        endpoint = await self._pool.resolve(job.spec.endpoint)
-        gateway = LLMGateway(
+        self._endpoint = await self._pool.resolve(job.spec.endpoint)
+        self._gateway = LLMGateway(
             self._cache,
             self._pool,
             self.limiter,
@@ -259,7 +268,35 @@ class SweepRunner:
             read_cache=job.read_cache,
             fresh_since=job.fresh_since,
         )
-        self._executor = RunExecutor(job.spec, gateway, self._pool, endpoint)
+        #: evolve: the parameter naming each run's prompt, which may be one proposed since.
+        self._evolving = evolve_parameter(job.spec, job.settings)
+        await self._load_prompts()
+
+    async def _load_prompts(self) -> None:
+        """Build the executor on the experiment's prompts and those its proposer wrote."""
+        job = self.job
+        spec = await evolved_spec(self._db, job.sweep_id, job.spec, job.settings)
+        self._prompt_names = frozenset(spec.prompts)
+        self._executor = RunExecutor(spec, self._gateway, self._pool, self._endpoint)
+
+    async def _strategy(self) -> Strategy:
+        job = self.job
+        if job.settings.strategy != "evolve":
+            return strategy_for(job.spec, job.settings)
+        proposer = await make_proposer(
+            db=self._db,
+            sweep_id=job.sweep_id,
+            spec=job.spec,
+            settings=job.settings,
+            pool=self._pool,
+            gateway=self._gateway,
+            budget=self._budget,
+            publish=self._publish,
+        )
+        strategy = strategy_for(job.spec, job.settings, proposer)
+        assert isinstance(strategy, EvolveStrategy)
+        await evolve_store.set_holdout(self._db, job.sweep_id, strategy.held_out)
+        return strategy
 
     async def _load_progress(self) -> _Done:
         """Finished runs of this sweep (for resume) and what it has already used."""
@@ -403,6 +440,9 @@ class SweepRunner:
     async def _run_one(self, run_id: str, planned: PlannedRun, source: RunSource) -> int:
         """Execute one run and record it (its work unit done in the same write). Returns the
         tokens it really spent (cache hits are free)."""
+        prompt = planned.config.get(self._evolving) if self._evolving else None
+        if prompt is not None and prompt not in self._prompt_names:
+            await self._load_prompts()  # a generation proposed since this process began
         self.counters.runs_running += 1
         self._publish(
             "run.started",

@@ -54,6 +54,8 @@ COPIED_TABLES = (
     CopiedTable("webhooks", "id"),
     CopiedTable("webhook_deliveries", "id"),
     CopiedTable("work_units", "run_id", rowid=False),
+    CopiedTable("evolve_generations", "sweep_id, generation", rowid=False),
+    CopiedTable("prompt_proposals", "sweep_id, generation, position", rowid=False),
 )
 
 #: What a copy leaves behind on purpose, and why.

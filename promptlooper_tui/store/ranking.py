@@ -58,6 +58,10 @@ ITEM_SCORES = (
     "WITH obs AS ({observations}) SELECT cfg, avg(score) AS s FROM obs "
     "WHERE score IS NOT NULL AND cfg IN ({configs}) GROUP BY cfg, item_index"
 )
+ITEM_MEANS = (
+    "WITH obs AS ({observations}) SELECT cfg, item_index, avg(score) AS s FROM obs "
+    "WHERE score IS NOT NULL AND cfg IN ({configs}) GROUP BY cfg, item_index"
+)
 # The lower median, as `ORDER BY latency_ms LIMIT 1 OFFSET (n - 1) / 2` would pick it.
 MEDIAN_LATENCIES = (
     "WITH obs AS ({observations}) SELECT cfg, latency_ms FROM (SELECT cfg, latency_ms, "
@@ -69,8 +73,8 @@ MEDIAN_LATENCIES = (
 # decisions; `raced` says the sweep was one.
 SWEEP_CONFIGS = (
     "SELECT c.id AS cfg, c.key, c.params, c.dropped, c.decision, "
-    "CASE WHEN json_extract(s.settings, '$.strategy') IN ('racing', 'guided') THEN 1 ELSE 0 "
-    "END AS raced "
+    "CASE WHEN json_extract(s.settings, '$.strategy') IN ('racing', 'guided', 'evolve') "
+    "THEN 1 ELSE 0 END AS raced "
     "FROM configs c JOIN sweeps s ON s.id = c.sweep_id WHERE c.sweep_id = ?"
 )
 # Decisions belong to one race: across sweeps there are none.
@@ -152,6 +156,17 @@ async def item_scores(
     for row in await db.fetchall(sql, [observations, *configs]):
         scores.setdefault(row["cfg"], []).append(row["s"])
     return scores
+
+
+async def item_means(
+    db: Database, sweep_ids: Sequence[str], configs: Sequence[Any]
+) -> dict[Any, dict[int, float]]:
+    """The mean score of each of `configs` (by cfg) on each item it ran: {item: mean}."""
+    sql, observations = _observations(ITEM_MEANS, sweep_ids, configs)
+    means: dict[Any, dict[int, float]] = {}
+    for row in await db.fetchall(sql, [observations, *configs]):
+        means.setdefault(row["cfg"], {})[row["item_index"]] = row["s"]
+    return means
 
 
 async def median_latencies(

@@ -272,4 +272,36 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE configs ADD COLUMN decision TEXT;
     """,
+    # 11: evolve. The items a sweep holds out (JSON list; NULL unless evolve), each
+    # generation's proposer call (what it cost; an answer that could not be read, why) and
+    # what it proposed, accepted with the prompt name it runs under, or rejected and why.
+    """
+    ALTER TABLE sweeps ADD COLUMN holdout TEXT;
+    CREATE TABLE evolve_generations (
+        sweep_id TEXT NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+        generation INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        tokens_in INTEGER NOT NULL,
+        tokens_out INTEGER NOT NULL,
+        paid_tokens INTEGER NOT NULL,
+        cached INTEGER NOT NULL,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (sweep_id, generation)
+    ) WITHOUT ROWID;
+    CREATE TABLE prompt_proposals (
+        sweep_id TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        name TEXT,
+        template TEXT NOT NULL,
+        parents TEXT NOT NULL,
+        rationale TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT,
+        PRIMARY KEY (sweep_id, generation, position),
+        FOREIGN KEY (sweep_id, generation)
+            REFERENCES evolve_generations(sweep_id, generation) ON DELETE CASCADE
+    ) WITHOUT ROWID;
+    """,
 ]

@@ -240,6 +240,35 @@ MIGRATIONS: dict[int, str] = {
     10: """
     ALTER TABLE configs ADD COLUMN decision TEXT;
     """,
+    11: """
+    ALTER TABLE sweeps ADD COLUMN holdout TEXT;
+    CREATE TABLE evolve_generations (
+        sweep_id TEXT NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+        generation INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        tokens_in BIGINT NOT NULL,
+        tokens_out BIGINT NOT NULL,
+        paid_tokens BIGINT NOT NULL,
+        cached INTEGER NOT NULL,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (sweep_id, generation)
+    );
+    CREATE TABLE prompt_proposals (
+        sweep_id TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        name TEXT,
+        template TEXT NOT NULL,
+        parents TEXT NOT NULL,
+        rationale TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT,
+        PRIMARY KEY (sweep_id, generation, position),
+        FOREIGN KEY (sweep_id, generation)
+            REFERENCES evolve_generations(sweep_id, generation) ON DELETE CASCADE
+    );
+    """,
 }
 
 #: Columns numbered by the database, whose sequences must move past ids copied in.

@@ -15,7 +15,7 @@ from ..domain.errors import Busy, Conflict
 from ..domain.experiment import ExperimentSpec, SweepSettings
 from ..domain.records import SweepPlan, SweepRecord, SweepSummary
 from ..engine.limits import TooExpensive, check_sweep_size
-from ..engine.strategies import make_strategy
+from ..engine.strategies import strategy_for
 from ..engine.sweep_job import SweepJob
 from ..store import runs as stored_runs
 from ..store import sweeps as stored_sweeps
@@ -79,10 +79,11 @@ class SweepControl:
         spec = await load_spec(services.db, experiment.id, experiment.version)
         settings = overrides.apply(spec.sweep)
         check_sweep_size(spec, settings, services.limits)
-        if settings.max_runs is not None:
-            # A race whose first round passes its max_runs is refused before anything is
+        if settings.max_runs is not None or settings.strategy == "evolve":
+            # A race whose first round passes its max_runs, or an experiment evolve cannot
+            # rewrite (no prompt parameter, too few items), is refused before anything is
             # stored (building the strategy is what finds it out).
-            make_strategy(spec.parameter_space(), settings, len(spec.items))
+            strategy_for(spec, settings)
         sweep_id = "sw_" + uuid.uuid4().hex[:10]
         stored = settings.model_dump() | {"no_cache": overrides.no_cache}
         insert = stored_sweeps.insert_statement(

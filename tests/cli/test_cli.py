@@ -90,6 +90,8 @@ def test_dry_run_spends_nothing(finished: tuple[Path, Path, dict[str, Any]]) -> 
         "upper_bound": False,
         "expected_runs": 12,
         "expected_calls": 12,
+        "proposer_calls": 0,
+        "proposer_tokens": 0,
     }
     more = cli_json(home, "run", str(path), "--dry-run", "--repeats", "2")
     assert more["runs"] == 24 and more["cached_calls"] == 12 and more["estimated_tokens"] > 0

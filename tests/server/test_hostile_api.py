@@ -259,7 +259,7 @@ async def test_the_openapi_document_says_what_the_routes_do(api: RunningApi) -> 
         assert operation["requestBody"]["required"] is False
     assert paths["/api/experiments"]["post"]["requestBody"]["required"] is True
     strategy = schemas["SweepOverrides"]["properties"]["strategy"]["anyOf"][0]
-    assert strategy["enum"] == ["grid", "random", "guided", "racing"]
+    assert strategy["enum"] == ["grid", "random", "guided", "racing", "evolve"]
     for path, operations in paths.items():
         for name, operation in operations.items():
             for code in ("400", "404", "421", "422"):

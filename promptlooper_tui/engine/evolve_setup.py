@@ -1,0 +1,81 @@
+"""What a sweep runner needs for evolve: its prompts as far as proposed, and its proposer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..domain.experiment import ExperimentSpec, SweepSettings
+from ..store import evolve as store
+from ..store.database import Database
+from .budget import TokenBudget
+from .endpoints import EndpointPool
+from .evolve_prompts import prompt_parameter
+from .evolve_proposer import Proposer
+from .gateway import LLMGateway
+
+
+async def evolved_spec(
+    db: Database, sweep_id: str, spec: ExperimentSpec, settings: SweepSettings
+) -> ExperimentSpec:
+    """`spec` with the prompts the sweep's proposer wrote so far (accepted ones, by name):
+    every process running its runs renders them as the experiment's own."""
+    if settings.strategy != "evolve":
+        return spec
+    accepted = {p.name: p.template for p in await store.proposals(db, sweep_id) if p.name}
+    if not accepted:
+        return spec
+    return spec.model_copy(update={"prompts": {**spec.prompts, **accepted}})
+
+
+def evolve_parameter(spec: ExperimentSpec, settings: SweepSettings) -> str | None:
+    """The parameter an evolve sweep rewrites the prompts of; None for other strategies."""
+    return prompt_parameter(spec) if settings.strategy == "evolve" else None
+
+
+async def make_proposer(
+    *,
+    db: Database,
+    sweep_id: str,
+    spec: ExperimentSpec,
+    settings: SweepSettings,
+    pool: EndpointPool,
+    gateway: LLMGateway,
+    budget: TokenBudget,
+    publish: Callable[..., None],
+) -> Proposer:
+    """The sweep's proposer, on the endpoint `sweep.proposer` names (the experiment's own by
+    default); each generation it writes is announced as a `sweep.generation` event."""
+    assert settings.proposer is not None
+    ref = settings.proposer.endpoint if settings.proposer.endpoint is not None else spec.endpoint
+
+    def announce(generation: int, proposals: list[store.Proposal], cached: bool) -> None:
+        publish(
+            "sweep.generation", generation=generation, cached=cached, proposals=_shown(proposals)
+        )
+
+    return Proposer(
+        db=db,
+        sweep_id=sweep_id,
+        spec=spec,
+        settings=settings,
+        parameter=prompt_parameter(spec),
+        gateway=gateway,
+        endpoint=await pool.resolve(ref),
+        budget=budget,
+        announce=announce,
+    )
+
+
+def _shown(proposals: list[store.Proposal]) -> list[dict[str, Any]]:
+    """What an event says of each proposal: no template text (it can be long), which the API
+    and the inspector give."""
+    return [
+        {
+            "name": p.name,
+            "parents": list(p.parents),
+            "rationale": p.rationale,
+            "rejected": p.reason,
+        }
+        for p in proposals
+    ]

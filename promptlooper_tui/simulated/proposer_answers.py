@@ -28,7 +28,11 @@ _TEMPLATE_END = "\n</template>"
 #: Longer shown templates are not rewritten (the engine accepts at most 8,000 characters).
 _MAX_PARENT_CHARS = 8_000
 _DISCLAIMER_FAILURE_RE = re.compile(r"<output>\s*As an AI", re.IGNORECASE)
-_MISSING_FAILURE_RE = re.compile(r"<scorers>[^\n]*\bmissing\b", re.IGNORECASE)
+#: Scorers that report missing keywords, or a keyword scorer short of 1 ("keyword: 0.67").
+_MISSING_FAILURE_RE = re.compile(
+    r"<scorers>[^\n]*?(?:\bmissing\b|\bkeyword[^:;\n]{0,40}: (?:0\.\d+|0\b|failed))",
+    re.IGNORECASE,
+)
 _EXPRESSION_RE = re.compile(r"\{\{.*?\}\}", re.DOTALL)
 #: How often each of the best three templates is the parent: the best most often.
 _PARENT_WEIGHTS = (5, 3, 2)
@@ -90,9 +94,14 @@ def _shown_templates(request: str) -> list[_Shown]:
             break
         text = request[head.end() : end]
         if text.strip() and len(text) <= _MAX_PARENT_CHARS:
-            shown.append(_Shown(head.group("name"), text))
+            shown.append(_Shown(_unescape(head.group("name")), text))
         position = end + len(_TEMPLATE_END)
     return shown
+
+
+def _unescape(name: str) -> str:
+    """A name as the engine quotes it in an attribute (`&` and `"` escaped), unquoted."""
+    return name.replace("&quot;", '"').replace("&amp;", "&")
 
 
 def _wanted_fixes(request: str) -> set[str]:

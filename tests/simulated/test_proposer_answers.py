@@ -27,16 +27,22 @@ MISSING = (
     '<scorers>keyword: 0.5 {"missing": ["Billing", "CSV"]}; format:length: 1.0</scorers>\n'
     "</failure>"
 )
+#: As the engine writes it: the scores alone.
+LOW_KEYWORD_SCORE = MISSING.replace(
+    ' {"missing": ["Billing", "CSV"]}; format:length: 1.0', "; tone: 1.00"
+)
 DISCLAIMER = (
     '<failure template="keyworded" item="3" score="0.2">\n<output>\n'
     "As an AI language model, here is my answer.\nThe key point is Importer.\n</output>\n"
-    "<scorers>keyword: 0.0; format:length: 1.0</scorers>\n</failure>"
+    "<scorers>tone: 0.20; format:length: 1.00</scorers>\n</failure>"
 )
 EXPRESSION_RE = re.compile(r"\{\{.*?\}\}", re.DOTALL)
 
 
 def block(name: str, text: str, score: float = 0.5) -> str:
-    return f'<template name="{name}" score="{score:.3f}" items="30">\n{text}\n</template>'
+    """A template block as the engine writes it, the name quoted as an attribute."""
+    quoted = name.replace("&", "&amp;").replace('"', "&quot;")
+    return f'<template name="{quoted}" score="{score:.3f}" items="30">\n{text}\n</template>'
 
 
 def meta_prompt(
@@ -133,7 +139,8 @@ def test_a_larger_proposer_makes_more_helpful_edits_and_fewer_broken_ones() -> N
     assert tiny_broken > 2 * large_broken
 
 
-def test_the_failures_shown_steer_the_helpful_edits() -> None:
+@pytest.mark.parametrize("missing", [MISSING, LOW_KEYWORD_SCORE])
+def test_the_failures_shown_steer_the_helpful_edits(missing: str) -> None:
     def added(failures: str) -> list[str]:
         edits = []
         for seed in range(50):
@@ -142,11 +149,13 @@ def test_the_failures_shown_steer_the_helpful_edits() -> None:
                 edits.append(proposal["template"].removesuffix(parent))
         return edits
 
-    missing, disclaimer = added(MISSING), added(DISCLAIMER)
-    names_for_missing = sum("exact names" in edit or "key term" in edit for edit in missing)
-    names_for_disclaimer = sum("exact names" in edit or "key term" in edit for edit in disclaimer)
-    bans_for_missing = sum("disclaimer" in edit for edit in missing)
-    bans_for_disclaimer = sum("disclaimer" in edit for edit in disclaimer)
+    for_missing, for_disclaimer = added(missing), added(DISCLAIMER)
+    names_for_missing = sum("exact names" in edit or "key term" in edit for edit in for_missing)
+    names_for_disclaimer = sum(
+        "exact names" in edit or "key term" in edit for edit in for_disclaimer
+    )
+    bans_for_missing = sum("disclaimer" in edit for edit in for_missing)
+    bans_for_disclaimer = sum("disclaimer" in edit for edit in for_disclaimer)
     assert names_for_missing > 2 * names_for_disclaimer
     assert bans_for_disclaimer > 2 * bans_for_missing
 
@@ -193,6 +202,17 @@ def test_the_proposer_answers_before_the_json_and_judge_answers() -> None:
 def test_at_most_twenty_proposals() -> None:
     assert len(propose(meta_prompt(999))) == 20
     assert propose(meta_prompt(0)) == []
+
+
+def test_a_name_with_raw_quotes_is_read_too() -> None:
+    raw = (
+        '<template name="say "hi"" score="0.9" items="3">\n' + TEMPLATES["plain"] + "\n</template>"
+    )
+    prompt = meta_prompt(2).replace("The best templates so far", raw + "\nThe best")
+    parents = [proposal["parent"] for seed in range(10) for proposal in propose(prompt, seed=seed)]
+    assert len(parents) == 20
+    assert 'say "hi"' in parents
+    assert set(parents) <= {'say "hi"', "plain", "keyworded"}
 
 
 @pytest.mark.parametrize(

@@ -251,6 +251,60 @@ class SweepRecord(Record):
     finished_at: str | None = None
 
 
+class ProposalRecord(Record):
+    """A template evolve's proposer wrote: `accepted` (it runs as prompt `name`) or
+    `rejected` (`reason`), with its parents (prompt names) and the proposer's rationale."""
+
+    generation: int
+    name: str | None
+    template: str
+    parents: list[str]
+    rationale: str
+    status: Literal["accepted", "rejected"]
+    reason: str | None = None
+
+
+class GenerationRecord(Record):
+    """One generation's proposer call: its model, tokens (whether from the cache), why its
+    answer could not be read (None when it could), and what it proposed."""
+
+    generation: int
+    model: str
+    tokens: int
+    cached: bool
+    error: str | None = None
+    created_at: str
+    proposals: list[ProposalRecord]
+
+
+class Evolution(Record):
+    """An evolve sweep's lineage: the parameter it rewrites the prompts of, the experiment's
+    own prompts (generation 0), the held-out items, and each generation since."""
+
+    sweep_id: str
+    parameter: str
+    prompts: dict[str, str]
+    holdout_items: list[int]
+    generations: list[GenerationRecord]
+
+    def template(self, name: str) -> str | None:
+        """The template of prompt `name`, the experiment's own or a proposal's."""
+        if name in self.prompts:
+            return self.prompts[name]
+        for generation in self.generations:
+            for proposal in generation.proposals:
+                if proposal.name == name:
+                    return proposal.template
+        return None
+
+    def proposal(self, name: str) -> ProposalRecord | None:
+        for generation in self.generations:
+            for proposal in generation.proposals:
+                if proposal.name == name:
+                    return proposal
+        return None
+
+
 class RunRecord(Record):
     id: str
     sweep_id: str

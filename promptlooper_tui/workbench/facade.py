@@ -22,6 +22,7 @@ from ..domain.records import (
     ConnectionResult,
     DeliveryRecord,
     EndpointRecord,
+    Evolution,
     ExperimentDetail,
     ExperimentRecord,
     ImportResult,
@@ -41,6 +42,7 @@ from ..store.connect import open_database
 from ..store.database import Database
 from . import worker_list
 from .endpoints import Endpoints
+from .evolution import evolution
 from .experiments import Experiments
 from .exports import Exports
 from .lookups import resolve_experiment, resolve_sweep
@@ -233,6 +235,10 @@ class Workbench(Services):
 
     async def get_sweep(self, sweep_ref: str) -> SweepRecord:
         return await self._sweeps.get_sweep(sweep_ref)
+
+    async def evolution(self, sweep_ref: str) -> Evolution:
+        """An evolve sweep's lineage: each generation's proposals, accepted or rejected."""
+        return await evolution(self.db, self._sweeps, sweep_ref)
 
     async def sweep_summary(self, sweep_ref: str, *, top: int = 10) -> SweepSummary:
         """The `run --json` object: the sweep's totals over all its resumes (runs against its

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain.errors import BadInput
@@ -21,10 +23,16 @@ class SweepOverrides(BaseModel):
     min_effect: float | None = Field(default=None, ge=0, lt=1)
     max_runs: int | None = Field(default=None, ge=1)
     seed: int | None = None
+    #: evolve: rounds of proposals, templates per round, and the share of items held out.
+    generations: int | None = Field(default=None, ge=1, le=50)
+    proposals: int | None = Field(default=None, ge=1, le=20)
+    holdout: float | None = Field(default=None, ge=0, le=0.8)
+    #: evolve: the proposer's model; the file's proposer endpoint and params are kept.
+    proposer_model: str | None = Field(default=None, min_length=1)
     no_cache: bool = False
 
     def apply(self, base: SweepSettings) -> SweepSettings:
-        update = {
+        update: dict[str, Any] = {
             "strategy": self.strategy,
             "samples": self.samples,
             "repeats": self.repeats,
@@ -33,8 +41,13 @@ class SweepOverrides(BaseModel):
             "min_effect": self.min_effect,
             "max_runs": self.max_runs,
             "seed": self.seed,
+            "generations": self.generations,
+            "proposals": self.proposals,
+            "holdout": self.holdout,
         }
         merged = base.model_dump() | {k: v for k, v in update.items() if v is not None}
+        if self.proposer_model is not None:
+            merged["proposer"] = (merged.get("proposer") or {}) | {"model": self.proposer_model}
         try:
             settings = SweepSettings.model_validate(merged)
         except Exception as exc:

@@ -43,6 +43,7 @@ from ..store.database import Database
 from . import worker_list
 from .endpoints import Endpoints
 from .evolution import evolution
+from .evolve_apply import EvolvedExperiment, apply_evolution
 from .experiments import Experiments
 from .exports import Exports
 from .lookups import resolve_experiment, resolve_sweep
@@ -239,6 +240,28 @@ class Workbench(Services):
     async def evolution(self, sweep_ref: str) -> Evolution:
         """An evolve sweep's lineage: each generation's proposals, accepted or rejected."""
         return await evolution(self.db, self._sweeps, sweep_ref)
+
+    async def apply_evolution(
+        self,
+        sweep_ref: str,
+        *,
+        write_file: bool = False,
+        out: Path | None = None,
+        overwrite: bool = False,
+    ) -> EvolvedExperiment:
+        """Put the winner of evolve sweep `sweep_ref` (rank 1 of its leaderboard, judged on
+        the held-out items), when it is an evolved prompt, into a new version of the
+        experiment: the text of the version the sweep ran, comments and all, with the prompt
+        added first under `prompts:` and first among the prompt parameter's values. Only the
+        prompt: the winner's other parameter values are left as they were.
+
+        With `write_file` (the person at the terminal only), the text is also written, to
+        `out` or else beside the original file (`default_evolved_path`); an existing file is
+        refused (Conflict) unless `overwrite`. NotFound for an unknown sweep; BadInput for a
+        sweep of another strategy or without a winner; Conflict while it runs."""
+        return await apply_evolution(
+            self, sweep_ref, write_file=write_file, out=out, overwrite=overwrite
+        )
 
     async def sweep_summary(self, sweep_ref: str, *, top: int = 10) -> SweepSummary:
         """The `run --json` object: the sweep's totals over all its resumes (runs against its

@@ -1,0 +1,147 @@
+"""An experiment file's text with one more prompt, chosen first, and everything else as the
+person wrote it: comments, key order, quoting and flow or block styles (ruamel.yaml's round
+trip). Only `evolve apply` (and its API and MCP twins) loads this module: ruamel.yaml costs
+start-up time no other command should pay."""
+
+from __future__ import annotations
+
+import difflib
+import io
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.scalarstring import LiteralScalarString
+
+from ..domain.errors import BadInput
+
+#: Indentation layouts tried, as (mapping, sequence, dash offset): the one that writes the
+#: unchanged document back byte for byte is the file's own (`key:` then `  - item` is 2, 4, 2).
+_LAYOUTS = ((2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 4, 0), (4, 6, 4), (3, 3, 1), (2, 3, 1))
+#: Wide enough that no line the person wrote is folded.
+_NO_FOLDING = 1 << 16
+
+
+def with_prompt(
+    text: str,
+    *,
+    parameter: str,
+    name: str,
+    template: str,
+    note: str,
+    dataset_from: Path | None = None,
+    dataset_to: Path | None = None,
+) -> str:
+    """`text` with prompt `name` (`template`) first under `prompts:`, after a comment `note`,
+    and first among the values of parameter `parameter` (a single value becomes `name`).
+
+    With `dataset_from` and `dataset_to` (folders), a relative `dataset: {file: ...}` that
+    resolved against the first, a folder other than the second, becomes its absolute path:
+    the text still finds it once written in the second. BadInput when the
+    text has no `prompts:` mapping or no such parameter."""
+    yaml, document = _load(text)
+    prompts, parameters = document.get("prompts"), document.get("parameters")
+    if not isinstance(prompts, CommentedMap) or not isinstance(parameters, CommentedMap):
+        raise BadInput("the experiment's text has no `prompts:` or `parameters:` mapping")
+    if parameter not in parameters:
+        raise BadInput(f"the experiment's text has no parameter {parameter!r}")
+    expected = _plain(document)
+
+    block = LiteralScalarString(template) if "\n" in template else template
+    column = _indent(prompts)
+    prompts.insert(0, name, block)
+    prompts.yaml_set_comment_before_after_key(name, before=_comment(note), indent=column)
+    values = parameters[parameter]
+    if isinstance(values, CommentedSeq):
+        values.insert(0, name)
+    else:
+        parameters[parameter] = name
+    expected["prompts"] = {name: template, **expected["prompts"]}
+    expected_values = expected["parameters"][parameter]
+    expected["parameters"][parameter] = (
+        [name, *expected_values] if isinstance(expected_values, list) else name
+    )
+    moved = _moved_dataset(document.get("dataset"), dataset_from, dataset_to)
+    if moved is not None:
+        document["dataset"]["file"] = expected["dataset"]["file"] = moved
+
+    written = _dump(yaml, document)
+    if YAML(typ="safe", pure=True).load(written) != expected:
+        # The round trip is an editor, not a parser the loader trusts: never store a text
+        # that does not say what the new version's spec says.
+        raise BadInput("could not rewrite the experiment's text faithfully; add the prompt by hand")
+    return written
+
+
+def _load(text: str) -> tuple[YAML, CommentedMap]:
+    """The document, and a round-trip YAML that writes it back in the file's indentation."""
+    best: tuple[int, YAML] | None = None
+    document: Any = None
+    for layout in _LAYOUTS:
+        yaml = _round_trip(*layout)
+        try:
+            document = yaml.load(text)
+        except YAMLError as exc:
+            raise BadInput(f"the experiment's text is not YAML: {exc}") from None
+        if not isinstance(document, CommentedMap):
+            raise BadInput("the experiment's text is not a YAML mapping")
+        again = _dump(yaml, document)
+        if again == text:
+            return yaml, document
+        changed = _changed_lines(text, again)
+        if best is None or changed < best[0]:
+            best = (changed, yaml)
+    assert best is not None
+    return best[1], best[1].load(text)
+
+
+def _round_trip(mapping: int, sequence: int, offset: int) -> YAML:
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = _NO_FOLDING
+    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+    return yaml
+
+
+def _dump(yaml: YAML, document: Any) -> str:
+    out = io.StringIO()
+    yaml.dump(document, out)
+    return out.getvalue()
+
+
+def _changed_lines(before: str, after: str) -> int:
+    matcher = difflib.SequenceMatcher(None, before.splitlines(), after.splitlines(), False)
+    same = sum(block.size for block in matcher.get_matching_blocks())
+    return max(len(before.splitlines()), len(after.splitlines())) - same
+
+
+def _plain(document: Any) -> Any:
+    """The document as plain dicts, lists and scalars (what the loader would read)."""
+    return YAML(typ="safe", pure=True).load(_dump(_round_trip(2, 4, 2), document))
+
+
+def _indent(mapping: CommentedMap) -> int:
+    """The column of the mapping's keys, for a comment above a new first key."""
+    first = next(iter(mapping), None)
+    return int(mapping.lc.key(first)[1]) if first is not None else 2
+
+
+def _comment(note: str) -> str:
+    """`note` as comment lines: printable characters only, so nothing ends the comment."""
+    lines = ("".join(c for c in line if c.isprintable()).strip() for line in note.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def _moved_dataset(dataset: Any, source: Path | None, target: Path | None) -> str | None:
+    """The dataset file's absolute path when it is relative and `target` is not the folder
+    `source` it resolved in; else None (nothing to change)."""
+    if source is None or target is None or not isinstance(dataset, CommentedMap):
+        return None
+    file = dataset.get("file")
+    if not isinstance(file, str) or Path(file).is_absolute():
+        return None
+    if source.resolve() == target.resolve():
+        return None
+    return str(source.resolve() / file)

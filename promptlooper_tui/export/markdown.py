@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -34,6 +35,19 @@ def line(text: Any) -> str:
 def no_html(text: str) -> str:
     """`text` with `&`, `<` and `>` as entities: raw HTML in a value shows as text."""
     return html.escape(text, quote=False)
+
+
+def fenced(text: str, info: str = "", *, most_lines: int) -> list[str]:
+    """`text` as a fenced code block (its first `most_lines` lines, then how many more): the
+    fence is longer than any backtick run inside, so no text can close it early, and inside
+    it raw HTML shows as text."""
+    lines = text.splitlines() or [""]
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    block = [fence + info, *lines[:most_lines], fence]
+    if len(lines) > most_lines:
+        block.append(f"({len(lines) - most_lines} more lines not shown)")
+    return block
 
 
 def value(parameter: Any) -> str:

@@ -12,6 +12,7 @@ from ..engine.racing import describe_race
 from ..engine.strategies import RACED
 from ..store import sweeps as stored_sweeps
 from .markdown import line, table, value
+from .report_evolution import evolve_rules
 from .source import ExportJob
 
 _HOW = {
@@ -33,22 +34,15 @@ async def how_the_winner_was_chosen(job: ExportJob, settings: dict[str, Any], ru
     grid_calls = counts["tried"] * items * repeats
     lines = ["## How the winner was chosen", ""]
     strategy = settings["strategy"]
-    if strategy not in RACED:
+    if strategy not in RACED and job.evolution is None:
         tied = "tied with it: a paired test (Holm-corrected, 95%) cannot tell them apart"
         lines.append(f"{_HOW[strategy]} The winner has the best mean score; configs marked {tied}.")
         return "\n".join(lines)
-    if strategy == "guided":
-        lines += [_GUIDED.format(tried=counts["tried"]), ""]
-    stored = {key: value for key, value in settings.items() if key in SweepSettings.model_fields}
-    candidates = planned_configs(job.spec, SweepSettings.model_validate(stored))
+    if job.evolution is not None:
+        lines.append(evolve_rules(settings, job.evolution, items))
+    else:
+        lines += _race_rules(job, settings, counts["tried"])
     lines += [
-        describe_race(
-            candidates=candidates,
-            alpha=settings["alpha"],
-            min_effect=settings.get("min_effect", 0.0),
-            items_per_round=settings["items_per_round"],
-            max_runs=settings.get("max_runs"),
-        ),
         "",
         f"Runs made: **{runs:,}** of the **{grid_calls:,}** that every candidate on every item "
         f"would take ({runs / grid_calls:.0%})."
@@ -65,6 +59,21 @@ async def how_the_winner_was_chosen(job: ExportJob, settings: dict[str, Any], ru
         [_decision_row(row) for row in decided],
     )
     return "\n".join(lines)
+
+
+def _race_rules(job: ExportJob, settings: dict[str, Any], tried: int) -> list[str]:
+    """How a race (racing, or guided's waves) decides, for these stored `settings`."""
+    guided = [_GUIDED.format(tried=tried), ""] if settings["strategy"] == "guided" else []
+    stored = {key: value for key, value in settings.items() if key in SweepSettings.model_fields}
+    candidates = planned_configs(job.spec, SweepSettings.model_validate(stored))
+    race = describe_race(
+        candidates=candidates,
+        alpha=settings["alpha"],
+        min_effect=settings.get("min_effect", 0.0),
+        items_per_round=settings["items_per_round"],
+        max_runs=settings.get("max_runs"),
+    )
+    return [*guided, race]
 
 
 def _decision_row(row: Any) -> list[Any]:

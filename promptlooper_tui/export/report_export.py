@@ -20,6 +20,7 @@ from ..store import sweeps as stored_sweeps
 from ..store.scores import RUN_SCORE
 from .markdown import line, no_html, table, value
 from .report_decisions import how_the_winner_was_chosen
+from .report_evolution import held_out_notes, how_the_prompts_evolved
 from .source import ExportJob, utc_now
 
 #: Histogram bins over [0, 1] (a score of exactly 1 goes in the last) and the longest bar.
@@ -32,7 +33,8 @@ FAILURE_EXAMPLES = 3
 
 async def write_report(job: ExportJob, out: TextIO) -> None:
     """Write the report: overview, config space, top-N leaderboard, how the winner was
-    chosen, score distributions, tokens and cost, timing, and failures grouped by message."""
+    chosen (and for an evolve sweep how its prompts evolved), score distributions, tokens and
+    cost, timing, and failures grouped by message."""
     totals = await stored_runs.report_totals(job.db, job.sweep.id)
     assert totals is not None
     sections = [
@@ -40,6 +42,7 @@ async def write_report(job: ExportJob, out: TextIO) -> None:
         await _config_space(job),
         await _leaderboard(job),
         await how_the_winner_was_chosen(job, await _settings(job), totals["runs"]),
+        *([await how_the_prompts_evolved(job)] if job.evolution is not None else []),
         await _distributions(job),
         await _usage(job, totals),
         _timing(job, totals),
@@ -109,21 +112,16 @@ async def _leaderboard(job: ExportJob) -> str:
     lines.append("")
     if not entries:
         return "\n".join([*lines, "No scored runs yet."])
-    lines += table(
-        [
-            "rank",
-            "config",
-            "score",
-            "95% CI",
-            "n",
-            "tied with leader",
-            "tokens",
-            "cost",
-            "p50 latency (ms)",
-        ],
-        [_leaderboard_row(entry) for entry in entries],
-    )
-    return "\n".join(lines)
+    headers = ["rank", "config", "score", "95% CI", "n", "tied with leader", "tokens", "cost"]
+    rows = [_leaderboard_row(entry) for entry in entries]
+    # evolve: what the proposer saw beside what the winner is judged on.
+    split = any(entry.holdout_n is not None for entry in entries)
+    if split:
+        headers[3:3] = ["train", "held-out"]
+        for row, entry in zip(rows, entries, strict=True):
+            row[3:3] = [_score(entry.train_score), _score(entry.holdout_score)]
+    lines += table([*headers, "p50 latency (ms)"], rows)
+    return "\n".join([*lines, "", *held_out_notes(entries[0])] if split else lines)
 
 
 async def _distributions(job: ExportJob) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ..domain.experiment import ExperimentSpec
-from ..domain.records import Leaderboard, SweepRecord
+from ..domain.records import Evolution, Leaderboard, SweepRecord
 from ..store.database import Database
 
 #: The export's leaderboard, cut to its first N configs (None: all).
@@ -22,7 +22,8 @@ class ExportJob:
     """One export: the sweep whose runs it lists (`sweep`: the one asked for, else the
     experiment's latest), the spec of the experiment version it ranks (`spec`), how many
     leaderboard rows the report shows (`top`), the leaderboard (`rank`: the experiment's, every
-    sweep of its latest version, unless a sweep was asked for, `asked_sweep`), and the store."""
+    sweep of its latest version, unless a sweep was asked for, `asked_sweep`), the store, and
+    for an evolve sweep its lineage (`evolution`)."""
 
     db: Database
     sweep: SweepRecord
@@ -30,6 +31,7 @@ class ExportJob:
     top: int
     rank: Ranking
     asked_sweep: str | None = None
+    evolution: Evolution | None = None
 
     async def ranking(self, top: int | None) -> Leaderboard:
         """The leaderboard this export stands on (its first `top` configs)."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, TextIO
 from ..domain.errors import BadInput, NotFound
 from ..domain.experiment import ExperimentSpec
 from ..domain.records import Leaderboard
+from .evolution import evolution
 from .experiments import Experiments
 from .lookups import resolve_experiment
 from .rankings import Rankings
@@ -76,4 +77,7 @@ class Exports:
             top=top,
             rank=rank,
             asked_sweep=asked_sweep,
+            evolution=await evolution(self._services.db, self._sweeps, record.id)
+            if record.strategy == "evolve"
+            else None,
         )

@@ -25,7 +25,7 @@ def add_run_parser(parsers: Parsers) -> None:
         "run", parents=[parsers.home, parsers.json], help="run a sweep headless"
     )
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--strategy", choices=["grid", "random", "guided", "racing"])
+    p.add_argument("--strategy", choices=["grid", "random", "guided", "racing", "evolve"])
     p.add_argument("--samples", type=positive, help="configs to try (random, guided, racing)")
     p.add_argument("--repeats", type=positive, help="runs per config per item")
     p.add_argument("--concurrency", type=positive, help="most LLM calls at once")

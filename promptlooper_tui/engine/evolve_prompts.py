@@ -1,7 +1,6 @@
-"""What evolve may change and how a proposed prompt template is checked before it is run.
+"""How a proposed prompt template is checked before evolve runs it.
 
-Evolve rewrites the prompts one parameter picks among (`prompt: [plain, keyworded]`, the names
-being keys of the experiment's `prompts:`). A proposal is a template like any other: compiled in
+A proposal is a template like any other: compiled in
 the same sandbox, it may use only the variables the experiment's own prompts use (a proposer
 that invents `{{ item.reference }}` would read the answer it is judged against), and it must
 render for a training item before a single run is spent on it.
@@ -14,8 +13,8 @@ from typing import Any
 
 from jinja2 import TemplateError, nodes
 
-from ..domain.errors import BadInput, TemplateLimitExceeded
-from ..domain.experiment import CategoricalParameter, ExperimentSpec, parse_parameter
+from ..domain.errors import TemplateLimitExceeded
+from ..domain.experiment import ExperimentSpec
 from .sandbox import SANDBOX
 from .templates import PipelineTemplates, compile_template
 
@@ -23,33 +22,6 @@ from .templates import PipelineTemplates, compile_template
 MAX_TEMPLATE_CHARS = 8_000
 #: Names a template may read without the experiment's prompts using them.
 _ALWAYS = frozenset({"loop"})
-
-
-def prompt_parameter(spec: ExperimentSpec) -> str:
-    """The one parameter whose values are all names of `prompts:` (evolve rewrites its
-    prompts); BadInput naming what is missing otherwise."""
-    if not spec.prompts:
-        raise BadInput("strategy evolve needs `prompts:` (the templates it rewrites)")
-    names = []
-    for name, raw in spec.parameters.items():
-        parsed = parse_parameter(raw)
-        values = parsed.values if isinstance(parsed, CategoricalParameter) else [parsed]
-        if values and all(isinstance(v, str) and v in spec.prompts for v in values):
-            names.append(name)
-    if len(names) != 1:
-        found = "none" if not names else ", ".join(names)
-        raise BadInput(
-            "strategy evolve needs exactly one parameter that picks among `prompts:` (e.g. "
-            f"`prompt: [{', '.join(list(spec.prompts)[:2])}]`); found {found}"
-        )
-    return names[0]
-
-
-def starting_prompts(spec: ExperimentSpec, parameter: str) -> list[str]:
-    """The prompt names the parameter starts with, in the file's order."""
-    parsed = parse_parameter(spec.parameters[parameter])
-    values = parsed.values if isinstance(parsed, CategoricalParameter) else [parsed]
-    return list(dict.fromkeys(values))
 
 
 def variable_paths(source: str) -> set[str]:

@@ -10,7 +10,7 @@ from ..store import evolve as store
 from ..store.database import Database
 from .budget import TokenBudget
 from .endpoints import EndpointPool
-from .evolve_prompts import prompt_parameter
+from .evolve_parameter import prompt_parameter
 from .evolve_proposer import Proposer
 from .gateway import LLMGateway
 

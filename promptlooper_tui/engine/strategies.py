@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..domain.experiment import ExperimentSpec, SweepSettings
 from .evolve import EvolveStrategy, ProposalSource
+from .evolve_parameter import prompt_parameter, starting_prompts
 from .guided import GuidedStrategy
 from .racing import RacingStrategy
 from .search_space import Sampler, Space, grid_configs, sample_budget
@@ -86,10 +87,6 @@ def strategy_for(
     space = spec.parameter_space()
     if settings.strategy != "evolve":
         return make_strategy(space, settings, len(spec.items))
-    # Checking proposals needs the template sandbox, which commands that only read the
-    # store (and import this module for its names) must not load.
-    from .evolve_prompts import prompt_parameter, starting_prompts
-
     parameter = prompt_parameter(spec)
     return EvolveStrategy(
         space,

@@ -47,6 +47,12 @@ _NEUTRAL_EDITS = (
     ("Stay close to the task.", "Keeps the model on the task."),
 )
 _INVENTED_FIELDS = ("context", "background", "notes")
+#: An answer held to one sentence has room for three keywords (`ordinary_answers`): when the
+#: failures show missing ones, a second sentence is the structural cure a strong proposer finds.
+_ONE_SENTENCE_RE = re.compile(r"\b(?:in )?(?:one|1|a single|single)[ -]sentence\b", re.IGNORECASE)
+_ROOM_RATIONALE = (
+    "Allows two sentences, so the answer has room for the names the low-scored answers left out."
+)
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,8 @@ def _edit(template: str, fixes: set[str], quality: float, rng: random.Random) ->
         return _broken(template, rng)
     lower = template.lower()
     if rng.random() < quality:
+        if "missing" in fixes and _ONE_SENTENCE_RE.search(template) and rng.random() < 0.5:
+            return _ONE_SENTENCE_RE.sub("in two sentences", template, count=1), _ROOM_RATIONALE
         lacking = [cue for cue in HELPFUL_CUES if not cue.pattern.search(lower)]
         curing = [cue for cue in lacking if cue.fixes in fixes]
         if lacking:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..domain.errors import BadInput
 from ..domain.records import Evolution, GenerationRecord, ProposalRecord
-from ..engine.evolve_prompts import prompt_parameter
+from ..engine.evolve_parameter import prompt_parameter
 from ..store import evolve as stored_evolve
 from ..store.database import Database
 from .lookups import load_spec

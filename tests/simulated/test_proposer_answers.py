@@ -112,8 +112,9 @@ def test_deterministic_for_a_body_and_different_for_another_seed() -> None:
 
 
 def edit_rates(model: str) -> tuple[float, float, float]:
-    """Over 200 requests of 4 proposals: the share of helpful edits (a higher craft bonus or a
-    new disclaimer ban), of broken ones, and the mean bonus gained."""
+    """Over 200 requests of 4 proposals: the share of helpful edits (a higher craft bonus, a
+    new disclaimer ban, or two sentences instead of one), of broken ones, and the mean bonus
+    gained."""
     helpful = broken_count = total = 0
     gained = 0.0
     for seed in range(200):
@@ -125,7 +126,11 @@ def edit_rates(model: str) -> tuple[float, float, float]:
                 continue
             new, old = craft(proposal["template"].lower()), craft(parent.lower())
             gained += new.bonus - old.bonus
-            helpful += new.bonus > old.bonus or (new.no_disclaimer and not old.no_disclaimer)
+            # A cue, a disclaimer ban, or room for a second sentence (the keywords' cure).
+            roomier = "two sentences" in proposal["template"] and "two sentences" not in parent
+            helpful += (
+                new.bonus > old.bonus or (new.no_disclaimer and not old.no_disclaimer) or roomier
+            )
     return helpful / total, broken_count / total, gained / total
 
 
@@ -231,3 +236,19 @@ def test_hostile_requests_get_bounded_valid_answers(templates: dict[str, str]) -
     assert sum(len(proposal["template"]) for proposal in proposals) < 20 * 10_000
     for proposal in proposals:
         assert proposal["parent"] in templates
+
+
+def test_missing_keywords_lead_a_strong_proposer_to_give_a_one_sentence_prompt_more_room() -> None:
+    """A one-sentence answer has room for three keywords: shown answers that miss some, a
+    large proposer often asks for two sentences instead, keeping the subject last."""
+    one = {"plain": TEMPLATES["plain"]}
+    roomier = [
+        p["template"]
+        for seed in range(40)
+        for p in propose(meta_prompt(4, one), "large-model", temperature=0.7, seed=seed)
+        if "in two sentences" in p["template"]
+    ]
+    assert len(roomier) > 20
+    assert all(t.endswith("in two sentences: {{ item.input.change }}") for t in roomier)
+    content = [p for seed in range(40) for p in propose(meta_prompt(4, one, ""), seed=seed)]
+    assert not any("two sentences" in p["template"] for p in content)

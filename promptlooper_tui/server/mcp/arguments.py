@@ -14,7 +14,7 @@ SweepRef = Annotated[
     str, Field(description="sweep id, or an experiment id/name for its latest sweep")
 ]
 Strategy = Annotated[
-    Literal["grid", "random", "guided", "racing"] | None,
+    Literal["grid", "random", "guided", "racing", "evolve"] | None,
     Field(description="override the experiment's sweep strategy"),
 ]
 Samples = Annotated[

@@ -101,6 +101,7 @@ def _round_trip(mapping: int, sequence: int, offset: int) -> YAML:
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.width = _NO_FOLDING
+    yaml.brace_single_entry_mapping_in_flow_sequence = True  # `[null, {type: json_object}]`
     yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
     return yaml
 

@@ -160,6 +160,8 @@ class SweepFeed:
         self.events = 0
         self.new_results = 0
         self.revision = 0
+        #: evolve: generations proposed since the monitor last read the sweep's lineage.
+        self.new_generations = 0
         # Ids of the runs read from the database: events for runs committed while the monitor
         # was reading them must not be counted twice.
         self._stored_ids: set[str] = set()
@@ -195,6 +197,8 @@ class SweepFeed:
                     self._fold_run(event)
             elif event.type == "score.added":
                 self.new_results += 1
+            elif event.type == "sweep.generation":
+                self.new_generations += 1
             elif event.type in _STATUS_EVENTS:
                 # A failed sweep ends with sweep.stopped carrying its status.
                 self.status = event.data.get("status") or _STATUS_EVENTS[event.type]

@@ -1,5 +1,6 @@
-"""The run inspector: a run's config, each stage's prompt and output, scores and errors; rate it,
-step through its list, or compare it with another run."""
+"""The run inspector: a run's config, each stage's prompt and output, scores and errors (and, for
+a prompt an evolve sweep wrote, its lineage and diff); rate it, step through its list, or compare
+it with another run."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from textual.widget import Widget
 from textual.widgets import Header, Markdown, Static
 
 from ...domain.config_text import format_config
-from ...domain.records import RunDetail, StageRecord
+from ...domain.records import Evolution, RunDetail, StageRecord
 from .. import display
 from ..widgets.app_footer import AppFooter
+from ..widgets.prompt_diff import PromptLineage
 from ..widgets.run_table import MoreRuns
 from .base import WorkbenchScreen
 
@@ -44,7 +46,9 @@ class RunInspectorScreen(WorkbenchScreen):
         "is markdown), tokens, latency, cache hits and scores. Rate it with 0-9, stored as "
         "d/9 on the 0-1 scale `promptlooper score` takes (0 = 0.000, 7 = 0.778, 9 = 1.000); "
         "+ and - raise or lower your rating by one step (1/9). Your new rating replaces your "
-        "earlier one, and it counts in the leaderboard. Press c "
+        "earlier one, and it counts in the leaderboard. A run of a prompt an evolve sweep "
+        "wrote shows its generation, parents and the proposer's rationale, and what it changed "
+        "in its first parent's template (- removed, + added). Press c "
         "on one run, then c on another, to compare them."
     )
     BINDINGS = [
@@ -74,6 +78,8 @@ class RunInspectorScreen(WorkbenchScreen):
         self.run: RunDetail | None = None
         #: The run last rated here and the rating given (the store may not have it yet).
         self._rating: tuple[str, float | None] = ("", None)
+        #: Each sweep's lineage as last read (None: not an evolve sweep).
+        self._evolutions: dict[str, Evolution | None] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -87,13 +93,33 @@ class RunInspectorScreen(WorkbenchScreen):
     @work(exclusive=True, group="load", exit_on_error=False)
     async def _load(self, run_id: str) -> None:
         run = await self.wb.get_run(run_id)
+        lineage = await self._lineage(run)
         self.run = run
         self.sub_title = f"{run.id} · {self._index + 1} of {len(self._run_ids)}"
         self.query_one("#run-summary", Static).update(_summary(run))
         body = self.query_one("#run-body", VerticalScroll)
         await body.remove_children()
-        await body.mount_all(_body(run))
+        await body.mount_all([lineage, *_body(run)] if lineage is not None else _body(run))
         body.scroll_home(animate=False)
+
+    async def _lineage(self, run: RunDetail) -> PromptLineage | None:
+        """The lineage of the run's prompt when an evolve sweep's proposer wrote it; None for
+        any other prompt or sweep. A sweep's lineage is read again when the run's prompt is
+        newer than the copy here."""
+        if run.sweep_id not in self._evolutions:
+            sweep = await self.wb.get_sweep(run.sweep_id)
+            evolve = sweep.strategy == "evolve"
+            self._evolutions[run.sweep_id] = (
+                await self.wb.evolution(run.sweep_id) if evolve else None
+            )
+        evolution = self._evolutions[run.sweep_id]
+        if evolution is None:
+            return None
+        name = str(run.config.get(evolution.parameter))
+        if evolution.template(name) is None:
+            evolution = self._evolutions[run.sweep_id] = await self.wb.evolution(run.sweep_id)
+        proposal = evolution.proposal(name)
+        return PromptLineage(evolution, proposal) if proposal is not None else None
 
     def action_rate(self, digit: int) -> None:
         self._rate(round(digit / RATING_STEPS, 3))

@@ -1,4 +1,5 @@
-"""Launching a sweep: strategy, samples, concurrency and token budget, with the plan they give."""
+"""Launching a sweep: strategy, samples, concurrency and token budget (for evolve: generations,
+proposals and the proposer's model), with the plan they give."""
 
 from __future__ import annotations
 
@@ -18,9 +19,12 @@ from .. import display
 from ..widgets.app_footer import AppFooter
 from .base import Dialog, WorkbenchAccess
 
-STRATEGIES = ("grid", "random", "guided", "racing")
+STRATEGIES = ("grid", "random", "guided", "racing", "evolve")
 #: What a sweep runs at once when its experiment does not say.
 DEFAULT_CONCURRENCY = SweepSettings.model_fields["max_concurrency"].default
+#: evolve's rounds and templates per round when its experiment does not say.
+DEFAULT_GENERATIONS = SweepSettings.model_fields["generations"].default
+DEFAULT_PROPOSALS = SweepSettings.model_fields["proposals"].default
 
 
 def plan_text(plan: SweepPlan) -> str:
@@ -45,6 +49,8 @@ class LaunchScreen(Dialog[SweepOverrides | None], WorkbenchAccess):
         self._experiment = experiment
         self._sweep = experiment.spec.get("sweep", {})
         self._replan: Timer | None = None
+        #: The overrides last planned and what the engine said was wrong with them (None: fine).
+        self._planned: tuple[SweepOverrides, str | None] | None = None
 
     def compose(self) -> ComposeResult:
         sweep = self._sweep
@@ -63,11 +69,37 @@ class LaunchScreen(Dialog[SweepOverrides | None], WorkbenchAccess):
                     id="strategy",
                     compact=True,
                 )
-                yield Label("Samples")
+                # evolve asks for its own settings instead of samples (it proposes, not samples).
+                yield Label("Samples", classes="not-evolve")
                 yield Input(
                     _text(sweep.get("samples")),
                     placeholder="configs, for random/guided",
                     id="samples",
+                    classes="not-evolve",
+                    compact=True,
+                )
+                yield Label("Generations", classes="evolve")
+                yield Input(
+                    _text(sweep.get("generations", DEFAULT_GENERATIONS)),
+                    placeholder="rounds of proposals (required)",
+                    id="generations",
+                    classes="evolve",
+                    compact=True,
+                )
+                yield Label("Proposals", classes="evolve")
+                yield Input(
+                    _text(sweep.get("proposals", DEFAULT_PROPOSALS)),
+                    placeholder="new templates per generation (required)",
+                    id="proposals",
+                    classes="evolve",
+                    compact=True,
+                )
+                yield Label("Proposer model", classes="evolve")
+                yield Input(
+                    _text((sweep.get("proposer") or {}).get("model")),
+                    placeholder="the model that writes them (required)",
+                    id="proposer",
+                    classes="evolve",
                     compact=True,
                 )
                 yield Label("Concurrency")
@@ -92,7 +124,18 @@ class LaunchScreen(Dialog[SweepOverrides | None], WorkbenchAccess):
 
     def on_mount(self) -> None:
         self.query_one("#strategy", Select).focus()
+        self._show_strategy_fields()
         self._plan(self._overrides())
+
+    @property
+    def _evolve(self) -> bool:
+        return self.query_one("#strategy", Select).value == "evolve"
+
+    @on(Select.Changed, "#strategy")
+    def _show_strategy_fields(self) -> None:
+        evolve = self._evolve
+        self.query(".evolve").set(display=evolve)
+        self.query(".not-evolve").set(display=not evolve)
 
     @on(Input.Changed)
     @on(Select.Changed)
@@ -120,30 +163,47 @@ class LaunchScreen(Dialog[SweepOverrides | None], WorkbenchAccess):
                 raise ValueError(f"{label}: {text!r} is not a whole number") from None
 
         try:
+            if not self._evolve:
+                return SweepOverrides(
+                    strategy=str(self.query_one("#strategy", Select).value),
+                    samples=number("samples", "Samples"),
+                    concurrency=number("concurrency", "Concurrency", required=True),
+                    max_tokens=number("budget", "Token budget"),
+                )
             return SweepOverrides(
-                strategy=str(self.query_one("#strategy", Select).value),
-                samples=number("samples", "Samples"),
+                strategy="evolve",
                 concurrency=number("concurrency", "Concurrency", required=True),
                 max_tokens=number("budget", "Token budget"),
+                generations=number("generations", "Generations", required=True),
+                proposals=number("proposals", "Proposals", required=True),
+                proposer_model=self.query_one("#proposer", Input).value.strip() or None,
             )
         except (pydantic.ValidationError, ValueError) as exc:
             return _first_problem(exc)
 
     @work(exclusive=True, group="plan", exit_on_error=False)
     async def _plan(self, overrides: SweepOverrides | str) -> None:
+        await self._check(overrides)
+
+    async def _check(self, overrides: SweepOverrides | str) -> str | None:
+        """Show the plan of `overrides`, or what is wrong with them (returned)."""
         plan = self.query_one("#plan", Static)
+        problem: str | None
         if isinstance(overrides, str):
-            plan.update(overrides)
-            plan.set_class(True, "problem")
-            return
-        try:
-            result = await self.wb.plan(self._experiment.id, overrides)
-        except PromptLooperError as exc:
-            plan.update(str(exc))
-            plan.set_class(True, "problem")
-            return
-        plan.update(plan_text(result))
-        plan.set_class(False, "problem")
+            problem = overrides
+        else:
+            try:
+                result = await self.wb.plan(self._experiment.id, overrides)
+            except PromptLooperError as exc:
+                problem = str(exc)
+            else:
+                problem = None
+                plan.update(plan_text(result))
+            self._planned = (overrides, problem)
+        if problem is not None:
+            plan.update(problem)
+        plan.set_class(problem is not None, "problem")
+        return problem
 
     @on(Button.Pressed, "#launch")
     @on(Input.Submitted)
@@ -151,6 +211,21 @@ class LaunchScreen(Dialog[SweepOverrides | None], WorkbenchAccess):
         overrides = self._overrides()
         if isinstance(overrides, str):
             self.notify(overrides, severity="warning")
+            return
+        if self._replan is not None:
+            self._replan.stop()
+        self._launch(overrides)
+
+    @work(exclusive=True, group="plan", exit_on_error=False)
+    async def _launch(self, overrides: SweepOverrides) -> None:
+        """Launch settings the engine accepts; for others, say why in the dialog (the plan
+        already walked them: an evolve sweep of an experiment with no prompt to rewrite...)."""
+        planned = self._planned
+        problem = (
+            planned[1] if planned and planned[0] == overrides else await self._check(overrides)
+        )
+        if problem is not None:
+            self.notify(problem, severity="warning")
             return
         self.dismiss(overrides)
 
@@ -166,8 +241,10 @@ def _text(value: object) -> str:
 def _first_problem(exc: Exception) -> str:
     if isinstance(exc, pydantic.ValidationError):
         error = exc.errors()[0]
-        field = {"concurrency": "Concurrency", "max_tokens": "Token budget"}.get(
-            str(error["loc"][0]), str(error["loc"][0]).capitalize()
-        )
+        field = {
+            "concurrency": "Concurrency",
+            "max_tokens": "Token budget",
+            "proposer_model": "Proposer model",
+        }.get(str(error["loc"][0]), str(error["loc"][0]).capitalize())
         return f"{field}: {error['msg'].lower()}"
     return str(exc)

@@ -1,10 +1,12 @@
 """The live sweep monitor: progress and counters, a leaderboard that re-ranks as results
-arrive, the latest runs beside the score distribution, and pause / resume / stop.
+arrive, the latest runs beside the score distribution, and pause / resume / stop; for an evolve
+sweep, its latest generation of proposals.
 
 Events are drained from the bus a few times a second and folded into a `SweepFeed`; widgets
 are updated once per frame, never per event, so thousands of events a second cost a few
 redraws. The leaderboard is fetched at most once a second, in its own worker, and only when
-results came in. A sweep running in another process has its events relayed here through the
+results came in; an evolve sweep's lineage is read again when a generation's proposals arrive
+(a few times a sweep). A sweep running in another process has its events relayed here through the
 store (its latest runs and status, live); its totals are read from the database every second.
 """
 
@@ -21,11 +23,12 @@ from textual.content import Content
 from textual.widgets import Header, ProgressBar, Static
 from textual.worker import Worker
 
-from ...domain.records import RESUMABLE, LeaderboardEntry, SweepRecord
+from ...domain.records import RESUMABLE, Evolution, LeaderboardEntry, SweepRecord
 from ...engine.events import Subscription
 from .. import display
 from ..sweep_feed import ENDED, Counts, LiveCounts, SweepFeed
 from ..widgets.app_footer import AppFooter
+from ..widgets.generations import GenerationsView
 from ..widgets.leaderboard import LeaderboardTable
 from ..widgets.run_table import LatestRuns, RunTable
 from ..widgets.score_histogram import ScoreHistogram, summary_line
@@ -52,12 +55,15 @@ class MonitorScreen(WorkbenchScreen):
     CSS_PATH = "../styles/monitor.tcss"
     AUTO_FOCUS = "#latest"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (90, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (28, "-tall")]
     HELP = (
         "A sweep, live. The progress bar counts finished runs against the plan (racing and "
         "guided sweeps may finish early). The leaderboard ranks configs by mean score with a "
         "95% confidence interval; `≈ tied` means not significantly worse than the leader. "
         "Mark two configs with space and press c to compare them (one mark: against #1). "
-        "Enter on a run opens it in the inspector. Keys that cannot act on the sweep as it "
+        "Enter on a run opens it in the inspector. An evolve sweep shows its latest generation: "
+        "the prompts the proposer added (name ← parents, rationale) and those it had refused. "
+        "Keys that cannot act on the sweep as it "
         "is (pause on a finished sweep...) are left out of the footer."
     )
     BINDINGS = [
@@ -100,6 +106,7 @@ class MonitorScreen(WorkbenchScreen):
                 yield Static(id="progress-text")
             yield Static(id="counters")
             yield Static(id="sweep-reason", markup=False)
+            yield GenerationsView(id="generations")
         with Vertical(id="leaderboard-panel", classes="panel"):
             yield LeaderboardTable(id="leaderboard")
         with Horizontal(id="monitor-bottom"):
@@ -166,6 +173,9 @@ class MonitorScreen(WorkbenchScreen):
         self.feed.status = runner.status if runner is not None else sweep.status
         self.feed.load(page.items)
         self._show_leaderboard(summary.leaderboard)
+        self.query_one(GenerationsView).display = sweep.strategy == "evolve"
+        if sweep.strategy == "evolve":
+            self._show_evolution(await wb.evolution(self.sweep_id))
         self._draw(force=True)
 
     def _poll(self) -> None:
@@ -218,6 +228,13 @@ class MonitorScreen(WorkbenchScreen):
     async def _refresh_leaderboard(self) -> None:
         self._show_leaderboard(await self.wb.leaderboard(self.sweep_id, top=LEADERBOARD_ROWS))
 
+    @work(exclusive=True, group="evolution", exit_on_error=False)
+    async def _refresh_evolution(self) -> None:
+        self._show_evolution(await self.wb.evolution(self.sweep_id))
+
+    def _show_evolution(self, evolution: Evolution) -> None:
+        self.query_one(GenerationsView).show(evolution)
+
     def _show_leaderboard(self, entries: list[LeaderboardEntry]) -> None:
         self._last_ranking = time.monotonic()
         self.query_one(LeaderboardTable).show(entries)
@@ -244,6 +261,9 @@ class MonitorScreen(WorkbenchScreen):
         if self.feed.new_results and time.monotonic() - self._last_ranking >= LEADERBOARD_EVERY:
             self.feed.new_results = 0
             self._refresh_leaderboard()
+        if self.feed.new_generations:
+            self.feed.new_generations = 0
+            self._refresh_evolution()
         self._draw(force=changed)
 
     def _draw(self, *, force: bool = False) -> None:

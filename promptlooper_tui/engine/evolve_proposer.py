@@ -130,7 +130,7 @@ def read_answer(text: str, limit: int) -> tuple[list[Any], str | None]:
         return [], "the answer holds no JSON"
     try:
         data = json.loads(body[start : end + 1])
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # deep nesting raises RecursionError
         return [], f"the answer is not valid JSON: {exc}"
     if isinstance(data, dict):
         data = data.get("proposals")

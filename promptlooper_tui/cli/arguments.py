@@ -44,6 +44,14 @@ def score_difference(text: str) -> float:
     return value
 
 
+def holdout_share(text: str) -> float:
+    """evolve's held-out share of the items: 0 (none) up to 0.8."""
+    value = fraction(text)
+    if not 0 <= value <= 0.8:
+        raise argparse.ArgumentTypeError(f"expected a share from 0 to 0.8, got {text}")
+    return value
+
+
 def positive(text: str) -> int:
     try:
         value = int(text)

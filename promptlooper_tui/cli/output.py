@@ -206,6 +206,8 @@ def print_summary(summary: SweepSummary, out: TextIO = sys.stdout) -> None:
 
 
 def _expected(plan: SweepPlan) -> str:
+    if plan.proposer_calls:
+        return "no forecast: what runs depends on what the proposer writes"
     if plan.expected_runs is None:
         return "no forecast (too large to simulate); at most the worst case below"
     return (
@@ -226,3 +228,8 @@ def print_plan(plan: SweepPlan, out: TextIO = sys.stdout) -> None:
         f"estimated tokens: {plan.estimated_tokens} (upper bound: prompt + max_tokens per call)\n"
         f"estimated cost:   {plan.estimated_cost:.6f}\n"
     )
+    if plan.proposer_calls:
+        out.write(
+            f"proposer calls:   {plan.proposer_calls} (one a generation; ~{plan.proposer_tokens} "
+            "tokens; in the calls and tokens above)\n"
+        )

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..command_line import command_line
 from ..domain.errors import Conflict, PromptLooperError
-from .arguments import Parsers, positive, score_difference
+from .arguments import Parsers, holdout_share, positive, score_difference
 from .exit_codes import EXIT_FAILED, EXIT_OK
 from .experiments import load_experiment_file
 
@@ -36,8 +36,14 @@ def add_run_parser(parsers: Parsers) -> None:
         help="racing, guided: a score difference too small to matter",
     )
     p.add_argument(
-        "--max-runs", type=positive, help="racing, guided: the most runs the sweep makes"
+        "--max-runs", type=positive, help="racing, guided, evolve: the most runs the sweep makes"
     )
+    p.add_argument("--generations", type=positive, help="evolve: rounds of proposals")
+    p.add_argument("--proposals", type=positive, help="evolve: new templates per generation")
+    p.add_argument(
+        "--holdout", type=holdout_share, help="evolve: share of items the proposer never sees"
+    )
+    p.add_argument("--proposer", metavar="MODEL", help="evolve: the model writing the templates")
     p.add_argument("--seed", type=int)
     p.add_argument("--no-cache", action="store_true", help="make every call afresh")
     p.add_argument("--dry-run", action="store_true", help="show the plan; spend nothing")
@@ -114,6 +120,10 @@ async def cmd_run(args: argparse.Namespace, wb: Workbench) -> int:
         min_effect=args.min_effect,
         max_runs=args.max_runs,
         seed=args.seed,
+        generations=args.generations,
+        proposals=args.proposals,
+        holdout=args.holdout,
+        proposer_model=args.proposer,
         no_cache=args.no_cache,
     )
     if args.dry_run:  # spends nothing and stores nothing

@@ -218,7 +218,7 @@ class SweepSettings(StrictModel):
         if self.strategy == "evolve" and self.proposer is None:
             raise ValueError(
                 "strategy evolve needs a proposer: add `proposer: {model: NAME}` under `sweep:` "
-                "(optionally `endpoint:` and `params:`)"
+                "(optionally `endpoint:` and `params:`), or run with --proposer MODEL"
             )
         return self
 

@@ -82,7 +82,8 @@ async def plan_sweep(
         cost += unknown_runs * walker.uncached_run_cost()
     tokens += runs * scorer_calls * (walker.output_estimate() + _SCORER_CALL_OVERHEAD)
     proposer_calls, proposer_tokens = _proposer_use(spec, settings, walker.output_estimate())
-    expected = runs
+    # evolve: what runs after generation 0 depends on what the proposer writes.
+    expected: int | None = None if proposer_calls else runs
     if raced:
         # Pure CPU for up to half a second: off the event loop, which keeps serving meanwhile.
         space = spec.parameter_space()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..domain.errors import BadInput
 from ..domain.experiment import SweepSettings
@@ -50,10 +50,20 @@ class SweepOverrides(BaseModel):
             merged["proposer"] = (merged.get("proposer") or {}) | {"model": self.proposer_model}
         try:
             settings = SweepSettings.model_validate(merged)
-        except Exception as exc:
-            raise BadInput(f"invalid sweep settings: {exc}") from None
+        except ValidationError as exc:
+            raise BadInput(f"invalid sweep settings: {_problems(exc)}") from None
         if settings.strategy in ("random", "guided") and settings.samples is None:
             raise BadInput(
                 f"strategy {settings.strategy!r} needs a number of samples (--samples N)"
             )
         return settings
+
+
+def _problems(exc: ValidationError) -> str:
+    """Each problem as `field: message`, without pydantic's error codes and links."""
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)

@@ -25,6 +25,7 @@ from ..domain.records import (
     ConnectionResult,
     DeliveryRecord,
     EndpointRecord,
+    Evolution,
     ExperimentDetail,
     ExperimentRecord,
     ImportResult,
@@ -248,6 +249,19 @@ async def list_sweeps(wb: Workbench, *, query: SweepListQuery) -> list[SweepReco
 async def sweep_status(wb: Workbench, *, sweep: str, query: SummaryQuery) -> SweepSummary:
     """The status object: the `run --json` summary (totals, calls, tokens, leaderboard)."""
     return await wb.sweep_summary(sweep, top=query.top)
+
+
+@router.get("/sweeps/{sweep}/evolution", response=Evolution, cached=True)
+async def sweep_evolution(wb: Workbench, *, sweep: str) -> Evolution:
+    """An evolve sweep's lineage: what each generation proposed, and why.
+
+    The prompt parameter it rewrites, the experiment's own prompts (generation 0), the
+    held-out items, and each generation's proposer call (model, tokens, whether cached, why
+    its answer could not be read) with its proposals: template, parents, the proposer's
+    rationale, and `accepted` under a prompt name or `rejected` with the reason. A sweep of
+    another strategy is a 400.
+    """
+    return await wb.evolution(sweep)
 
 
 @router.post("/sweeps/{sweep}/pause", response=SweepSummary)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from ...domain.records import SweepPlan, SweepRecord, SweepSummary
+from ...domain.records import Evolution, SweepPlan, SweepRecord, SweepSummary
 from ...workbench import SweepOverrides
 from ..models import SweepStarted
 from .arguments import (
@@ -103,6 +103,16 @@ def add_sweep_tools(tools: ToolRegistry) -> None:
         interrupted), run counts, tokens, cost and current leaderboard. Poll this while a
         sweep runs."""
         return await wb().sweep_summary(sweep, top=top)
+
+    @tools.tool(READ_ONLY)
+    async def sweep_evolution(sweep: SweepRef) -> Evolution:
+        """The lineage of an evolve sweep: the prompt parameter it rewrites, the experiment's
+        own prompts (generation 0), the held-out items the proposer never saw, and each
+        generation's proposer call (model, tokens, whether cached) with its proposals:
+        template, parents (prompt names), the proposer's rationale, and "accepted" under a new
+        prompt name (g1.1, g2.3...) or "rejected" with the reason. Prompt names in a
+        leaderboard's configs are these. Fails for a sweep of another strategy."""
+        return await wb().evolution(sweep)
 
     @tools.tool(READ_ONLY)
     async def list_sweeps(

@@ -38,6 +38,7 @@ from ..domain.records import (
     WorkerRecord,
 )
 from ..workbench import Workbench
+from ..workbench.evolve_apply import EvolvedExperiment
 from .auth import BearerAuth, HostGuard
 from .gate import WorkGate
 from .models import (
@@ -286,6 +287,19 @@ async def stop_sweep(wb: Workbench, *, sweep: str) -> SweepSummary:
     """Stop a running sweep (runs in flight are cancelled); it stays resumable."""
     await wb.stop_sweep(sweep)
     return await wb.sweep_summary(sweep)
+
+
+@router.post("/sweeps/{sweep}/evolve-apply", response=EvolvedExperiment)
+async def evolve_apply(wb: Workbench, *, sweep: str) -> EvolvedExperiment:
+    """Store an evolve sweep's winner, when it is a prompt the sweep wrote, as a new version of
+    the experiment: the version's YAML with the prompt added first under `prompts:` and first
+    among the prompt parameter's values (comments kept; the winner's other parameter values
+    are not copied). Writes no file: `text` is the new version's YAML. When the winner is one
+    of the experiment's own prompts, `applied` is false and nothing is stored.
+
+    400 for a sweep of another strategy or without a winner; 409 while it runs.
+    """
+    return await wb.apply_evolution(sweep)
 
 
 # -- runs ----------------------------------------------------------------------------------------

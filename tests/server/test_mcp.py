@@ -31,7 +31,7 @@ TOOLS = {
     "plan_sweep", "start_sweep", "sweep_status", "list_sweeps", "pause_sweep", "resume_sweep",
     "stop_sweep", "list_runs", "get_run", "score_run", "leaderboard", "export_best_config",
     "sweep_report", "cache_stats", "list_endpoints", "test_endpoint", "list_workers",
-    "sweep_evolution",
+    "sweep_evolution", "evolve_apply",
 }  # fmt: skip
 PROMPTLOOPER = str(Path(sys.executable).with_name("promptlooper"))
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from ...domain.records import Evolution, SweepPlan, SweepRecord, SweepSummary
 from ...workbench import SweepOverrides
+from ...workbench.evolve_apply import EvolvedExperiment
 from ..models import SweepStarted
 from .arguments import (
     Concurrency,
@@ -143,3 +144,13 @@ def add_sweep_tools(tools: ToolRegistry) -> None:
         """Stop a running sweep now (runs in flight are cancelled); it stays resumable."""
         await wb().stop_sweep(sweep)
         return await wb().sweep_summary(sweep)
+
+    @tools.tool(LOCAL_WRITE)
+    async def evolve_apply(sweep: SweepRef) -> EvolvedExperiment:
+        """After an evolve sweep has finished: store its winner (best on the held-out items),
+        when it is a prompt the sweep wrote, as a new version of the experiment, whose YAML
+        (`text`) is the version's own with the prompt added and chosen first; only the prompt
+        is copied, not the winner's other parameter values. Writes no file; start_sweep on the
+        experiment runs the new version. `applied` false: the winner is one of the
+        experiment's own prompts and nothing was stored. Spends nothing."""
+        return await wb().apply_evolution(sweep)

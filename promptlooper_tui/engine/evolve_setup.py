@@ -10,9 +10,13 @@ from ..store import evolve as store
 from ..store.database import Database
 from .budget import TokenBudget
 from .endpoints import EndpointPool
+from .evolve import EvolveStrategy
 from .evolve_parameter import prompt_parameter
 from .evolve_proposer import Proposer
 from .gateway import LLMGateway
+from .strategies import strategy_for
+from .strategy import Strategy
+from .sweep_job import SweepJob
 
 
 async def evolved_spec(
@@ -31,6 +35,34 @@ async def evolved_spec(
 def evolve_parameter(spec: ExperimentSpec, settings: SweepSettings) -> str | None:
     """The parameter an evolve sweep rewrites the prompts of; None for other strategies."""
     return prompt_parameter(spec) if settings.strategy == "evolve" else None
+
+
+async def sweep_strategy(
+    db: Database,
+    job: SweepJob,
+    pool: EndpointPool,
+    gateway: LLMGateway,
+    budget: TokenBudget,
+    publish: Callable[..., None],
+) -> Strategy:
+    """The strategy of the sweep `job` runs. An evolve sweep's has its proposer, and its
+    held-out items are stored (the leaderboard splits the scores by them)."""
+    if job.settings.strategy != "evolve":
+        return strategy_for(job.spec, job.settings)
+    proposer = await make_proposer(
+        db=db,
+        sweep_id=job.sweep_id,
+        spec=job.spec,
+        settings=job.settings,
+        pool=pool,
+        gateway=gateway,
+        budget=budget,
+        publish=publish,
+    )
+    strategy = strategy_for(job.spec, job.settings, proposer)
+    assert isinstance(strategy, EvolveStrategy)
+    await store.set_holdout(db, job.sweep_id, strategy.held_out)
+    return strategy
 
 
 async def make_proposer(

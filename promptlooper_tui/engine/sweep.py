@@ -27,7 +27,6 @@ from typing import Any
 
 from ..domain.errors import PromptLooperError
 from ..domain.records import RateLimitCounts
-from ..store import evolve as evolve_store
 from ..store import sweep_progress as progress
 from ..store import work
 from ..store.database import Database
@@ -37,16 +36,14 @@ from .cache import CallCache, canonical_json
 from .concurrency import AdaptiveLimiter, RateLimitMeter
 from .endpoints import EndpointPool
 from .events import EventBus
-from .evolve import EvolveStrategy
 from .evolve_proposer import OverBudget
-from .evolve_setup import evolve_parameter, evolved_spec, make_proposer
+from .evolve_setup import evolve_parameter, evolved_spec, sweep_strategy
 from .expected_runs import ExpectedRuns
 from .gateway import LLMGateway
 from .run_execution import PlannedRun, RunExecutor, describe, run_id_for
 from .run_recorder import RunRecorder
 from .search_space import config_key
-from .strategies import strategy_for
-from .strategy import Batch, Strategy
+from .strategy import Batch
 from .sweep_history import SweepHistory
 from .sweep_job import SweepJob, worker_count
 from .sweep_rate_limits import SweepRateLimits
@@ -192,7 +189,9 @@ class SweepRunner:
             # A pause may have come in before the runner got here; it must not be overwritten.
             await self._set_status(self.status, owner=True)
             stored = await self._stored_batches()
-            strategy = await self._strategy()
+            strategy = await sweep_strategy(
+                self._db, job, self._pool, self._gateway, self._budget, self._publish
+            )
             expected = ExpectedRuns(job.settings, len(self._items), strategy.plan_size())
             self.expected_runs = expected.total
             await progress.set_expected_runs(self._db, job.sweep_id, self.expected_runs)
@@ -274,29 +273,9 @@ class SweepRunner:
 
     async def _load_prompts(self) -> None:
         """Build the executor on the experiment's prompts and those its proposer wrote."""
-        job = self.job
-        spec = await evolved_spec(self._db, job.sweep_id, job.spec, job.settings)
+        spec = await evolved_spec(self._db, self.job.sweep_id, self.job.spec, self.job.settings)
         self._prompt_names = frozenset(spec.prompts)
         self._executor = RunExecutor(spec, self._gateway, self._pool, self._endpoint)
-
-    async def _strategy(self) -> Strategy:
-        job = self.job
-        if job.settings.strategy != "evolve":
-            return strategy_for(job.spec, job.settings)
-        proposer = await make_proposer(
-            db=self._db,
-            sweep_id=job.sweep_id,
-            spec=job.spec,
-            settings=job.settings,
-            pool=self._pool,
-            gateway=self._gateway,
-            budget=self._budget,
-            publish=self._publish,
-        )
-        strategy = strategy_for(job.spec, job.settings, proposer)
-        assert isinstance(strategy, EvolveStrategy)
-        await evolve_store.set_holdout(self._db, job.sweep_id, strategy.held_out)
-        return strategy
 
     async def _load_progress(self) -> _Done:
         """Finished runs of this sweep (for resume) and what it has already used."""

@@ -8,17 +8,18 @@ import contextlib
 import os
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic import ValidationError as PydanticValidationError
 
 from ..domain.errors import BadInput, Conflict
 from ..domain.experiment import ExperimentSpec
 from ..domain.records import Evolution, ExperimentDetail, ProposalRecord, Record, SweepRecord
+from .evolution import evolution
+from .experiments import Experiments
 from .lookups import ACTIVE_STATES
-
-if TYPE_CHECKING:
-    from .facade import Workbench
+from .rankings import Rankings
+from .services import Services
+from .sweeps import Sweeps
 
 #: The suffix of the file `evolve apply` writes: `notes.yaml` becomes `notes.evolved.yaml`.
 EVOLVED_SUFFIX = ".evolved.yaml"
@@ -42,57 +43,73 @@ class EvolvedExperiment(Record):
     file: str | None = None
 
 
-async def apply_evolution(
-    wb: Workbench, sweep_ref: str, *, write_file: bool, out: Path | None, overwrite: bool
-) -> EvolvedExperiment:
-    """See `Workbench.apply_evolution`."""
-    sweep = await wb.get_sweep(sweep_ref)
-    lineage = await wb.evolution(sweep.id)
-    if sweep.status in ACTIVE_STATES:
-        raise Conflict(f"sweep {sweep.id} is still {sweep.status}; apply it once it has finished")
-    board = await wb.ranking(sweep.experiment_id, top=1, sweep=sweep.id)
-    if not board.entries:
-        raise BadInput(f"sweep {sweep.id} has no completed runs: it has no winner to apply")
-    name = str(board.entries[0].config[lineage.parameter])
-    template = lineage.template(name)
-    if template is None:
-        raise BadInput(f"sweep {sweep.id}'s winner uses prompt {name!r}, which it never stored")
-    result = EvolvedExperiment(
-        sweep_id=sweep.id,
-        experiment_id=sweep.experiment_id,
-        experiment=sweep.experiment,
-        parameter=lineage.parameter,
-        prompt=name,
-        template=template,
-        applied=False,
-    )
-    proposal = lineage.proposal(name)
-    if proposal is None:
-        return result
-    original = await wb.get_experiment(sweep.experiment_id, version=sweep.experiment_version)
-    file = None
-    if write_file:
-        file = (out or default_evolved_path(original)).absolute()
-        if file.exists() and not overwrite:
-            raise Conflict(f"{file} exists; name another file with --out, or --force")
-    text = _evolved_text(original, lineage, proposal, sweep, file)
-    spec = _evolved_spec(original, lineage.parameter, name, template)
-    if file is not None:
-        write_atomically(file, text)
-    from ..engine.loader import LoadedExperiment  # here: reads skip the loader
+class EvolutionApply:
+    """`Workbench.apply_evolution`, from the parts it reads and writes through."""
 
-    # The new version's source says where relative dataset files resolve: the file written,
-    # else the original's file (the text names the same dataset file the original did).
-    source = str(file) if file is not None else original.source_file or f"evolved by {sweep.id}"
-    imported = await wb.import_experiment(LoadedExperiment(spec=spec, text=text, source=source))
-    return result.model_copy(
-        update={
-            "applied": True,
-            "version": imported.version,
-            "text": text,
-            "file": None if file is None else str(file),
-        }
-    )
+    def __init__(
+        self, services: Services, experiments: Experiments, sweeps: Sweeps, rankings: Rankings
+    ) -> None:
+        self._services = services
+        self._experiments = experiments
+        self._sweeps = sweeps
+        self._rankings = rankings
+
+    async def apply(
+        self, sweep_ref: str, *, write_file: bool, out: Path | None, overwrite: bool
+    ) -> EvolvedExperiment:
+        """See `Workbench.apply_evolution`."""
+        sweep = await self._sweeps.get_sweep(sweep_ref)
+        lineage = await evolution(self._services.db, self._sweeps, sweep.id)
+        if sweep.status in ACTIVE_STATES:
+            raise Conflict(
+                f"sweep {sweep.id} is still {sweep.status}; apply it once it has finished"
+            )
+        board = await self._rankings.ranking(sweep.experiment_id, top=1, sweep=sweep.id)
+        if not board.entries:
+            raise BadInput(f"sweep {sweep.id} has no completed runs: it has no winner to apply")
+        name = str(board.entries[0].config[lineage.parameter])
+        template = lineage.template(name)
+        if template is None:
+            raise BadInput(f"sweep {sweep.id}'s winner uses prompt {name!r}, which it never stored")
+        result = EvolvedExperiment(
+            sweep_id=sweep.id,
+            experiment_id=sweep.experiment_id,
+            experiment=sweep.experiment,
+            parameter=lineage.parameter,
+            prompt=name,
+            template=template,
+            applied=False,
+        )
+        proposal = lineage.proposal(name)
+        if proposal is None:
+            return result
+        original = await self._experiments.get_experiment(
+            sweep.experiment_id, version=sweep.experiment_version
+        )
+        file = None
+        if write_file:
+            file = (out or default_evolved_path(original)).absolute()
+            if file.exists() and not overwrite:
+                raise Conflict(f"{file} exists; name another file with --out, or --force")
+        text = _evolved_text(original, lineage, proposal, sweep, file)
+        spec = _evolved_spec(original, lineage.parameter, name, template)
+        if file is not None:
+            write_atomically(file, text)
+        from ..engine.loader import LoadedExperiment  # here: reads skip the loader
+
+        # The new version's source says where relative dataset files resolve: the file
+        # written, else the original's file (the text names the dataset file it named).
+        source = str(file) if file is not None else original.source_file or f"evolved by {sweep.id}"
+        loaded = LoadedExperiment(spec=spec, text=text, source=source)
+        imported = await self._experiments.import_experiment(loaded)
+        return result.model_copy(
+            update={
+                "applied": True,
+                "version": imported.version,
+                "text": text,
+                "file": None if file is None else str(file),
+            }
+        )
 
 
 def default_evolved_path(original: ExperimentDetail) -> Path:

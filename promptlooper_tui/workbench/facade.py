@@ -6,6 +6,7 @@ wrappers over its methods, which delegate to one part per concern:
 - sweeps.py: list sweeps, a sweep's status and summary
 - runs.py: pages of runs, a run in full, human scores
 - rankings.py: leaderboards
+- evolution.py, evolve_apply.py: an evolve sweep's lineage; its winner as a new version
 - endpoints.py, webhooks.py, exports.py; the call cache is `Services.cache` itself
 """
 
@@ -43,7 +44,7 @@ from ..store.database import Database
 from . import worker_list
 from .endpoints import Endpoints
 from .evolution import evolution
-from .evolve_apply import EvolvedExperiment, apply_evolution
+from .evolve_apply import EvolutionApply, EvolvedExperiment
 from .experiments import Experiments
 from .exports import Exports
 from .lookups import resolve_experiment, resolve_sweep
@@ -79,6 +80,9 @@ class Workbench(Services):
         self._endpoint_book = Endpoints(self)
         self._webhook_book = Webhooks(self)
         self._exports = Exports(self, self._experiments, self._sweeps, self._rankings)
+        self._evolution_apply = EvolutionApply(
+            self, self._experiments, self._sweeps, self._rankings
+        )
 
     async def close(self) -> None:
         await self._control.stop_all()
@@ -259,8 +263,8 @@ class Workbench(Services):
         `out` or else beside the original file (`default_evolved_path`); an existing file is
         refused (Conflict) unless `overwrite`. NotFound for an unknown sweep; BadInput for a
         sweep of another strategy or without a winner; Conflict while it runs."""
-        return await apply_evolution(
-            self, sweep_ref, write_file=write_file, out=out, overwrite=overwrite
+        return await self._evolution_apply.apply(
+            sweep_ref, write_file=write_file, out=out, overwrite=overwrite
         )
 
     async def sweep_summary(self, sweep_ref: str, *, top: int = 10) -> SweepSummary:

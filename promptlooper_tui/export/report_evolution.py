@@ -131,7 +131,8 @@ async def _winner(job: ExportJob, evolution: Evolution) -> list[str]:
         lines += [] if warning is None else ["", warning]
     chain = lineage(evolution, name)
     if len(chain) == 1:
-        return [*lines, "", "It is one of the experiment's own prompts: no proposal beat it."]
+        own = "It is one of the experiment's own prompts: no proposal ended ahead of it."
+        return [*lines, "", own]
     origin = chain[-1]
     own = " (the experiment's own)" if origin in evolution.prompts else ""
     lines += ["", "Lineage (first parents): " + " ← ".join(line(n) for n in chain) + own + "."]

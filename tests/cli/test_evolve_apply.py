@@ -174,3 +174,16 @@ def test_reading_the_store_does_not_load_ruamel(finished: Finished) -> None:
 
     assert read["code"] == 0
     assert loaded(read["modules"], ("ruamel",)) == []
+
+
+def test_a_file_that_cannot_be_written_is_exit_2_and_stores_nothing(
+    finished: Finished, tmp_path: Path
+) -> None:
+    versions = cli_json(finished.home, "experiments", "show", NAME)["versions"]
+    out = tmp_path / "missing" / "notes.yaml"
+
+    done = cli(finished.home, "evolve", "apply", finished.sweep_id, "--out", str(out))
+
+    assert done.returncode == 2
+    assert done.stderr == f"error: cannot write {out}: No such file or directory\n"
+    assert cli_json(finished.home, "experiments", "show", NAME)["versions"] == versions

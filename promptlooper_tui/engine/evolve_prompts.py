@@ -13,7 +13,6 @@ from typing import Any
 
 from jinja2 import TemplateError, nodes
 
-from ..domain.errors import TemplateLimitExceeded
 from ..domain.experiment import ExperimentSpec
 from .sandbox import SANDBOX
 from .templates import PipelineTemplates, compile_template
@@ -121,6 +120,8 @@ class ProposalCheck:
         try:
             templates = PipelineTemplates(spec)
             templates.render_stage(0, {**stage_params, **spec.pipeline[0].params}, item, {})
-        except (TemplateError, TemplateLimitExceeded, KeyError, TypeError, ArithmeticError) as exc:
+        # The template is the proposer's text: whatever its render raises rejects it (a
+        # filter given a bad argument raises ValueError, not a template error).
+        except Exception as exc:
             return f"does not render for a training item: {exc}"
         return None

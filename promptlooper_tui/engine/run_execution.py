@@ -29,7 +29,14 @@ from .templates import PipelineTemplates
 log = logging.getLogger(__name__)
 
 #: What rendering one run's templates may raise: that run fails, the sweep goes on.
-_RENDER_ERRORS = (TemplateError, TemplateLimitExceeded, KeyError, TypeError, ArithmeticError)
+_RENDER_ERRORS = (
+    TemplateError,
+    TemplateLimitExceeded,
+    LookupError,
+    TypeError,
+    ValueError,
+    ArithmeticError,
+)
 #: Tokens assumed for a judge or embedding call beyond the output it reads.
 _SCORER_CALL_ESTIMATE = 120
 #: Output tokens assumed for a stage without max_tokens when estimating budget use.

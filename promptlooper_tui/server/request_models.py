@@ -115,9 +115,26 @@ class SweepBody(SweepOverrides, _Strict):
     repeats: int | None = Field(None, ge=1, le=1000, description="as the experiment's sweep:")
     max_tokens: int | None = Field(None, ge=1, le=MAX_SQL_INT)
     max_runs: int | None = Field(
-        None, ge=1, le=MAX_SQL_INT, description="racing and guided: the most runs the sweep makes"
+        None,
+        ge=1,
+        le=MAX_SQL_INT,
+        description="racing, guided and evolve: the most runs the sweep makes",
     )
     seed: int | None = Field(None, ge=-MAX_SQL_INT, le=MAX_SQL_INT)
+    generations: int | None = Field(None, ge=1, le=50, description="evolve: rounds of proposals")
+    proposals: int | None = Field(
+        None, ge=1, le=20, description="evolve: new prompt templates per generation"
+    )
+    holdout: float | None = Field(
+        None, ge=0, le=0.8, description="evolve: share of the items the proposer never sees"
+    )
+    proposer_model: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="evolve: the model writing the templates (the file's proposer endpoint "
+        "and params are kept)",
+    )
     # `true`/`false` only: a lax 0 or "no" would be a silent guess at what was meant.
     no_cache: bool = Field(False, strict=True)
 

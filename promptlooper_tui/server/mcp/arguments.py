@@ -37,7 +37,36 @@ MinEffect = Annotated[
 ]
 MaxRuns = Annotated[
     int | None,
-    Field(ge=1, le=MAX_SQL_INT, description="racing and guided: the most runs the sweep makes"),
+    Field(
+        ge=1,
+        le=MAX_SQL_INT,
+        description="racing, guided and evolve: the most runs the sweep makes",
+    ),
+]
+Generations = Annotated[
+    int | None, Field(ge=1, le=50, description="evolve: rounds of proposals (default 3)")
+]
+Proposals = Annotated[
+    int | None,
+    Field(ge=1, le=20, description="evolve: new prompt templates per generation (default 4)"),
+]
+Holdout = Annotated[
+    float | None,
+    Field(
+        ge=0,
+        le=0.8,
+        description="evolve: share of the items the proposer never sees; the winner is judged "
+        "on them (default 0.3)",
+    ),
+]
+ProposerModel = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="evolve: the model that writes the prompt templates (required by evolve "
+        "when the experiment's sweep: has no proposer)",
+    ),
 ]
 Seed = Annotated[
     int | None,

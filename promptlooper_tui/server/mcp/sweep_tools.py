@@ -13,10 +13,14 @@ from ..models import SweepStarted
 from .arguments import (
     Concurrency,
     ExperimentRef,
+    Generations,
+    Holdout,
     MaxRuns,
     MaxTokens,
     MinEffect,
     NoCache,
+    Proposals,
+    ProposerModel,
     Repeats,
     Samples,
     Seed,
@@ -45,6 +49,10 @@ def add_sweep_tools(tools: ToolRegistry) -> None:
         min_effect: MinEffect = None,
         max_runs: MaxRuns = None,
         seed: Seed = None,
+        generations: Generations = None,
+        proposals: Proposals = None,
+        holdout: Holdout = None,
+        proposer_model: ProposerModel = None,
         no_cache: NoCache = False,
     ) -> SweepPlan:
         """Dry-run plan of a sweep: configs, runs, LLM calls, how many are cached, estimated
@@ -58,6 +66,10 @@ def add_sweep_tools(tools: ToolRegistry) -> None:
             min_effect=min_effect,
             max_runs=max_runs,
             seed=seed,
+            generations=generations,
+            proposals=proposals,
+            holdout=holdout,
+            proposer_model=proposer_model,
             no_cache=no_cache,
         )
         return await wb().plan(experiment, overrides)
@@ -73,6 +85,10 @@ def add_sweep_tools(tools: ToolRegistry) -> None:
         min_effect: MinEffect = None,
         max_runs: MaxRuns = None,
         seed: Seed = None,
+        generations: Generations = None,
+        proposals: Proposals = None,
+        holdout: Holdout = None,
+        proposer_model: ProposerModel = None,
         no_cache: NoCache = False,
     ) -> SweepStarted:
         """Start a sweep of the experiment's latest version. SPENDS TOKENS (cache hits are
@@ -92,6 +108,10 @@ def add_sweep_tools(tools: ToolRegistry) -> None:
             min_effect=min_effect,
             max_runs=max_runs,
             seed=seed,
+            generations=generations,
+            proposals=proposals,
+            holdout=holdout,
+            proposer_model=proposer_model,
             no_cache=no_cache,
         )
         sweep_id = await workbench.create_sweep(experiment, overrides)

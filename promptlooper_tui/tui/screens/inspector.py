@@ -115,7 +115,9 @@ class RunInspectorScreen(WorkbenchScreen):
         evolution = self._evolutions[run.sweep_id]
         if evolution is None:
             return None
-        name = str(run.config.get(evolution.parameter))
+        name = run.config.get(evolution.parameter)
+        if not isinstance(name, str):
+            return None  # the experiment's one prompt, set outside the swept parameters
         if evolution.template(name) is None:
             evolution = self._evolutions[run.sweep_id] = await self.wb.evolution(run.sweep_id)
         proposal = evolution.proposal(name)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from promptlooper_tui.domain.errors import BadInput
+from promptlooper_tui.domain.errors import BadInput, NotFound
 from promptlooper_tui.domain.records import Evolution
 from promptlooper_tui.simulated.server import simulated_endpoint
 from promptlooper_tui.workbench import SweepOverrides, Workbench
@@ -252,6 +252,12 @@ async def test_an_experiment_without_a_prompt_parameter_cannot_evolve(
     with pytest.raises(BadInput, match="needs a proposer"):
         await workbench.create_sweep(bare.id, SweepOverrides(strategy="evolve"))
     assert await workbench.list_sweeps() == []
+    # Its grid sweep has no lineage to show; an unknown sweep is not found.
+    grid = await workbench.create_sweep(imported.id)
+    with pytest.raises(BadInput, match="not an evolve sweep"):
+        await workbench.evolution(grid)
+    with pytest.raises(NotFound):
+        await workbench.evolution("sw_0000000000")
 
 
 async def test_the_dry_run_counts_a_proposer_call_a_generation(workbench: Workbench) -> None:

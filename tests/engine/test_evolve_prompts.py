@@ -186,10 +186,6 @@ def test_a_template_that_fails_to_render_is_rejected(template: str) -> None:
     assert reason is not None and reason.startswith("does not render for a training item")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: ProposalCheck._trial lets ValueError, AssertionError, AttributeError out",
-)
 @pytest.mark.parametrize(
     "template",
     [

@@ -314,13 +314,14 @@ async def test_a_proposers_bad_templates_are_rejected_with_reasons_and_the_sweep
     assert shown_items and shown_items.isdisjoint(held)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="engine bug: a ValueError of the trial render fails the whole sweep"
-)
 async def test_a_template_whose_render_raises_value_error_is_rejected_not_fatal(
     workbench: Workbench,
     fake_llm: FakeLLM,
 ) -> None:
     text = scripted_proposer(fake_llm, "{{ item.input.change | wordwrap(0) }}")
-    summary = await workbench.run_sweep(await new_sweep(workbench, text))
+    sweep_id = await new_sweep(workbench, text)
+    summary = await workbench.run_sweep(sweep_id)
     assert summary.status == "completed"
+    (proposal,) = (await workbench.evolution(sweep_id)).generations[0].proposals
+    assert proposal.name is None
+    assert proposal.reason is not None and "does not render" in proposal.reason

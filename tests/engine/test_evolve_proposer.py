@@ -43,6 +43,21 @@ def test_the_proposals_are_read_wherever_the_json_sits(text: str) -> None:
     assert read_answer(text, 4) == (PROPOSALS, None)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine bug: a '[' or '{' in the words before the object starts the JSON there",
+)
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"Here are [2] new templates: {ANSWER}",
+        f"Changes {{in short}}: wording.\n{ANSWER}",
+    ],
+)
+def test_brackets_in_the_words_around_the_object_do_not_hide_it(text: str) -> None:
+    assert read_answer(text, 4) == (PROPOSALS, None)
+
+
 def test_more_proposals_than_asked_for_are_capped() -> None:
     many = json.dumps({"proposals": PROPOSALS * 5})
     proposals, error = read_answer(many, 3)

@@ -10,6 +10,7 @@ from textual.widgets import Input, Select, Static
 
 from promptlooper_tui.domain.errors import BadInput
 from promptlooper_tui.domain.experiment import SweepSettings
+from promptlooper_tui.domain.records import Evolution
 from promptlooper_tui.tui.screens.inspector import RunInspectorScreen
 from promptlooper_tui.tui.screens.launch import LaunchScreen
 from promptlooper_tui.tui.screens.monitor import MonitorScreen
@@ -256,3 +257,41 @@ def test_the_diff_colours_lines_and_reads_no_markup_in_templates() -> None:
     assert styles["-Say [b]hi[/b] to {{ item.name }}"] == "$error"
     assert styles["+Say [b]hello[/b] to {{ item.name }}"] == "$success"
     assert " Then stop." not in styles
+
+
+async def test_a_burst_of_generation_events_costs_one_read_of_the_lineage(
+    workbench: Workbench, make_test_app: AppMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    imported = await workbench.import_text(evolve_yaml())
+    sweep_id = await workbench.create_sweep(imported.id)
+    await workbench.run_sweep(sweep_id)
+
+    app = make_test_app()
+    async with app.run_test(size=SIZE) as pilot:
+        monitor = MonitorScreen(sweep_id)
+        await open_over_home(pilot, monitor)
+        view = monitor.query_one(GenerationsView)
+        await wait_until(pilot, lambda: view.evolution is not None, "the lineage")
+        wb = app.workbench
+        reads: list[str] = []
+        read = wb.evolution
+
+        async def counted(sweep_ref: str) -> Evolution:
+            evolution = await read(sweep_ref)
+            reads.append(sweep_ref)
+            return evolution
+
+        monkeypatch.setattr(wb, "evolution", counted)
+        shown = view.evolution
+        for n in range(500):  # all between two frames: nothing yields to the app meanwhile
+            wb.bus.publish(
+                "sweep.generation",
+                imported.id,
+                sweep_id=sweep_id,
+                data={"generation": n, "cached": True, "proposals": []},
+            )
+        await wait_until(pilot, lambda: monitor.feed.events >= 500, "every event folded")
+        await wait_until(pilot, lambda: reads, "the read")
+        await pilot.pause()
+        assert reads == [sweep_id]
+        assert view.evolution is shown  # the lineage was unchanged: nothing redrawn

@@ -21,8 +21,8 @@ EVENT_TYPES = (
     #: A front-end of another process asks the one running the sweep to pause, resume or
     #: stop it (data: {"action": ...}); the runner's own event follows when it has.
     "sweep.control",
-    #: evolve: the proposer wrote a generation's prompts (data: generation, cached, and each
-    #: proposal's name or rejection reason, parents and rationale).
+    #: evolve: the proposer wrote a generation's prompts (data: generation, the proposer's
+    #: model, cached, and each proposal's name or rejection reason, parents and rationale).
     "sweep.generation",
 )
 

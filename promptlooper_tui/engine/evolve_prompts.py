@@ -19,8 +19,9 @@ from .templates import PipelineTemplates, compile_template
 
 #: The longest proposed template accepted, in characters.
 MAX_TEMPLATE_CHARS = 8_000
-#: Names a template may read without the experiment's prompts using them.
-_ALWAYS = frozenset({"loop"})
+#: Names a template may read without the experiment's prompts using them (a for loop's
+#: `loop.index`, a macro's `caller`).
+_ALWAYS = frozenset({"loop", "caller"})
 
 
 def variable_paths(source: str) -> set[str]:
@@ -29,6 +30,7 @@ def variable_paths(source: str) -> set[str]:
     Raises jinja2.TemplateSyntaxError."""
     tree = SANDBOX.parse(source)
     bound = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    bound.update(macro.name for macro in tree.find_all(nodes.Macro))
     found: set[str] = set()
     _collect(tree, bound, found)
     return found
@@ -57,15 +59,21 @@ def _chain(node: nodes.Node) -> str | None:
     return None
 
 
-def allowed_paths(templates: Iterable[str]) -> frozenset[str]:
-    """Every variable the given templates read, with each of its prefixes (`item`,
-    `item.input`, `item.input.change`)."""
-    allowed: set[str] = set(_ALWAYS)
-    for source in templates:
-        for path in variable_paths(source):
-            parts = path.split(".")
-            allowed.update(".".join(parts[: i + 1]) for i in range(len(parts)))
-    return frozenset(allowed)
+def read_variables(templates: Iterable[str]) -> list[str]:
+    """The variables the given templates read, each once and none that another extends:
+    `item.input.change` alone where they read `item.input.change` and `item.input`."""
+    paths = {path for source in templates for path in variable_paths(source)}
+    outer = {path for path in paths if not any(path.startswith(f"{o}.") for o in paths)}
+    return sorted(outer)
+
+
+def may_read(path: str, variables: Iterable[str]) -> bool:
+    """Whether a template may read `path`: one of `variables` or a part of one
+    (`item.input.change.upper`), or a loop's or macro's own name. Not what contains one:
+    `item` holds the item's reference answer too."""
+    if path.split(".", 1)[0] in _ALWAYS:
+        return True
+    return any(path == v or path.startswith(f"{v}.") for v in variables)
 
 
 class ProposalCheck:
@@ -74,12 +82,8 @@ class ProposalCheck:
     def __init__(self, spec: ExperimentSpec, parameter: str) -> None:
         self._spec = spec
         self._parameter = parameter
-        self._allowed = allowed_paths(spec.prompts.values())
-        used = [p for p in self._allowed if p not in _ALWAYS]
-        #: The variables the experiment's prompts read (leaves: no prefix of another).
-        self.variables = sorted(
-            p for p in used if not any(other.startswith(p + ".") for other in used)
-        )
+        #: The variables the experiment's prompts read: the only ones a proposal may.
+        self.variables = read_variables(spec.prompts.values())
 
     def problem(
         self,
@@ -100,7 +104,7 @@ class ProposalCheck:
             compile_template(template)
         except TemplateError as exc:
             return f"template syntax error: {exc}"
-        invented = sorted(p for p in paths if p not in self._allowed)
+        invented = sorted(p for p in paths if not may_read(p, self.variables))
         if invented:
             uses = ", ".join(self.variables) or "no variables"
             return f"uses {', '.join(invented)}, which the experiment's prompts do not ({uses})"
@@ -117,9 +121,13 @@ class ProposalCheck:
             update={"prompts": {**self._spec.prompts, trial_name: template}}
         )
         stage_params = {**self._spec.fixed_parameters(), **params, self._parameter: trial_name}
+        stage_params.update(spec.pipeline[0].params)
         try:
             templates = PipelineTemplates(spec)
-            templates.render_stage(0, {**stage_params, **spec.pipeline[0].params}, item, {})
+            # On its own first, so that its own error is what the reason says, then in the
+            # stage that uses it.
+            templates.prompts[trial_name].render(templates.context(stage_params, item, {}))
+            templates.render_stage(0, stage_params, item, {})
         # The template is the proposer's text: whatever its render raises rejects it (a
         # filter given a bad argument raises ValueError, not a template error).
         except Exception as exc:

@@ -11,6 +11,7 @@ that does not answer fails the sweep (resumable), as a run's stage would.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +44,10 @@ _SYSTEM = (
     "answers to them score higher."
 )
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
+_OPENER = re.compile(r"[{\[]")
+#: Places an answer's JSON may start at that are tried, at most (each try is bounded by the
+#: answer's length, which the adapter bounds).
+JSON_STARTS_TRIED = 50
 
 
 class OverBudget(PromptLooperError):
@@ -120,23 +125,27 @@ def _attribute(text: str) -> str:
 
 
 def read_answer(text: str, limit: int) -> tuple[list[Any], str | None]:
-    """The proposals of an answer (at most `limit`), or ([], why it could not be read)."""
+    """The proposals of an answer (at most `limit`), or ([], why it could not be read).
+
+    The JSON may come with words around it ("Here are [2] new templates: {...}"): each `{` or
+    `[` (the first `JSON_STARTS_TRIED`) is tried as the start of a value, and the first object
+    with a "proposals" list, or list of objects, is the answer."""
     body = _FENCE.sub("", text.strip())
-    start, end = body.find("{"), body.rfind("}")
-    list_start = body.find("[")
-    if list_start != -1 and (start == -1 or list_start < start):
-        start, end = list_start, body.rfind("]")
-    if start == -1 or end <= start:
-        return [], "the answer holds no JSON"
-    try:
-        data = json.loads(body[start : end + 1])
-    except (ValueError, RecursionError) as exc:  # deep nesting raises RecursionError
-        return [], f"the answer is not valid JSON: {exc}"
-    if isinstance(data, dict):
-        data = data.get("proposals")
-    if not isinstance(data, list):
-        return [], 'the answer has no "proposals" list'
-    return data[:limit], None
+    decoder = json.JSONDecoder()
+    problem = "the answer holds no JSON"
+    for opener in itertools.islice(_OPENER.finditer(body), JSON_STARTS_TRIED):
+        try:
+            data, _ = decoder.raw_decode(body, opener.start())
+        except (ValueError, RecursionError) as exc:  # deep nesting raises RecursionError
+            problem = f"the answer is not valid JSON: {exc}"
+            continue
+        if isinstance(data, dict):
+            if isinstance(data.get("proposals"), list):
+                return data["proposals"][:limit], None
+            problem = 'the answer has no "proposals" list'
+        elif isinstance(data, list) and data and all(isinstance(e, dict) for e in data):
+            return data[:limit], None
+    return [], problem
 
 
 class Proposer:

@@ -81,9 +81,15 @@ async def make_proposer(
     assert settings.proposer is not None
     ref = settings.proposer.endpoint if settings.proposer.endpoint is not None else spec.endpoint
 
+    model = settings.proposer.model
+
     def announce(generation: int, proposals: list[store.Proposal], cached: bool) -> None:
         publish(
-            "sweep.generation", generation=generation, cached=cached, proposals=_shown(proposals)
+            "sweep.generation",
+            generation=generation,
+            model=model,
+            cached=cached,
+            proposals=_shown(proposals),
         )
 
     return Proposer(

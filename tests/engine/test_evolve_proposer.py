@@ -43,10 +43,6 @@ def test_the_proposals_are_read_wherever_the_json_sits(text: str) -> None:
     assert read_answer(text, 4) == (PROPOSALS, None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a '[' or '{' in the words before the object starts the JSON there",
-)
 @pytest.mark.parametrize(
     "text",
     [

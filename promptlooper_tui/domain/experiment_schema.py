@@ -132,10 +132,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "held-out runs aside)",
         "rate_limit_wait_s": "seconds one call may wait on HTTP 429 answers before its run "
         "fails (default: the endpoint's setting, else 600)",
-        "generations": "evolve: rounds of proposals after the experiment's own prompts "
-        "(default 3)",
-        "proposals": "evolve: new prompt templates the proposer writes per generation "
-        "(default 4)",
+        "generations": "evolve: rounds of proposals after the experiment's own prompts (default 3)",
+        "proposals": "evolve: new prompt templates the proposer writes per generation (default 4)",
         "proposer": "evolve (required): the model that writes the new prompt templates",
         "holdout": "evolve: share of the items held out (default 0.3); the proposer never "
         "sees them and the winner is judged on them",

@@ -31,6 +31,14 @@ def add_demo_parser(parsers: Parsers) -> None:
         parents=[parsers.home],
         help="watch a sample sweep against the built-in simulated endpoint, live in the app",
     )
+    p.add_argument(
+        "sample",
+        nargs="?",
+        choices=["racing", "evolve"],
+        default="racing",
+        help="racing (default): 24 configs raced over 60 items; evolve: a proposer model "
+        "rewrites the prompts, generation after generation",
+    )
     p.set_defaults(sync_handler=cmd_demo)
 
 
@@ -55,10 +63,15 @@ def _run_app(args: argparse.Namespace, *, demo: bool, settings: Settings | None 
     if settings is None:
         settings = Settings.resolve(getattr(args, "home", None), getattr(args, "db", None))
     # Imported here: textual is not loaded for any other command.
-    from ..tui.factory import make_app
+    from ..tui.factory import DEMO_EXPERIMENTS, make_app
     from ..tui.themes import user_theme_dir
 
-    app = make_app(settings, user_theme_dir=user_theme_dir(), demo=demo)
+    app = make_app(
+        settings,
+        user_theme_dir=user_theme_dir(),
+        demo=demo,
+        demo_experiment=DEMO_EXPERIMENTS[getattr(args, "sample", None) or "racing"],
+    )
     app.run()
     if not demo:
         sys.stderr.write(unfinished_sweeps_note(app, settings))

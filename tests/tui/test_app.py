@@ -149,6 +149,17 @@ async def test_the_demo_opens_a_running_sweep_in_the_monitor(make_test_app: AppM
         assert (sweep.experiment, sweep.status) == ("racing-summaries", "running")
 
 
+async def test_the_evolve_demo_shows_a_proposer_rewriting_the_prompts(
+    make_test_app: AppMaker,
+) -> None:
+    app = make_test_app(demo=True, demo_latency_ms=5, demo_experiment="evolve.yaml")
+    async with app.run_test(size=SIZE) as pilot:
+        monitor = await wait_for_screen(pilot, MonitorScreen)
+        sweep = await app.workbench.get_sweep(monitor.sweep_id)
+        assert (sweep.experiment, sweep.strategy) == ("evolve-release-notes", "evolve")
+        await wait_until(pilot, lambda: "gen 1:" in screen_text(app), "the first generation")
+
+
 async def test_a_broken_tui_json_is_reported_and_never_overwritten(
     make_test_app: AppMaker, settings: Settings
 ) -> None:

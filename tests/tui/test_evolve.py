@@ -15,6 +15,7 @@ from promptlooper_tui.tui.screens.inspector import RunInspectorScreen
 from promptlooper_tui.tui.screens.launch import LaunchScreen
 from promptlooper_tui.tui.screens.monitor import MonitorScreen
 from promptlooper_tui.tui.widgets.generations import GenerationsView
+from promptlooper_tui.tui.widgets.leaderboard import LeaderboardTable
 from promptlooper_tui.tui.widgets.prompt_diff import PromptLineage, template_diff
 from promptlooper_tui.workbench import SweepOverrides, Workbench
 
@@ -189,12 +190,22 @@ async def test_a_reopened_evolve_sweep_shows_its_last_generation_and_other_sweep
             *(f"{p.name} ← {', '.join(p.parents)}  {p.rationale}" for p in accepted),
             *(f"rejected ← {', '.join(p.parents)}  {p.reason}" for p in rejected),
         ]
+        # Its leaderboard puts the training mean beside the held-out one, the winner first.
+        board = monitor.query_one(LeaderboardTable)
+        await wait_until(pilot, lambda: bool(board.entries), "the leaderboard")
+        labels = [str(column.label) for column in board.columns.values()]
+        assert "train" in labels and "held-out" in labels and "score" not in labels
+        winner = board.entries[0]
+        assert winner.holdout_score is not None
+        assert f"{winner.holdout_score:.3f}"[:4] in screen_text(app)
         monitor.dismiss()
 
         grid = MonitorScreen(grid_id)
         await open_over_home(pilot, grid)
         await wait_until(pilot, lambda: grid.status is not None, "the grid sweep")
         assert not grid.query_one(GenerationsView).display
+        labels = [str(c.label) for c in grid.query_one(LeaderboardTable).columns.values()]
+        assert "held-out" not in labels
         assert "gen " not in screen_text(app)
 
 

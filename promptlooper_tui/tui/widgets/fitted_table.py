@@ -75,11 +75,17 @@ class FittedTable(DataTable[object]):
         super().__init__(id=id, cursor_type="row" if cursor else "none", zebra_stripes=True)
         self._rows: list[Row] = []
         self._widths: dict[str, int] = {}
+        #: The columns laid out: `COLUMNS`, unless a table changes them (`set_columns`).
+        self.columns_shown: tuple[ColumnSpec, ...] = self.COLUMNS
 
     @property
     def row_total(self) -> int:
         """Every row given; `row_count` counts up from 0 while the table is laid out again."""
         return len(self._rows)
+
+    def set_columns(self, columns: tuple[ColumnSpec, ...]) -> None:
+        """Lay out these columns from the next `set_rows` on."""
+        self.columns_shown = columns
 
     def set_rows(self, rows: Iterable[Row]) -> None:
         """Replace every row."""
@@ -104,7 +110,7 @@ class FittedTable(DataTable[object]):
         self._widths = widths
         cursor = self.cursor_row
         self.clear(columns=True)
-        labels = {s.key: s.label for s in self.COLUMNS}
+        labels = {s.key: s.label for s in self.columns_shown}
         for key, width in widths.items():
             self.add_column(labels[key], key=key, width=width)
         self._add(self._rows)
@@ -113,14 +119,14 @@ class FittedTable(DataTable[object]):
         return True
 
     def _fit(self) -> dict[str, int]:
-        natural = {s.key: cell_len(s.label) for s in self.COLUMNS}
+        natural = {s.key: cell_len(s.label) for s in self.columns_shown}
         for _, cells in self._rows:
             for key, cell in cells.items():
                 natural[key] = max(natural[key], cell_width(cell))
         available = self.size.width
         if len(self._rows) + self.header_height > self.size.height:
             available -= self.styles.scrollbar_size_vertical
-        return fit_columns(self.COLUMNS, natural, available, 2 * self.cell_padding)
+        return fit_columns(self.columns_shown, natural, available, 2 * self.cell_padding)
 
     def _add(self, rows: Iterable[Row]) -> None:
         for key, cells in rows:

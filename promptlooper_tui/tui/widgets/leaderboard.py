@@ -36,6 +36,15 @@ class LeaderboardTable(FittedTable):
         ColumnSpec("p50", "p50", drop=1),
     )
 
+    #: An evolve sweep's: the mean on the training items beside the one on the held-out items
+    #: (where the winner is chosen), for the score over both.
+    EVOLVE_COLUMNS = (
+        *COLUMNS[:2],
+        ColumnSpec("score", "train"),
+        ColumnSpec("held", "held-out"),
+        *COLUMNS[3:],
+    )
+
     BINDINGS = [
         Binding(
             "space",
@@ -57,6 +66,8 @@ class LeaderboardTable(FittedTable):
         # follows its config as the ranking changes.
         keep = self.highlighted() if self.cursor_row > 0 else None
         self.entries = entries
+        evolve = any(entry.holdout_n is not None for entry in entries)
+        self.set_columns(self.EVOLVE_COLUMNS if evolve else self.COLUMNS)
         configs = compact_configs([entry.config for entry in entries])
         self.set_rows(
             self._row(entry, config) for entry, config in zip(entries, configs, strict=True)
@@ -83,6 +94,9 @@ class LeaderboardTable(FittedTable):
             "tokens": display.right(display.tokens(entry.tokens)),
             "p50": display.right(display.latency(entry.p50_latency_ms)),
         }
+        if entry.holdout_n is not None:  # an evolve sweep: its `score` column is "train"
+            cells["score"] = display.right(_or_dash(entry.train_score))
+            cells["held"] = display.right(_or_dash(entry.holdout_score))
         return key, cells
 
     def highlighted(self) -> LeaderboardEntry | None:
@@ -104,3 +118,7 @@ class LeaderboardTable(FittedTable):
         else:
             self.marked = [*self.marked, key][-2:]
         self.show(self.entries)
+
+
+def _or_dash(score: float | None) -> str:
+    return "–" if score is None else display.score(score)

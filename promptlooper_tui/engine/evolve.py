@@ -72,6 +72,13 @@ class Brief:
     trained: list[int]
     #: Every prompt so far, by name: proposals must differ from them.
     known: dict[str, str]
+    #: Prompts tried before that are not among `best`, best first (at most TRIED_SHOWN): what
+    #: the proposer should not write again (OPRO shows its optimiser the same trajectory).
+    tried: list[ShownPrompt] = field(default_factory=list)
+
+
+#: Prompts tried before shown to the proposer, at most.
+TRIED_SHOWN = 12
 
 
 class ProposalSource(Protocol):
@@ -368,7 +375,23 @@ class EvolveStrategy(Strategy):
             leader_config=dict(leader),
             trained=self._items_of(sorted(generation.done[index])),
             known=dict(self.prompts),
+            tried=self._tried(set(shown), history),
         )
+
+    def _tried(self, shown: set[str], history: History) -> list[ShownPrompt]:
+        """Every other prompt run so far, with its mean on the training items it ran."""
+        train = set(self.train)
+        tried: dict[str, ShownPrompt] = {}
+        for generation in self._walk.generations:
+            for config, key in zip(generation.candidates, generation.keys, strict=True):
+                name = self._prompt_of(config)
+                scores = [s for item, s in history.item_scores(key).items() if item in train]
+                if name in shown or not scores:
+                    continue
+                mean = round(sum(scores) / len(scores), 4)
+                if name not in tried or mean > tried[name].score:
+                    tried[name] = ShownPrompt(name, self.prompts[name], mean, len(scores))
+        return sorted(tried.values(), key=lambda p: (-p.score, p.name))[:TRIED_SHOWN]
 
     def _next_generation(
         self, generation: _Generation, proposals: Sequence[Proposal], history: History

@@ -95,6 +95,15 @@ def proposer_messages(
             "</template>",
             "",
         ]
+    if brief.tried:
+        lines += ["Templates tried before that scored lower (write something else):", ""]
+    for tried in brief.tried:
+        lines += [
+            f'<tried name="{_attribute(tried.name)}" score="{tried.score:.3f}" items="{tried.n}">',
+            tried.template,
+            "</tried>",
+            "",
+        ]
     if failures:
         lines += ["The items the best template scored lowest on:", ""]
     for name, failure in failures:

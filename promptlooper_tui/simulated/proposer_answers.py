@@ -25,6 +25,11 @@ _TEMPLATE_HEAD_RE = re.compile(
     r'<template name="(?P<name>[^\n]{0,200}?)" score="[^"\n]{0,40}" items="\d{0,9}">\n'
 )
 _TEMPLATE_END = "\n</template>"
+#: Templates tried before (not rewritten, only not repeated).
+_TRIED_HEAD_RE = re.compile(
+    r'<tried name="(?P<name>[^\n]{0,200}?)" score="[^"\n]{0,40}" items="\d{0,9}">\n'
+)
+_TRIED_END = "\n</tried>"
 #: Longer shown templates are not rewritten (the engine accepts at most 8,000 characters).
 _MAX_PARENT_CHARS = 8_000
 _DISCLAIMER_FAILURE_RE = re.compile(r"<output>\s*As an AI", re.IGNORECASE)
@@ -76,7 +81,8 @@ def proposer_answer(prompt: Prompt, quality: float, rng: random.Random) -> str:
     fixes = _wanted_fixes(request)
     parents = shown[: len(_PARENT_WEIGHTS)]
     weights = _PARENT_WEIGHTS[: len(parents)]
-    taken = {template.text.strip() for template in shown}
+    # Neither a shown template nor one tried before (which the request lists) is written again.
+    taken = {t.text.strip() for t in (*shown, *_blocks(request, _TRIED_HEAD_RE, _TRIED_END))}
     proposals: list[dict[str, str]] = []
     for _ in range(count):
         parent = rng.choices(parents, weights)[0]
@@ -92,16 +98,22 @@ def proposer_answer(prompt: Prompt, quality: float, rng: random.Random) -> str:
 def _shown_templates(request: str) -> list[_Shown]:
     """The readable template blocks, in order (best first); a block runs to the first
     `</template>` line after its head."""
+    return _blocks(request, _TEMPLATE_HEAD_RE, _TEMPLATE_END)
+
+
+def _blocks(request: str, head_re: re.Pattern[str], end_mark: str) -> list[_Shown]:
+    """The readable blocks of one kind, in order: each runs from its head to the first end
+    line after it."""
     shown: list[_Shown] = []
     position = 0
-    while head := _TEMPLATE_HEAD_RE.search(request, position):
-        end = request.find(_TEMPLATE_END, head.end())
+    while head := head_re.search(request, position):
+        end = request.find(end_mark, head.end())
         if end == -1:
             break
         text = request[head.end() : end]
         if text.strip() and len(text) <= _MAX_PARENT_CHARS:
             shown.append(_Shown(_unescape(head.group("name")), text))
-        position = end + len(_TEMPLATE_END)
+        position = end + len(end_mark)
     return shown
 
 

@@ -17,6 +17,7 @@ from promptlooper_tui.engine.evolve_proposer import (
     proposer_request,
     read_answer,
 )
+from promptlooper_tui.simulated.replies import simulate_chat
 from promptlooper_tui.store.evolve import Failure
 
 PROPOSALS = [
@@ -167,3 +168,21 @@ def test_the_request_parameters_are_the_proposers_with_defaults() -> None:
     }
     plain = SETTINGS.model_copy(update={"proposer": ProposerSpec(model="m")})
     assert proposer_request(plain) == {"model": "m", "temperature": 0.7, "max_tokens": 2_000}
+
+
+def test_templates_tried_before_are_listed_for_the_proposer_not_to_write_again() -> None:
+    # A rewrite of the best template the simulated proposer would often write.
+    again = f"Use the exact names from the text. {SHOWN[0].template}"
+    tried = [ShownPrompt("g1.2", again, 0.61, 6)]
+    text = user_text(tried=tried)
+    assert f'<tried name="g1.2" score="0.610" items="6">\n{again}\n</tried>' in text
+    assert "<tried" not in user_text()
+    # The simulated proposer reads the list: it writes none of the tried texts again.
+    for seed in range(30):
+        body = {
+            "model": "large-model",
+            "seed": seed,
+            "messages": [{"role": "user", "content": text}],
+        }
+        answer = json.loads(simulate_chat(body).text)
+        assert all(p["template"].strip() != tried[0].template for p in answer["proposals"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,9 @@ from ..domain.errors import BadInput
 _LAYOUTS = ((2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 4, 0), (4, 6, 4), (3, 3, 1), (2, 3, 1))
 #: Wide enough that no line the person wrote is folded.
 _NO_FOLDING = 1 << 16
+#: Line widths tried as a file's own: none, and the 80 that PyYAML and ruamel fold at (a file
+#: one of them wrote has its long values folded there).
+_WIDTHS = (_NO_FOLDING, 80)
 
 
 def with_prompt(
@@ -79,8 +83,8 @@ def _load(text: str) -> tuple[YAML, CommentedMap]:
     """The document, and a round-trip YAML that writes it back in the file's indentation."""
     best: tuple[int, YAML] | None = None
     document: Any = None
-    for layout in _LAYOUTS:
-        yaml = _round_trip(*layout)
+    for layout, width in itertools.product(_LAYOUTS, _WIDTHS):
+        yaml = _round_trip(*layout, width=width)
         try:
             document = yaml.load(text)
         except YAMLError as exc:
@@ -97,10 +101,10 @@ def _load(text: str) -> tuple[YAML, CommentedMap]:
     return best[1], best[1].load(text)
 
 
-def _round_trip(mapping: int, sequence: int, offset: int) -> YAML:
+def _round_trip(mapping: int, sequence: int, offset: int, *, width: int = _NO_FOLDING) -> YAML:
     yaml = YAML()
     yaml.preserve_quotes = True
-    yaml.width = _NO_FOLDING
+    yaml.width = width
     yaml.brace_single_entry_mapping_in_flow_sequence = True  # `[null, {type: json_object}]`
     yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
     return yaml

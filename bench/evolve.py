@@ -100,6 +100,8 @@ def load_experiment(name: str, base_url: str, sweep: dict[str, Any] | None = Non
     doc["endpoint"] = {"base_url": base_url}
     if sweep:
         doc["sweep"] = {**doc.get("sweep", {}), **sweep}
+    # The budgets compared are set per sweep: the file's own would hold the unbudgeted row.
+    doc["sweep"].pop("max_runs", None)
     return doc
 
 

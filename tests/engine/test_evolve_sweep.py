@@ -20,6 +20,7 @@ from promptlooper_tui.domain.errors import BadInput, NotFound
 from promptlooper_tui.domain.records import Evolution
 from promptlooper_tui.simulated.server import simulated_endpoint
 from promptlooper_tui.workbench import SweepOverrides, Workbench
+from tests.fixtures.evolve_sweep import evolve_spec
 
 from ..fixtures.fake_llm import FakeLLM, Reply, fake_llm_fixture  # noqa: F401
 from ..helpers import free_port
@@ -30,37 +31,7 @@ ITEMS = [
     .read_text()
     .splitlines()[:15]
 ]
-EXPERIMENT: dict[str, Any] = {
-    "name": "evolving",
-    "endpoint": "simulated",
-    "parameters": {
-        "model": "medium-model",
-        "temperature": 0.2,
-        "prompt": ["plain", "keyworded", "friendly"],
-        "max_tokens": 80,
-    },
-    "prompts": {
-        "plain": "Summarise this change for release notes in one sentence: {{ item.input.change }}",
-        "keyworded": "Summarise this change in one sentence for release notes. Keep the "
-        "product names.\nChange: {{ item.input.change }}",
-        "friendly": "Write a friendly release note about this change: {{ item.input.change }}",
-    },
-    "pipeline": [{"name": "summary", "user": "{{ prompts[params.prompt] }}"}],
-    "dataset": ITEMS,
-    "scorers": [
-        {"type": "keyword", "required_present_from": "keywords", "weight": 3},
-        {"type": "format", "format": "length", "min_tokens": 6, "max_tokens": 40},
-    ],
-    "sweep": {
-        "strategy": "evolve",
-        "generations": 2,
-        "proposals": 3,
-        "proposer": {"model": "large-model"},
-        "holdout": 0.3,
-        "items_per_round": 2,
-        "seed": 3,
-    },
-}
+EXPERIMENT = evolve_spec("evolving", ITEMS, holdout=0.3)
 #: round(15 * 0.3) items held out.
 HELD_OUT = 4
 GENERATION_CALLS = (

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from promptlooper_tui.workbench import Workbench
+from tests.fixtures.evolve_sweep import PROMPTS, evolve_spec
 
 CHANGES = [
     ("Audit log loads Contacts with a Signature header", ["Audit", "Contacts", "Signature"]),
@@ -27,35 +28,16 @@ CHANGES = [
 ]
 
 EVOLVE_EXPERIMENT: dict[str, Any] = {
-    "name": "evolve-notes",
+    **evolve_spec(
+        "evolve-notes",
+        [{"input": {"change": c}, "keywords": k} for c, k in CHANGES],
+        {
+            "plain": PROMPTS["plain"],
+            "friendly": "Write a friendly release note about this change:\n{{ item.input.change }}",
+        },
+        max_concurrency=1,
+    ),
     "description": "evolve in the app",
-    "endpoint": "simulated",
-    "parameters": {
-        "model": "medium-model",
-        "temperature": 0.2,
-        "prompt": ["plain", "friendly"],
-        "max_tokens": 80,
-    },
-    "prompts": {
-        "plain": "Summarise this change for release notes in one sentence: {{ item.input.change }}",
-        "friendly": "Write a friendly release note about this change:\n{{ item.input.change }}",
-    },
-    "pipeline": [{"name": "summary", "user": "{{ prompts[params.prompt] }}"}],
-    "dataset": [{"input": {"change": c}, "keywords": k} for c, k in CHANGES],
-    "scorers": [
-        {"type": "keyword", "required_present_from": "keywords", "weight": 3},
-        {"type": "format", "format": "length", "min_tokens": 6, "max_tokens": 40},
-    ],
-    "sweep": {
-        "strategy": "evolve",
-        "generations": 2,
-        "proposals": 3,
-        "proposer": {"model": "large-model"},
-        "holdout": 0.25,
-        "items_per_round": 2,
-        "seed": 3,
-        "max_concurrency": 1,
-    },
 }
 
 

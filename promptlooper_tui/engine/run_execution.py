@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateError
 
@@ -24,7 +24,12 @@ from .cache import CachedValue
 from .endpoints import EndpointPool, ResolvedEndpoint
 from .gateway import LLMGateway, RunLLM, RunMeter
 from .scorers import ScoreContext, Scorer, ScorerError, build_scorer
+from .search_space import config_key
 from .templates import PipelineTemplates
+
+if TYPE_CHECKING:
+    from .strategy import Batch
+    from .sweep_job import SweepJob
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +69,27 @@ class PlannedRun:
     repeat: int
     #: A failed run being retried: its old stage results and scores are replaced.
     retry: bool = False
+
+
+#: The runs a sweep has finished: status by (config key, item_index, repeat).
+Finished = dict[tuple[str, int, int], str]
+
+
+def pending_runs(
+    batch: Batch, ids: Mapping[str, int], done: Finished, job: SweepJob
+) -> Iterator[PlannedRun]:
+    """The runs of `batch` (x the job's repeats) still to do: not completed, and not failed
+    unless the job retries failed runs (their old results are then replaced)."""
+    for config in batch.configs:
+        key = config_key(config)
+        for item_index in batch.items:
+            for repeat in range(job.settings.repeats):
+                status = done.get((key, item_index, repeat))
+                if status == "completed" or (status == "failed" and not job.retry_failed):
+                    continue
+                yield PlannedRun(
+                    config, key, ids[key], item_index, repeat, retry=status == "failed"
+                )
 
 
 @dataclass(slots=True)

@@ -22,7 +22,6 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from ..domain.errors import PromptLooperError
@@ -40,7 +39,14 @@ from .evolve_proposer import OverBudget
 from .evolve_setup import evolve_parameter, evolved_spec, sweep_strategy
 from .expected_runs import ExpectedRuns
 from .gateway import LLMGateway
-from .run_execution import PlannedRun, RunExecutor, describe, run_id_for
+from .run_execution import (
+    Finished,
+    PlannedRun,
+    RunExecutor,
+    describe,
+    pending_runs,
+    run_id_for,
+)
 from .run_recorder import RunRecorder
 from .search_space import config_key
 from .strategy import Batch
@@ -66,9 +72,6 @@ _END_EVENTS = {
 _OTHERS_POLL_S = 0.2
 #: A worker process that has not reported for this long is not counted on to help.
 _WORKER_SEEN_S = 30.0
-
-#: What `finished_runs` found: status by (config key, item_index, repeat).
-_Done = dict[tuple[str, int, int], str]
 
 
 class SweepRunner:
@@ -277,10 +280,10 @@ class SweepRunner:
         self._prompt_names = frozenset(spec.prompts)
         self._executor = RunExecutor(spec, self._gateway, self._pool, self._endpoint)
 
-    async def _load_progress(self) -> _Done:
+    async def _load_progress(self) -> Finished:
         """Finished runs of this sweep (for resume) and what it has already used."""
         sweep_id = self.job.sweep_id
-        done: _Done = {}
+        done: Finished = {}
         for row in await progress.finished_runs(self._db, sweep_id):
             done[(row["key"], row["item_index"], row["repeat"])] = row["status"]
             if row["status"] == "completed":
@@ -314,20 +317,7 @@ class SweepRunner:
         for config in batch.configs:
             self._history.add_config(config)
 
-    def _pending(self, batch: Batch, ids: dict[str, int], done: _Done) -> Iterator[PlannedRun]:
-        retry = self.job.retry_failed
-        for config in batch.configs:
-            key = config_key(config)
-            for item_index in batch.items:
-                for repeat in range(self.job.settings.repeats):
-                    status = done.get((key, item_index, repeat))
-                    if status == "completed" or (status == "failed" and not retry):
-                        continue
-                    yield PlannedRun(
-                        config, key, ids[key], item_index, repeat, retry=status == "failed"
-                    )
-
-    async def _run_batch(self, number: int, batch: Batch, done: _Done) -> None:
+    async def _run_batch(self, number: int, batch: Batch, done: Finished) -> None:
         sweep_id = self.job.sweep_id
         keys = [config_key(c) for c in batch.configs]
         ids = await progress.config_ids(self._db, sweep_id, keys)
@@ -335,7 +325,7 @@ class SweepRunner:
             self._configs[ids[key]] = (key, config)
         pending = (
             (run_id_for(sweep_id, p.key, p.item_index, p.repeat), p)
-            for p in self._pending(batch, ids, done)
+            for p in pending_runs(batch, ids, done, self.job)
         )
         if not await work.workers_seen_since(self._db, time.time() - _WORKER_SEEN_S):
             self._source = PlanSource(pending)

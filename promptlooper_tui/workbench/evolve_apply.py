@@ -14,9 +14,10 @@ from pydantic import ValidationError as PydanticValidationError
 from ..domain.errors import BadInput, Conflict
 from ..domain.experiment import ExperimentSpec
 from ..domain.records import Evolution, ExperimentDetail, ProposalRecord, Record, SweepRecord
+from ..engine.evolve_parameter import starting_prompts
 from .evolution import evolution
 from .experiments import Experiments
-from .lookups import ACTIVE_STATES
+from .lookups import ACTIVE_STATES, load_spec
 from .rankings import Rankings
 from .services import Services
 from .sweeps import Sweeps
@@ -67,7 +68,11 @@ class EvolutionApply:
         board = await self._rankings.ranking(sweep.experiment_id, top=1, sweep=sweep.id)
         if not board.entries:
             raise BadInput(f"sweep {sweep.id} has no completed runs: it has no winner to apply")
-        name = str(board.entries[0].config[lineage.parameter])
+        name = board.entries[0].config.get(lineage.parameter)
+        if name is None:  # the prompt parameter is not swept: gen 0's configs do not carry it
+            spec = await load_spec(self._services.db, sweep.experiment_id, sweep.experiment_version)
+            name = starting_prompts(spec, lineage.parameter)[0]
+        name = str(name)
         template = lineage.template(name)
         if template is None:
             raise BadInput(f"sweep {sweep.id}'s winner uses prompt {name!r}, which it never stored")

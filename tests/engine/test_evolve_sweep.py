@@ -296,3 +296,19 @@ async def test_a_template_whose_render_raises_value_error_is_rejected_not_fatal(
     (proposal,) = (await workbench.evolution(sweep_id)).generations[0].proposals
     assert proposal.name is None
     assert proposal.reason is not None and "does not render" in proposal.reason
+
+
+async def test_a_hand_written_winner_of_an_unswept_prompt_parameter_applies_nothing(
+    workbench: Workbench,
+    fake_llm: FakeLLM,
+) -> None:
+    """With `prompt: plain` fixed, generation 0's config does not name its prompt; when every
+    proposal is rejected it wins, and applying the sweep says so instead of failing."""
+    text = scripted_proposer(fake_llm, "{{ item.reference }}")
+    spec = yaml.safe_load(text)
+    spec["parameters"]["prompt"] = "plain"
+    sweep_id = await new_sweep(workbench, yaml.safe_dump(spec, sort_keys=False))
+    assert (await workbench.run_sweep(sweep_id)).status == "completed"
+    assert "prompt" not in (await workbench.ranking(spec["name"], sweep=sweep_id)).entries[0].config
+    applied = await workbench.apply_evolution(sweep_id)
+    assert (applied.applied, applied.prompt) == (False, "plain")

@@ -150,7 +150,12 @@ class EvolveStrategy(Strategy):
         #: The training items in seeded blocks of `items_per_round`: every batch runs whole
         #: blocks, so a config has run a block entirely or not at all.
         self._blocks = [order[i : i + step] for i in range(0, len(order), step)]
-        self._initial = grid_configs(space)
+        # Every config names its prompt, the fixed one too: a leaderboard then reads `plain`
+        # beside `g1.1`, not an empty config.
+        self._initial = [
+            config if fixed_prompt is None else {parameter: fixed_prompt, **config}
+            for config in grid_configs(space)
+        ]
         self._proposals: dict[int, list[Proposal]] = {}
         self._walk = _Walk()
         self._check_budget()

@@ -349,14 +349,15 @@ async def test_the_brief_shows_the_best_top_k_prompts_best_first_and_training_it
 
 
 async def test_a_lone_prompt_that_is_not_swept_evolves_too() -> None:
-    """`prompt: plain` (one value): generation 0 runs the lone config a round, and each
-    proposal's config names its prompt beside the leader's other parameters."""
+    """`prompt: plain` (one value): generation 0's configs name it too, and each proposal's
+    config names its prompt beside the leader's other parameters."""
     space: Space = {"model": CategoricalParameter(values=["small", "large"])}
     source = FakeSource({1: ["great"], 2: ["awful"]})
     strategy = evolve(source, space=space, fixed_prompt="plain", top_k=1)
     batches, _ = await drive(strategy)
     assert source.briefs[0].best[0].name == "plain"
     assert batches[-1].configs[0] == {"model": "large", "prompt": "g1.1"}
-    assert {"model": "large"} in batches[-1].configs
+    assert {"model": "large", "prompt": "plain"} in batches[-1].configs
+    assert all("prompt" in config for batch in batches for config in batch.configs)
     planned = [(config_key(c), item) for b in batches for c in b.configs for item in b.items]
     assert len(planned) == len(set(planned))

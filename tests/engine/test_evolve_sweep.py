@@ -302,13 +302,14 @@ async def test_a_hand_written_winner_of_an_unswept_prompt_parameter_applies_noth
     workbench: Workbench,
     fake_llm: FakeLLM,
 ) -> None:
-    """With `prompt: plain` fixed, generation 0's config does not name its prompt; when every
-    proposal is rejected it wins, and applying the sweep says so instead of failing."""
+    """With `prompt: plain` fixed and every proposal rejected, the hand-written prompt wins:
+    the leaderboard names it, and applying the sweep says so instead of failing."""
     text = scripted_proposer(fake_llm, "{{ item.reference }}")
     spec = yaml.safe_load(text)
     spec["parameters"]["prompt"] = "plain"
     sweep_id = await new_sweep(workbench, yaml.safe_dump(spec, sort_keys=False))
     assert (await workbench.run_sweep(sweep_id)).status == "completed"
-    assert "prompt" not in (await workbench.ranking(spec["name"], sweep=sweep_id)).entries[0].config
+    board = await workbench.ranking(spec["name"], sweep=sweep_id)
+    assert board.entries[0].config["prompt"] == "plain"
     applied = await workbench.apply_evolution(sweep_id)
     assert (applied.applied, applied.prompt) == (False, "plain")

@@ -19,9 +19,10 @@ from .templates import PipelineTemplates, compile_template
 
 #: The longest proposed template accepted, in characters.
 MAX_TEMPLATE_CHARS = 8_000
-#: Names a template may read without the experiment's prompts using them (a for loop's
-#: `loop.index`, a macro's `caller`).
-_ALWAYS = frozenset({"loop", "caller"})
+#: Names a template may read without the experiment's prompts using them: a for loop's
+#: `loop.index`, a macro's `caller`, and the sandbox's own helpers (`range`, `namespace`...),
+#: which hold no data and whose use is bounded like any render.
+_ALWAYS = frozenset({"loop", "caller", *SANDBOX.globals})
 
 
 def variable_paths(source: str) -> set[str]:

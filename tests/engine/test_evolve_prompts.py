@@ -237,3 +237,9 @@ def test_a_render_error_is_the_proposals_own_not_the_pipelines() -> None:
     reason = problem("{{ item.input.change }} {{ item.keywords[99] + 1 }}")
     assert reason is not None and reason.startswith("does not render for a training item")
     assert "_LazyPrompts" not in reason and "__proposal__" not in reason
+
+
+def test_the_sandboxs_helpers_are_no_variables_and_stay_bounded() -> None:
+    assert problem("{% for i in range(3) %}{{ i }}. {% endfor %}{{ item.input.change }}") is None
+    reason = problem("{% for i in range(10**8) %}x{% endfor %}{{ item.input.change }}")
+    assert reason is not None and reason.startswith("does not render for a training item")

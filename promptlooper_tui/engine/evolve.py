@@ -205,9 +205,6 @@ class EvolveStrategy(Strategy):
         """Generation 0 races the experiment's configs on the training items."""
         return [dict(c) for c in self._initial], list(self.train)
 
-    def proposals(self) -> dict[int, list[Proposal]]:
-        return dict(self._proposals)
-
     # -- the walk ----------------------------------------------------------------------------
 
     def _advance(self, number: int, history: History) -> Brief | None:

@@ -19,8 +19,8 @@ process, zero latency), through the Workbench on a temporary SQLite store, for e
    `FRESH` new items drawn from the dataset's own pattern (component, verb, object, detail);
    their means there are what the table compares ("fresh"), beside their means on the
    sweep's held-out items. The leader after each generation (the best training mean among
-   the prompts proposed so far that were not stopped behind) is scored on the fresh items too,
-   giving the curve per generation.
+   the prompts proposed so far that were not stopped behind) is scored on the fresh items and
+   on the held-out items too, giving the curves per generation.
 
 Aims (issue 14), held to evolve@2x: its winner beats the best hand-written prompt (on the
 fresh items) in at least 8 of 10 seeds, with at most 2x racing's calls. Exit status 1 when an
@@ -113,8 +113,11 @@ class Evolved:
     winner: dict[str, Any]
     held: float | None
     fresh: float
-    #: The leader after each generation, on the fresh items.
+    #: The leader after each generation, on the fresh items and on the sweep's held-out ones.
     curve: list[float] = field(default_factory=list)
+    held_curve: list[float] = field(default_factory=list)
+    #: The best hand-written config (racing's winner) on the sweep's held-out items.
+    hand_held: float = 0.0
 
 
 @dataclass
@@ -137,6 +140,19 @@ async def fresh_score(
     wb: Workbench, doc: dict[str, Any], config: dict[str, Any], template: str, label: str
 ) -> float:
     """The mean score of `config` with prompt `template` on the fresh items."""
+    return await score_on(wb, doc, config, template, fresh_items(FRESH), label)
+
+
+async def score_on(
+    wb: Workbench,
+    doc: dict[str, Any],
+    config: dict[str, Any],
+    template: str,
+    items: list[dict[str, Any]],
+    label: str,
+) -> float:
+    """The mean score of `config` with prompt `template` on `items` (a grid sweep of one
+    config: the simulated endpoint's answers are fixed, so it is exact for those items)."""
     parameter = next(
         name
         for name, value in doc["parameters"].items()
@@ -154,7 +170,7 @@ async def fresh_score(
         "name": f"fresh-{label}",
         "parameters": parameters,
         "prompts": {"winner": template},
-        "dataset": fresh_items(FRESH),
+        "dataset": items,
         "sweep": {"strategy": "grid", "max_concurrency": 16},
     }
     experiment = (await wb.import_text(yaml.safe_dump(truth, sort_keys=False))).id
@@ -165,7 +181,13 @@ async def fresh_score(
 
 
 async def evolve_once(
-    wb: Workbench, experiment: str, doc: dict[str, Any], seed: int, label: str, **budget: Any
+    wb: Workbench,
+    experiment: str,
+    doc: dict[str, Any],
+    seed: int,
+    label: str,
+    hand: dict[str, Any],
+    **budget: Any,
 ) -> Evolved:
     sweep_id = await wb.create_sweep(
         experiment, SweepOverrides(strategy="evolve", seed=seed, **budget)
@@ -183,11 +205,19 @@ async def evolve_once(
         assert template is not None
         return fresh_score(wb, doc, config, template, f"{label}-{tag}")
 
+    held_items = [doc["dataset"][i] for i in evolution.holdout_items]
+
+    def held(config: dict[str, Any], tag: str) -> Any:
+        template = evolution.template(prompt_of(config))
+        assert template is not None
+        return score_on(wb, doc, config, template, held_items, f"{label}-{tag}-held")
+
     result = Evolved(
         calls=await _calls(wb, sweep_id),
         winner=winner.config,
         held=winner.holdout_score,
         fresh=await score(winner.config, "winner"),
+        hand_held=await held(hand, "hand"),
     )
     # The leader after each generation: the best training mean among the prompts proposed by
     # then, leaving out those stopped behind the leader after a few items.
@@ -204,6 +234,7 @@ async def evolve_once(
         ]
         leader = max(standing, key=lambda e: e.train_score or 0.0) if standing else winner
         result.curve.append(await score(leader.config, f"g{generation}"))
+        result.held_curve.append(await held(leader.config, f"g{generation}"))
     return result
 
 
@@ -220,10 +251,10 @@ async def run_seed(wb: Workbench, doc: dict[str, Any], name: str, seed: int) -> 
     ]
     trial = Trial(seed, racing_calls, hand, await fresh_score(wb, doc, hand, prompt, label))
     generations = doc["sweep"]["generations"]
-    trial.evolved["evolve"] = await evolve_once(wb, experiment, doc, seed, f"{label}-free")
+    trial.evolved["evolve"] = await evolve_once(wb, experiment, doc, seed, f"{label}-free", hand)
     # Twice racing's calls, the proposer's among them.
     trial.evolved["evolve@2x"] = await evolve_once(
-        wb, experiment, doc, seed, f"{label}-2x", max_runs=2 * racing_calls - generations
+        wb, experiment, doc, seed, f"{label}-2x", hand, max_runs=2 * racing_calls - generations
     )
     return trial
 
@@ -256,6 +287,14 @@ def report(name: str, trials: list[Trial]) -> bool:
                 f"{t.hand_fresh:>6.3f} {_num(e.held):>8} {e.fresh:>6.3f}  "
                 f"{e.fresh - t.hand_fresh:+6.3f}  {' '.join(f'{v:.3f}' for v in e.curve)}"
             )
+        print(
+            f"{label}: the held-out items of each seed, the best hand-written prompt and the leader"
+        )
+        print("after each generation (the sweep chose its winner on these items)")
+        for t in trials:
+            e = t.evolved[label]
+            curve = " ".join(f"{v:.3f}" for v in e.held_curve)
+            print(f"{t.seed:>4}  hand {e.hand_held:.3f}  per generation {curve}")
         beats = sum(t.evolved[label].fresh > t.hand_fresh for t in trials)
         ratios = [t.evolved[label].calls / t.racing_calls for t in trials]
         beat_ok = beats >= BEAT_AIM * len(trials)

@@ -36,7 +36,8 @@ async def test_one_seed_of_the_sample(
     budgeted = trial.evolved["evolve@2x"]
     assert trial.racing_calls < budgeted.calls <= 2 * trial.racing_calls
     for evolved in trial.evolved.values():
-        assert len(evolved.curve) == 2  # the hand-written prompts, then generation 1
+        assert len(evolved.curve) == len(evolved.held_curve) == 2  # hand-written, generation 1
+        assert 0 <= evolved.hand_held <= 1
         assert 0 <= evolved.fresh <= 1 and evolved.held is not None
     met = bench.report("evolve.yaml", [trial])
     table = capsys.readouterr().out

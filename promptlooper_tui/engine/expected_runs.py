@@ -1,7 +1,7 @@
 """How many runs a sweep expects to make, as its progress shows it.
 
 At the start: every config the strategy may run on every item (`plan_size`), times the
-repeats; a race, or guided search, held to its `max_runs`. A race then narrows it as it goes:
+repeats; a race, guided search or evolve held to its `max_runs`. A race then narrows it as it goes:
 once a round is planned, the sweep is what the earlier rounds ran plus this round's survivors
 on every item left.
 """
@@ -9,7 +9,7 @@ on every item left.
 from __future__ import annotations
 
 from ..domain.experiment import SweepSettings
-from .strategies import RACED
+from .strategies import BUDGETED
 from .strategy import Batch
 
 
@@ -38,6 +38,6 @@ class ExpectedRuns:
 
     def _capped(self, runs: int) -> int:
         budget = self._settings.max_runs
-        if self._settings.strategy in RACED and budget is not None:
+        if self._settings.strategy in BUDGETED and budget is not None:
             return min(runs, budget)
         return runs

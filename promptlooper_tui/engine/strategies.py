@@ -63,6 +63,8 @@ _STRATEGIES: dict[str, type[Strategy]] = {
 
 #: Strategies that race their configs: they drop some early (decisions), and keep to max_runs.
 RACED = frozenset({"racing", "guided"})
+#: Strategies a sweep's `max_runs` holds: the races, and evolve, which races what it proposes.
+BUDGETED = RACED | {"evolve"}
 
 #: Strategies that plan as they go: until such a sweep completes, its total is an estimate.
 ADAPTIVE_STRATEGIES = frozenset(

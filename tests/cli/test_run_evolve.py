@@ -32,6 +32,9 @@ def test_run_with_strategy_evolve_and_a_proposer_from_the_flags(tmp_path: Path) 
     flags = ["--strategy", "evolve", "--proposer", "large-model", "--generations", "1"]
     plan = cli_json(home, "run", str(path), *flags, "--proposals", "2", "--dry-run")
     assert plan["proposer_calls"] == 1 and plan["expected_runs"] is None
+    # A budget holds the worst case too (the progress bar counts against it).
+    held = cli_json(home, "run", str(path), *flags, "--max-runs", "70", "--dry-run")
+    assert held["runs"] == 70 and held["calls"] == 71
 
     done = cli_json(home, "run", str(path), *flags, "--proposals", "2", "--holdout", "0.25")
     assert done["status"] == "completed"

@@ -10,10 +10,10 @@ process, zero latency), through the Workbench on a temporary SQLite store, for e
 
 1. `racing` over the experiment's own configs (the hand-written prompts): its winner is the
    best hand-written config, and its calls are what evolve's are compared with.
-2. `evolve` with the same seed, twice: as the experiment says (no budget), and `evolve@2x`
-   with `max_runs` set so that its calls (the proposer's among them) are at most twice
-   racing's. Its winner is rank 1 of its leaderboard (the finalist best on the held-out
-   items).
+2. `evolve` with the same seed, twice: with no `max_runs` (evolve's default budget: twice a
+   grid of the experiment's configs over every item), and `evolve@2x` with `max_runs` set so
+   that its calls (the proposer's among them) are at most twice racing's. Its winner is
+   rank 1 of its leaderboard (the finalist best on the held-out items).
 3. The truth. The simulated endpoint answers are a pure function of the request, so a
    prompt's quality is what it scores on items it was not tuned on. Both winners run on
    `FRESH` new items drawn from the dataset's own pattern (component, verb, object, detail);
@@ -100,7 +100,7 @@ def load_experiment(name: str, base_url: str, sweep: dict[str, Any] | None = Non
     doc["endpoint"] = {"base_url": base_url}
     if sweep:
         doc["sweep"] = {**doc.get("sweep", {}), **sweep}
-    # The budgets compared are set per sweep: the file's own would hold the unbudgeted row.
+    # The budgets compared are set per sweep: the file's own would hold the default row.
     doc["sweep"].pop("max_runs", None)
     return doc
 
@@ -126,7 +126,7 @@ class Trial:
     racing_calls: int
     hand: dict[str, Any]  # the best hand-written config (racing's winner)
     hand_fresh: float
-    #: "evolve" (no budget) and "evolve@2x" (max_runs: twice racing's calls).
+    #: "evolve" (evolve's default budget) and "evolve@2x" (max_runs: twice racing's calls).
     evolved: dict[str, Evolved] = field(default_factory=dict)
 
 

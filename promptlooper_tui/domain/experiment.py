@@ -197,8 +197,9 @@ class SweepSettings(StrictModel):
     #: racing and guided: a score difference too small to matter. A config confidently within
     #: it of the leader is declared equivalent and stops being run; 0 turns equivalence off.
     min_effect: float = Field(default=0.02, ge=0, lt=1)
-    #: racing and guided: the most runs the sweep makes (repeats included); it ends before a
-    #: batch that would pass it, and the best survivor wins. None: no limit.
+    #: racing, guided and evolve: the most runs the sweep makes (repeats included); it ends
+    #: before a batch that would pass it, and the best survivor wins. None: no limit (evolve:
+    #: its default budget, `engine.evolve.default_max_runs`).
     max_runs: int | None = Field(default=None, ge=1)
     #: Seconds one call may wait on 429 answers in all before its run fails. None: the
     #: endpoint's own setting (`endpoints add --rate-limit-wait`), else 600.

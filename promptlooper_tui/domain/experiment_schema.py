@@ -129,7 +129,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "configs stop)",
         "max_runs": "racing, guided and evolve: the most runs the sweep makes; it ends there "
         "and the best survivor wins (evolve shares it among its generations, keeping the "
-        "held-out runs aside)",
+        "held-out runs aside; unset, evolve's is twice a grid of the experiment's own configs "
+        "over every item)",
         "rate_limit_wait_s": "seconds one call may wait on HTTP 429 answers before its run "
         "fails (default: the endpoint's setting, else 600)",
         "generations": "evolve: rounds of proposals after the experiment's own prompts (default 3)",

@@ -50,6 +50,22 @@ def split_items(n_items: int, holdout: float, seed: int) -> tuple[list[int], lis
     return [i for i in range(n_items) if i not in chosen], held
 
 
+def default_max_runs(n_configs: int, n_items: int, settings: SweepSettings) -> int:
+    """evolve's budget when `max_runs` is not set: twice a grid of the experiment's own
+    `n_configs` over every item, and at least what probing every generation's proposals (and
+    generation 0's configs) on two blocks takes beside the held-out runs."""
+    _, held_out = split_items(n_items, settings.holdout, settings.seed)
+    reserve = (settings.top_k + 1) * len(held_out)
+    probe = _probe_blocks(settings) * settings.items_per_round
+    probing = (settings.generations + 1) * max(n_configs, settings.proposals) * probe
+    return max(2 * n_configs * n_items, reserve + probing) * settings.repeats
+
+
+def _probe_blocks(settings: SweepSettings) -> int:
+    """Blocks a proposal runs before it may be stopped behind the leader."""
+    return max(2, -(-MIN_SHARED // settings.items_per_round))
+
+
 @dataclass(frozen=True)
 class ShownPrompt:
     """A prompt as the proposer sees it: its training mean over `n` items."""
@@ -319,8 +335,7 @@ class EvolveStrategy(Strategy):
         return behind
 
     def _probe_blocks(self) -> int:
-        """Blocks a proposal runs before it may be stopped behind the leader."""
-        return max(2, -(-MIN_SHARED // self.settings.items_per_round))
+        return _probe_blocks(self.settings)
 
     def _items_of(self, blocks: Sequence[int]) -> list[int]:
         return [item for block in blocks for item in self._blocks[block]]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..domain.experiment import ExperimentSpec, SweepSettings
-from .evolve import EvolveStrategy, ProposalSource
+from .evolve import EvolveStrategy, ProposalSource, default_max_runs
 from .evolve_parameter import prompt_parameter, starting_prompts
 from .guided import GuidedStrategy
 from .racing import RacingStrategy
@@ -78,6 +78,17 @@ def make_strategy(space: Space, settings: SweepSettings, n_items: int) -> Strate
     if settings.strategy == "evolve":
         raise ValueError("evolve rewrites the experiment's prompts: use strategy_for(spec, ...)")
     return _STRATEGIES[settings.strategy](space, settings, n_items)
+
+
+def sweep_settings(spec: ExperimentSpec, settings: SweepSettings) -> SweepSettings:
+    """`settings` as a sweep of `spec` runs them: an evolve sweep without `max_runs` is held to
+    evolve's default budget (`default_max_runs`), so what it may spend is known up front."""
+    if settings.strategy != "evolve" or settings.max_runs is not None:
+        return settings
+    prompt_parameter(spec)  # an experiment evolve cannot rewrite says so first
+    configs = len(grid_configs(spec.parameter_space()))
+    budget = default_max_runs(configs, len(spec.items), settings)
+    return settings.model_copy(update={"max_runs": budget})
 
 
 def strategy_for(

@@ -15,7 +15,7 @@ from ..domain.errors import Busy, Conflict
 from ..domain.experiment import ExperimentSpec, SweepSettings
 from ..domain.records import SweepPlan, SweepRecord, SweepSummary
 from ..engine.limits import TooExpensive, check_sweep_size
-from ..engine.strategies import strategy_for
+from ..engine.strategies import strategy_for, sweep_settings
 from ..engine.sweep_job import SweepJob
 from ..store import runs as stored_runs
 from ..store import sweeps as stored_sweeps
@@ -55,7 +55,7 @@ class SweepControl:
 
         services = self._services
         overrides = overrides or SweepOverrides()
-        settings = overrides.apply(spec.sweep)
+        settings = sweep_settings(spec, overrides.apply(spec.sweep))
         check_sweep_size(spec, settings, services.limits)
         endpoint = await services.endpoints.resolve(spec.endpoint)
         read_cache = not overrides.no_cache
@@ -77,7 +77,7 @@ class SweepControl:
         overrides = overrides or SweepOverrides()
         experiment = await self._experiments.get_experiment(ref)
         spec = await load_spec(services.db, experiment.id, experiment.version)
-        settings = overrides.apply(spec.sweep)
+        settings = sweep_settings(spec, overrides.apply(spec.sweep))
         check_sweep_size(spec, settings, services.limits)
         if settings.max_runs is not None or settings.strategy == "evolve":
             # A race whose first round passes its max_runs, or an experiment evolve cannot

@@ -56,11 +56,10 @@ def score(value: float | None) -> str:
 async def test_the_sweep_report_shows_train_and_held_out_scores_and_how_the_prompts_evolved(
     workbench: Workbench,
 ) -> None:
-    # A seed whose winner is a proposal and that rejects one, so that the report shows a
-    # lineage, a diff and a rejection (the simulated endpoint is deterministic: a seed
-    # always gives the same sweep).
-    sweep = {**EVOLVE_EXPERIMENT["sweep"], "seed": 7}
-    sweep_id = await run_evolve_sweep(workbench, prompts=PROMPTS, sweep=sweep)
+    # The fixture's seed crowns a proposal and rejects one, so that the report shows a
+    # lineage, a diff and a rejection (the simulated endpoint is deterministic: a seed always
+    # gives the same sweep).
+    sweep_id = await run_evolve_sweep(workbench, prompts=PROMPTS)
     report = await report_of(workbench, NAME, sweep_id)
     board = await workbench.ranking(NAME, sweep=sweep_id)
     evolution = await workbench.evolution(sweep_id)

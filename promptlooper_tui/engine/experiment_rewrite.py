@@ -8,6 +8,8 @@ from __future__ import annotations
 import difflib
 import io
 import itertools
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,20 @@ def with_prompt(
     if parameter not in parameters:
         raise BadInput(f"the experiment's text has no parameter {parameter!r}")
     expected = _plain(document)
+    expected["prompts"] = {name: template, **expected["prompts"]}
+    expected_values = expected["parameters"][parameter]
+    expected["parameters"][parameter] = (
+        [name, *expected_values] if isinstance(expected_values, list) else name
+    )
+    moved = _moved_dataset(document.get("dataset"), dataset_from, dataset_to)
+    if moved is not None:
+        expected["dataset"]["file"] = moved
+
+    # Edited in place, every other byte is the person's; where a style is not one edited in
+    # place (a flow `prompts:` mapping...), the whole document is written back instead.
+    spliced = _spliced(text, document, parameter, name, template, note, moved)
+    if spliced is not None and YAML(typ="safe", pure=True).load(spliced) == expected:
+        return spliced
 
     block = LiteralScalarString(template) if "\n" in template else template
     column = _indent(prompts)
@@ -62,14 +78,8 @@ def with_prompt(
         values.insert(0, name)
     else:
         parameters[parameter] = name
-    expected["prompts"] = {name: template, **expected["prompts"]}
-    expected_values = expected["parameters"][parameter]
-    expected["parameters"][parameter] = (
-        [name, *expected_values] if isinstance(expected_values, list) else name
-    )
-    moved = _moved_dataset(document.get("dataset"), dataset_from, dataset_to)
     if moved is not None:
-        document["dataset"]["file"] = expected["dataset"]["file"] = moved
+        document["dataset"]["file"] = moved
 
     written = _dump(yaml, document)
     if YAML(typ="safe", pure=True).load(written) != expected:
@@ -150,3 +160,100 @@ def _moved_dataset(dataset: Any, source: Path | None, target: Path | None) -> st
     if source.resolve() == target.resolve():
         return None
     return str(source.resolve() / file)
+
+
+#: An edit of the text: (line, start column, end column, replacement); an insertion of whole
+#: lines is at column 0 of the line they go before.
+_Edit = tuple[int, int, int, str]
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def _spliced(
+    text: str,
+    document: CommentedMap,
+    parameter: str,
+    name: str,
+    template: str,
+    note: str,
+    moved: str | None,
+) -> str | None:
+    """`text` with the prompt, the parameter's new first value and a moved dataset path
+    edited in at the places ruamel read them from, or None where a style is not one edited in
+    place (the caller then writes the whole document back)."""
+    lines = text.splitlines(keepends=True)
+    prompts = document["prompts"]
+    if not prompts or prompts.fa.flow_style():
+        return None
+    line, column = prompts.lc.key(next(iter(prompts)))
+    edits: list[_Edit] = [(line, 0, 0, _entry(name, template, note, column))]
+    value = _value_edit(lines, document["parameters"], parameter, name)
+    if value is None:
+        return None
+    edits.append(value)
+    if moved is not None:
+        dataset = document["dataset"]
+        at_line, at = dataset.lc.value("file")
+        end = _scalar_end(lines[at_line], at, flow=bool(dataset.fa.flow_style()))
+        if end is None:
+            return None
+        edits.append((at_line, at, end, _quoted_like(lines[at_line][at], moved, plain=False)))
+    for at_line, start, end, new in sorted(edits, reverse=True):
+        lines[at_line] = lines[at_line][:start] + new + lines[at_line][end:]
+    return "".join(lines)
+
+
+def _value_edit(lines: list[str], parameters: CommentedMap, key: str, name: str) -> _Edit | None:
+    """`name` first among parameter `key`'s values, or in place of its single value."""
+    scalar = name if _PLAIN_NAME.match(name) else json.dumps(name)
+    values = parameters[key]
+    line, column = parameters.lc.value(key)
+    if isinstance(values, CommentedSeq):
+        if not values:
+            return None
+        if values.fa.flow_style():
+            if lines[line][column : column + 1] != "[":
+                return None
+            return line, column + 1, column + 1, f"{scalar}, "
+        item_line, item_column = values.lc.item(0)
+        prefix = lines[item_line][:item_column]
+        return (item_line, 0, 0, f"{prefix}{scalar}\n") if prefix.strip() == "-" else None
+    end = _scalar_end(lines[line], column, flow=False)
+    return None if end is None else (line, column, end, _quoted_like(lines[line][column], name))
+
+
+def _quoted_like(first: str, value: str, *, plain: bool = True) -> str:
+    """`value` quoted as the scalar it replaces was (`first` is that one's first character);
+    plain only when it was and `value` may be (`plain`)."""
+    if first == "'":
+        return "'" + value.replace("'", "''") + "'"
+    if first == '"' or not plain or not _PLAIN_NAME.match(value):
+        return json.dumps(value)
+    return value
+
+
+def _scalar_end(line: str, start: int, *, flow: bool) -> int | None:
+    """Where the scalar starting at `start` of `line` ends (a quoted one after its closing
+    quote, a plain one before a comment, or in a flow collection before `,` `}` `]`)."""
+    quote = line[start : start + 1]
+    if quote in ("'", '"'):
+        match = (_SINGLE_QUOTED if quote == "'" else _DOUBLE_QUOTED).match(line, start)
+        return match.end() if match else None
+    match = (_PLAIN_IN_FLOW if flow else _PLAIN).match(line, start)
+    return start + len(match.group().rstrip()) if match else None
+
+
+_SINGLE_QUOTED = re.compile(r"'(?:[^'\n]|'')*'")
+_DOUBLE_QUOTED = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+_PLAIN = re.compile(r"(?:[^#\r\n]|(?<! )#)+")
+_PLAIN_IN_FLOW = re.compile(r"(?:[^#,\]}\r\n]|(?<! )#)+")
+
+
+def _entry(name: str, template: str, note: str, column: int) -> str:
+    """The lines of prompt `name`, after its comment, at the prompts' `column`."""
+    value = LiteralScalarString(template) if "\n" in template else template
+    entry = _dump(_round_trip(2, 2, 0), CommentedMap({name: value}))
+    pad = " " * column
+    comment = "".join(f"{pad}# {line}\n" for line in _comment(note).splitlines())
+    return comment + "".join(
+        pad + line if line.strip() else line for line in entry.splitlines(True)
+    )

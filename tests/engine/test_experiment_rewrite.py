@@ -130,3 +130,40 @@ def test_a_relative_dataset_is_made_absolute_for_a_file_written_elsewhere(tmp_pa
 def test_a_text_it_cannot_edit_is_bad_input(text: str, words: str) -> None:
     with pytest.raises(BadInput, match=words):
         with_prompt(text, parameter="prompt", name="g1.1", template="Hi", note="n")
+
+
+def test_a_file_a_yaml_writer_folded_keeps_every_byte_but_the_edits() -> None:
+    """Values folded at 80 columns (as PyYAML writes them), odd spacing inside a flow list and
+    a block list of stops: edited in place, nothing of them moves."""
+    text = (
+        "name: folded\n"
+        "description: A description long enough that a YAML writer folded it onto a second\n"
+        "  line.\n"
+        "parameters:\n"
+        "  prompt: [ plain ,  terse ]   # two prompts\n"
+        "  stop:\n"
+        "  - END\n"
+        "prompts:\n"
+        "  plain: 'Summarise this change for release notes in one sentence: {{ item.input.change\n"
+        "    }}'\n"
+        "  terse: '{{ item.input.change }}'\n"
+        "pipeline:\n"
+        "- {name: a, user: '{{ prompts[params.prompt] }}'}\n"
+    )
+
+    written = with_prompt(text, parameter="prompt", name="g1.1", template=TEMPLATE, note="n")
+
+    added, replaced = changes(text, written)
+    assert added == [
+        "  # n",
+        "  g1.1: |",
+        "    Use the exact names.",
+        "    Change: {{ item.input.change }}",
+    ]
+    assert replaced == [
+        (
+            "  prompt: [ plain ,  terse ]   # two prompts",
+            "  prompt: [g1.1,  plain ,  terse ]   # two prompts",
+        )
+    ]
+    assert yaml.safe_load(written)["prompts"]["g1.1"] == TEMPLATE

@@ -3,12 +3,15 @@ proposals and the proposer's model), with the plan they give."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pydantic
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ...domain.errors import PromptLooperError
@@ -70,52 +73,39 @@ class LaunchScreen(Dialog[SweepOverrides | None], WorkbenchAccess):
                     compact=True,
                 )
                 # evolve asks for its own settings instead of samples (it proposes, not samples).
-                yield Label("Samples", classes="not-evolve")
-                yield Input(
-                    _text(sweep.get("samples")),
-                    placeholder="configs, for random/guided",
-                    id="samples",
-                    classes="not-evolve",
-                    compact=True,
+                samples = sweep.get("samples")
+                yield from _field(
+                    "Samples", samples, "configs, for random/guided", "samples", "not-evolve"
                 )
-                yield Label("Generations", classes="evolve")
-                yield Input(
-                    _text(sweep.get("generations", DEFAULT_GENERATIONS)),
-                    placeholder="rounds of proposals (required)",
-                    id="generations",
-                    classes="evolve",
-                    compact=True,
+                generations = sweep.get("generations", DEFAULT_GENERATIONS)
+                yield from _field(
+                    "Generations",
+                    generations,
+                    "rounds of proposals (required)",
+                    "generations",
+                    "evolve",
                 )
-                yield Label("Proposals", classes="evolve")
-                yield Input(
-                    _text(sweep.get("proposals", DEFAULT_PROPOSALS)),
-                    placeholder="new templates per generation (required)",
-                    id="proposals",
-                    classes="evolve",
-                    compact=True,
+                proposals = sweep.get("proposals", DEFAULT_PROPOSALS)
+                yield from _field(
+                    "Proposals",
+                    proposals,
+                    "new templates per generation (required)",
+                    "proposals",
+                    "evolve",
                 )
-                yield Label("Proposer model", classes="evolve")
-                yield Input(
-                    _text((sweep.get("proposer") or {}).get("model")),
-                    placeholder="the model that writes them (required)",
-                    id="proposer",
-                    classes="evolve",
-                    compact=True,
+                proposer = (sweep.get("proposer") or {}).get("model")
+                yield from _field(
+                    "Proposer model",
+                    proposer,
+                    "the model that writes them (required)",
+                    "proposer",
+                    "evolve",
                 )
-                yield Label("Concurrency")
-                yield Input(
-                    _text(sweep.get("max_concurrency", DEFAULT_CONCURRENCY)),
-                    placeholder="calls at once (required)",
-                    id="concurrency",
-                    compact=True,
+                concurrency = sweep.get("max_concurrency", DEFAULT_CONCURRENCY)
+                yield from _field(
+                    "Concurrency", concurrency, "calls at once (required)", "concurrency"
                 )
-                yield Label("Token budget")
-                yield Input(
-                    _text(sweep.get("max_tokens")),
-                    placeholder="none",
-                    id="budget",
-                    compact=True,
-                )
+                yield from _field("Token budget", sweep.get("max_tokens"), "none", "budget")
             yield Static("Planning…", id="plan", markup=False)
             with Horizontal(id="buttons"):
                 yield Button("Launch", id="launch", variant="primary", compact=True)
@@ -248,3 +238,11 @@ def _first_problem(exc: Exception) -> str:
         }.get(str(error["loc"][0]), str(error["loc"][0]).capitalize())
         return f"{field}: {error['msg'].lower()}"
     return str(exc)
+
+
+def _field(
+    label: str, value: object, placeholder: str, id: str, classes: str = ""
+) -> Iterator[Widget]:
+    """One row of the form: its label, and its input holding `value` ("" when None)."""
+    yield Label(label, classes=classes)
+    yield Input(_text(value), placeholder=placeholder, id=id, classes=classes, compact=True)

@@ -47,7 +47,7 @@ def with_prompt(
     resolved against the first, a folder other than the second, becomes its absolute path:
     the text still finds it once written in the second. BadInput when the
     text has no `prompts:` mapping or no such parameter."""
-    yaml, document = _load(text)
+    document = _parsed(_round_trip(*_LAYOUTS[0]), text)
     prompts, parameters = document.get("prompts"), document.get("parameters")
     if not isinstance(prompts, CommentedMap) or not isinstance(parameters, CommentedMap):
         raise BadInput("the experiment's text has no `prompts:` or `parameters:` mapping")
@@ -69,6 +69,8 @@ def with_prompt(
     if spliced is not None and YAML(typ="safe", pure=True).load(spliced) == expected:
         return spliced
 
+    yaml, document = _load(text)
+    prompts, parameters = document["prompts"], document["parameters"]
     block = LiteralScalarString(template) if "\n" in template else template
     column = _indent(prompts)
     prompts.insert(0, name, block)
@@ -95,12 +97,7 @@ def _load(text: str) -> tuple[YAML, CommentedMap]:
     document: Any = None
     for layout, width in itertools.product(_LAYOUTS, _WIDTHS):
         yaml = _round_trip(*layout, width=width)
-        try:
-            document = yaml.load(text)
-        except YAMLError as exc:
-            raise BadInput(f"the experiment's text is not YAML: {exc}") from None
-        if not isinstance(document, CommentedMap):
-            raise BadInput("the experiment's text is not a YAML mapping")
+        document = _parsed(yaml, text)
         again = _dump(yaml, document)
         if again == text:
             return yaml, document
@@ -109,6 +106,16 @@ def _load(text: str) -> tuple[YAML, CommentedMap]:
             best = (changed, yaml)
     assert best is not None
     return best[1], best[1].load(text)
+
+
+def _parsed(yaml: YAML, text: str) -> CommentedMap:
+    try:
+        document = yaml.load(text)
+    except YAMLError as exc:
+        raise BadInput(f"the experiment's text is not YAML: {exc}") from None
+    if not isinstance(document, CommentedMap):
+        raise BadInput("the experiment's text is not a YAML mapping")
+    return document
 
 
 def _round_trip(mapping: int, sequence: int, offset: int, *, width: int = _NO_FOLDING) -> YAML:

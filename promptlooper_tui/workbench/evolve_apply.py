@@ -4,6 +4,7 @@ a file beside the original."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import uuid
@@ -96,7 +97,9 @@ class EvolutionApply:
             file = (out or default_evolved_path(original)).absolute()
             if file.exists() and not overwrite:
                 raise Conflict(f"{file} exists; name another file with --out, or --force")
-        text = _evolved_text(original, lineage, proposal, sweep, file)
+        # ruamel.yaml takes tens of ms of CPU: off the event loop, which serves the daemon's
+        # other clients meanwhile.
+        text = await asyncio.to_thread(_evolved_text, original, lineage, proposal, sweep, file)
         spec = _evolved_spec(original, lineage.parameter, name, template)
         if file is not None:
             write_atomically(file, text)
